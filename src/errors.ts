@@ -1,0 +1,140 @@
+/**
+ * Hotline's error tree. Every error carries a stable `code` (`HL_ERR_*`): tests,
+ * logs and applications match on the code, never on the message.
+ *
+ *   HotlineError
+ *   ├── HandshakeError   an opening handshake was refused; carries the HTTP status
+ *   ├── ProtocolError    a peer broke RFC 6455 / RFC 7692; carries the close code
+ *   ├── TransportError   an HTTP transport request was refused; carries the HTTP status
+ *   └── (plain)          API misuse, limits, timeouts
+ */
+
+/** RFC 6455 §7.4.1 close codes used when Hotline fails a connection. */
+export const CloseCode = {
+  NORMAL: 1000,
+  GOING_AWAY: 1001,
+  PROTOCOL_ERROR: 1002,
+  UNSUPPORTED_DATA: 1003,
+  NO_STATUS: 1005,
+  ABNORMAL: 1006,
+  INVALID_PAYLOAD: 1007,
+  POLICY_VIOLATION: 1008,
+  MESSAGE_TOO_BIG: 1009,
+  MANDATORY_EXTENSION: 1010,
+  INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
+} as const;
+
+export type ErrorCode =
+  // Frames (RFC 6455 §5)
+  | 'HL_ERR_INVALID_OPCODE'
+  | 'HL_ERR_RESERVED_BITS'
+  | 'HL_ERR_UNMASKED_FRAME'
+  | 'HL_ERR_MASKED_FRAME'
+  | 'HL_ERR_CONTROL_FRAGMENTED'
+  | 'HL_ERR_CONTROL_TOO_LONG'
+  | 'HL_ERR_UNEXPECTED_CONTINUATION'
+  | 'HL_ERR_EXPECTED_CONTINUATION'
+  | 'HL_ERR_INVALID_LENGTH'
+  | 'HL_ERR_INVALID_UTF8'
+  | 'HL_ERR_INVALID_CLOSE_CODE'
+  | 'HL_ERR_INVALID_CLOSE_PAYLOAD'
+  | 'HL_ERR_MESSAGE_TOO_BIG'
+  | 'HL_ERR_TOO_MANY_FRAGMENTS'
+  | 'HL_ERR_INVALID_COMPRESSED_DATA'
+  // Opening handshake (RFC 6455 §4)
+  | 'HL_ERR_HANDSHAKE_METHOD'
+  | 'HL_ERR_HANDSHAKE_HTTP_VERSION'
+  | 'HL_ERR_HANDSHAKE_HOST'
+  | 'HL_ERR_HANDSHAKE_UPGRADE'
+  | 'HL_ERR_HANDSHAKE_CONNECTION'
+  | 'HL_ERR_HANDSHAKE_KEY'
+  | 'HL_ERR_HANDSHAKE_VERSION'
+  | 'HL_ERR_HANDSHAKE_PROTOCOL'
+  | 'HL_ERR_HANDSHAKE_EXTENSIONS'
+  | 'HL_ERR_HANDSHAKE_STATUS'
+  | 'HL_ERR_HANDSHAKE_ACCEPT'
+  | 'HL_ERR_HANDSHAKE_REJECTED'
+  | 'HL_ERR_HANDSHAKE_TIMEOUT'
+  | 'HL_ERR_HEADERS_TOO_LARGE'
+  | 'HL_ERR_NOT_FOUND'
+  | 'HL_ERR_TOO_MANY_CONNECTIONS'
+  // Connection life
+  | 'HL_ERR_CLOSE_TIMEOUT'
+  | 'HL_ERR_IDLE_TIMEOUT'
+  | 'HL_ERR_SOCKET'
+  | 'HL_ERR_BUFFER_FULL'
+  | 'HL_ERR_SERVER_CLOSING'
+  // HTTP transports (sessions, polling, SSE)
+  | 'HL_ERR_UNKNOWN_SESSION'
+  | 'HL_ERR_SESSION_EXPIRED'
+  | 'HL_ERR_BODY_TOO_LARGE'
+  | 'HL_ERR_MALFORMED_BODY'
+  | 'HL_ERR_TOO_MANY_SESSIONS'
+  | 'HL_ERR_CONCURRENT_POLL'
+  | 'HL_ERR_UNKNOWN_TRANSPORT'
+  // API misuse
+  | 'HL_ERR_INVALID_ARGUMENT'
+  | 'HL_ERR_INVALID_STATE'
+  // Broker adapters
+  | 'HL_ERR_BROKER'
+  | 'HL_ERR_INVALID_ENVELOPE';
+
+export class HotlineError extends Error {
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+  }
+
+  override get name(): string {
+    return this.constructor.name;
+  }
+}
+
+/** An opening handshake was refused. `status` is the HTTP status a server answers with. */
+export class HandshakeError extends HotlineError {
+  readonly status: number;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(
+    code: ErrorCode,
+    status: number,
+    message: string,
+    headers: Record<string, string> = {},
+  ) {
+    super(code, message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+/** A peer broke the framing rules. `closeCode` is what the connection is failed with. */
+export class ProtocolError extends HotlineError {
+  readonly closeCode: number;
+
+  constructor(code: ErrorCode, closeCode: number, message: string) {
+    super(code, message);
+    this.closeCode = closeCode;
+  }
+}
+
+/** An HTTP transport request was refused; `status` is the HTTP answer. */
+export class TransportError extends HotlineError {
+  readonly status: number;
+
+  constructor(code: ErrorCode, status: number, message: string) {
+    super(code, message);
+    this.status = status;
+  }
+}
+
+export function invalidArgument(message: string): HotlineError {
+  return new HotlineError('HL_ERR_INVALID_ARGUMENT', message);
+}
+
+export function invalidState(message: string): HotlineError {
+  return new HotlineError('HL_ERR_INVALID_STATE', message);
+}

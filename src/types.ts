@@ -1,0 +1,126 @@
+/**
+ * The server-side API shared by every transport: one handler object, one peer shape.
+ * An application written against these types runs unchanged over WebSocket, SSE,
+ * long polling, short polling and fixed-interval polling.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+/** Transport names, as used by `peer.transport`, the browser client and `/stats`. */
+export const Transport = {
+  WEBSOCKET: 'websocket',
+  SSE: 'sse',
+  LONG_POLLING: 'long-polling',
+  POLLING: 'polling',
+  INTERVAL_POLLING: 'interval-polling',
+} as const;
+export type TransportName = (typeof Transport)[keyof typeof Transport];
+export const TRANSPORTS: readonly TransportName[] = Object.values(Transport);
+
+/** RFC 6455 §4.1 / WHATWG names for the four connection states. */
+export const ReadyState = {
+  CONNECTING: 0,
+  OPEN: 1,
+  CLOSING: 2,
+  CLOSED: 3,
+} as const;
+export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
+
+/**
+ * What `peer.send()` did with a message:
+ * - `sent`: handed to the socket (or an HTTP response) at once;
+ * - `buffered`: queued behind earlier data; `drain` fires when the queue empties;
+ * - `dropped`: refused because the peer's buffer is over its limit or it is closing.
+ */
+export type SendResult = 'sent' | 'buffered' | 'dropped';
+
+/** Anything `send` and `publish` accept. Strings go as text, everything else as binary
+ *  unless `isBinary` says otherwise. */
+export type Payload = string | Buffer | ArrayBuffer | ArrayBufferView;
+
+export interface SendOptions {
+  /** permessage-deflate: compress this message (default: when it is over the threshold). */
+  compress?: boolean;
+}
+
+/** The request an `upgrade` hook sees, for WebSocket and HTTP transports alike. */
+export interface UpgradeRequest {
+  readonly url: string;
+  readonly path: string;
+  readonly query: URLSearchParams;
+  readonly headers: IncomingHttpHeaders;
+  readonly remoteAddress: string;
+  readonly transport: TransportName;
+  /** Subprotocols offered by a WebSocket client (empty for HTTP transports). */
+  readonly protocols: readonly string[];
+}
+
+/** What an `upgrade` hook may return to accept a peer. */
+export interface UpgradeAccept<D> {
+  /** Per-peer application data, available as `peer.data`. */
+  data?: D;
+  /** The subprotocol to select; must be one the client offered. */
+  protocol?: string;
+  /** Extra response headers. */
+  headers?: Record<string, string>;
+}
+
+/**
+ * Thrown (or returned as a rejected promise) from `upgrade` to refuse a peer with an
+ * HTTP status. Anything else thrown from `upgrade` answers 500 with no details.
+ */
+export class UpgradeRejection extends Error {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+
+  constructor(status: number, message = '', headers: Record<string, string> = {}) {
+    super(message);
+    this.status = status;
+    this.headers = headers;
+  }
+}
+
+export interface Peer<D = unknown> {
+  /** Unique within the process; for HTTP transports, not the session id. */
+  readonly id: string;
+  readonly transport: TransportName;
+  /** Per-peer application data set by `upgrade`. */
+  data: D;
+  readonly remoteAddress: string;
+  /** Selected subprotocol ('' when none). */
+  readonly protocol: string;
+  /** Negotiated extensions header value ('' when none). */
+  readonly extensions: string;
+  readonly readyState: ReadyState;
+  /** Bytes (or, for HTTP transports, encoded bytes) queued and not yet handed to the kernel. */
+  readonly bufferedAmount: number;
+
+  send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult;
+  /** Starts the closing handshake (WebSocket) or ends the session (HTTP transports). */
+  close(code?: number, reason?: string): void;
+  /** Drops the connection at once, with no closing handshake. */
+  terminate(): void;
+
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
+  isSubscribed(topic: string): boolean;
+  readonly topics: readonly string[];
+  /** Publishes to every subscriber of `topic` except this peer. */
+  publish(topic: string, data: Payload, isBinary?: boolean): void;
+}
+
+export interface Handler<D = unknown> {
+  /**
+   * Called before the handshake completes: check origin or credentials, choose a
+   * subprotocol, attach data. Throw an `UpgradeRejection` to refuse with a status.
+   */
+  upgrade?(request: UpgradeRequest): UpgradeAccept<D> | void | Promise<UpgradeAccept<D> | void>;
+  open?(peer: Peer<D>): void;
+  /** `data` belongs to the application: Hotline does not reuse its memory. */
+  message?(peer: Peer<D>, data: Buffer, isBinary: boolean): void;
+  /** Called once per peer, after it is closed. */
+  close?(peer: Peer<D>, code: number, reason: string): void;
+  /** The peer's buffered data has been flushed after a `send` returned `buffered`. */
+  drain?(peer: Peer<D>): void;
+  /** A peer failed (protocol error, socket error); `close` follows. */
+  error?(peer: Peer<D>, error: Error): void;
+}
