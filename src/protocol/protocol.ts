@@ -1,0 +1,293 @@
+import { CloseCode, HotlineError, ProtocolError, invalidState } from '../errors.js';
+import { MAX_CLOSE_REASON_BYTES, isValidCloseCode } from './close-code.js';
+import { encodeFrame, randomMask } from './frame-encoder.js';
+import { type FrameSink, FrameParser } from './frame-parser.js';
+import { DEFAULT_FRAME_LIMITS, type FrameLimits, MAX_CONTROL_PAYLOAD } from './limits.js';
+import { Opcode } from './opcode.js';
+import { Side } from './side.js';
+
+/**
+ * One WebSocket connection after the opening handshake, without any I/O (RFC 6455 §5-§7).
+ *
+ *   bytes in  → receiveData(chunk)  → eventsReceived()   messages, pings, pongs, close
+ *   API calls → sendMessage/sendPing/sendClose/fail → dataToSend()   bytes to write
+ *
+ * The automatic answers the RFC requires (a Pong for each Ping, the Close echo) are queued
+ * by `receiveData` itself, so a shell that writes `dataToSend()` before it runs user code
+ * always sends them first. `closeExpected` tells the shell when to close the transport.
+ */
+
+/** RFC 6455 §4 and §7 states of the connection, numbered as WHATWG `readyState`. */
+export const State = {
+  OPEN: 1,
+  CLOSING: 2,
+  CLOSED: 3,
+} as const;
+export type State = (typeof State)[keyof typeof State];
+
+export type ProtocolEvent =
+  | { readonly type: 'message'; readonly data: Buffer; readonly binary: boolean; readonly compressed: boolean }
+  | { readonly type: 'ping'; readonly data: Buffer }
+  | { readonly type: 'pong'; readonly data: Buffer }
+  | { readonly type: 'close'; readonly code: number; readonly reason: string }
+  | { readonly type: 'error'; readonly error: ProtocolError };
+
+export interface ProtocolOptions extends Partial<FrameLimits> {
+  side: Side;
+  /** RFC 7692: permessage-deflate was negotiated, so RSV1 marks compressed messages. */
+  allowRsv1?: boolean;
+  /** Masking keys for client frames (§5.3); injectable so tests can use fixed ones. */
+  maskGenerator?: () => Uint8Array;
+}
+
+export type Chunk = Buffer | Uint8Array;
+
+const EMPTY = Buffer.alloc(0);
+
+export class Protocol implements FrameSink {
+  readonly side: Side;
+  private readonly parser: FrameParser;
+  private readonly maskGenerator: (() => Uint8Array) | null;
+
+  state: State = State.OPEN;
+  /** §7.1.3 / §7.1.5: what we sent and what we received in the closing handshake. */
+  closeSent: { code: number; reason: string } | null = null;
+  closeReceived: { code: number; reason: string } | null = null;
+  /** The error we failed the connection with (§7.1.7), if any. */
+  failure: ProtocolError | null = null;
+  /** True after the peer's end of the stream (TCP FIN) was seen. */
+  eofReceived = false;
+
+  private events: ProtocolEvent[] = [];
+  private outgoing: Chunk[] = [];
+  private outgoingBytes = 0;
+  /** Opcode of the fragmented message being sent, 0 when none (§5.4). */
+  private sendingOpcode = 0;
+
+  constructor(options: ProtocolOptions) {
+    this.side = options.side;
+    this.parser = new FrameParser(this, {
+      side: options.side,
+      allowRsv1: options.allowRsv1 ?? false,
+      maxPayload: options.maxPayload ?? DEFAULT_FRAME_LIMITS.maxPayload,
+      maxFragments: options.maxFragments ?? DEFAULT_FRAME_LIMITS.maxFragments,
+    });
+    // §5.3: every client frame is masked; server frames never are.
+    this.maskGenerator = options.side === Side.CLIENT ? (options.maskGenerator ?? randomMask) : null;
+  }
+
+  // ---- Input --------------------------------------------------------------------------
+
+  /** Feeds bytes received from the peer. Violations fail the connection; nothing throws. */
+  receiveData(chunk: Buffer): void {
+    try {
+      this.parser.write(chunk);
+    } catch (error) {
+      if (!(error instanceof ProtocolError)) throw error;
+      this.fail(error);
+    }
+  }
+
+  /** The peer closed its side of the stream (§7.1.1 TCP close). */
+  receiveEof(): void {
+    this.eofReceived = true;
+    this.parser.stop();
+    this.state = State.CLOSED;
+  }
+
+  /** Takes the events parsed since the last call. */
+  eventsReceived(): ProtocolEvent[] {
+    const events = this.events;
+    if (events.length === 0) return events;
+    this.events = [];
+    return events;
+  }
+
+  /** Takes the bytes queued since the last call, in order. */
+  dataToSend(): Chunk[] {
+    const out = this.outgoing;
+    if (out.length === 0) return out;
+    this.outgoing = [];
+    this.outgoingBytes = 0;
+    return out;
+  }
+
+  /** Bytes waiting in `dataToSend()`. */
+  get pendingBytes(): number {
+    return this.outgoingBytes;
+  }
+
+  /**
+   * The shell should close the transport now. §7.1.1: the server closes the TCP connection
+   * first once the closing handshake is complete; the client waits for it (and closes on
+   * a timeout of its own). After a failure either side closes at once (§7.1.7).
+   */
+  get closeExpected(): boolean {
+    if (this.failure !== null) return true;
+    return this.side === Side.SERVER && this.closeSent !== null && this.closeReceived !== null;
+  }
+
+  // ---- FrameSink: called by the parser -------------------------------------------------
+
+  onMessage(data: Buffer, binary: boolean, compressed: boolean): void {
+    // §5.5.1: after sending a Close frame, an endpoint may still receive data until the
+    // peer's Close arrives; it is delivered, as browsers do.
+    this.events.push({ type: 'message', data, binary, compressed });
+  }
+
+  onPing(data: Buffer): void {
+    // §5.5.2: a Pong with the same payload, "as soon as is practical", unless closing.
+    if (this.closeSent === null) this.queueFrame(Opcode.PONG, data, true, false);
+    this.events.push({ type: 'ping', data });
+  }
+
+  onPong(data: Buffer): void {
+    this.events.push({ type: 'pong', data });
+  }
+
+  onClose(code: number, reason: string, payload: Buffer): void {
+    this.closeReceived = { code, reason };
+    if (this.closeSent === null) {
+      // §5.5.1: answer with a Close frame, echoing the status code received.
+      this.closeSent = { code, reason: '' };
+      this.queueFrame(Opcode.CLOSE, code === CloseCode.NO_STATUS ? EMPTY : payload.subarray(0, 2), true, false);
+    }
+    this.state = State.CLOSED;
+    this.events.push({ type: 'close', code, reason });
+  }
+
+  // ---- Output ---------------------------------------------------------------------------
+
+  /** Sends a whole message in one frame. `compressed`: the payload is already deflated (RSV1). */
+  sendMessage(data: Uint8Array, binary: boolean, compressed = false): void {
+    this.checkSendable();
+    if (this.sendingOpcode !== 0) throw invalidState('a fragmented message is being sent');
+    this.queueFrame(binary ? Opcode.BINARY : Opcode.TEXT, data, true, compressed);
+  }
+
+  /**
+   * Sends one fragment of a message (§5.4): the first carries the opcode (and RSV1 when
+   * compressed), the rest are continuations; `fin` ends the message. Control frames may
+   * be sent between fragments.
+   */
+  sendFragment(data: Uint8Array, binary: boolean, fin: boolean, compressed = false): void {
+    this.checkSendable();
+    let opcode: number;
+    let rsv1 = false;
+    if (this.sendingOpcode === 0) {
+      opcode = binary ? Opcode.BINARY : Opcode.TEXT;
+      rsv1 = compressed;
+      this.sendingOpcode = opcode;
+    } else {
+      opcode = Opcode.CONTINUATION;
+    }
+    if (fin) this.sendingOpcode = 0;
+    this.queueFrame(opcode, data, fin, rsv1);
+  }
+
+  /** True while a fragmented message is being sent. */
+  get fragmenting(): boolean {
+    return this.sendingOpcode !== 0;
+  }
+
+  sendPing(data: Uint8Array = EMPTY): void {
+    this.checkSendable();
+    checkControlPayload(data);
+    this.queueFrame(Opcode.PING, data, true, false);
+  }
+
+  sendPong(data: Uint8Array = EMPTY): void {
+    this.checkSendable();
+    checkControlPayload(data);
+    this.queueFrame(Opcode.PONG, data, true, false);
+  }
+
+  /**
+   * Starts (or completes) the closing handshake (§7.1.2). `code` 1005 sends a Close frame
+   * with no payload. Calling it again does nothing.
+   */
+  sendClose(code: number = CloseCode.NO_STATUS, reason = ''): void {
+    if (this.closeSent !== null) return;
+    const payload = encodeClosePayload(code, reason);
+    this.closeSent = { code, reason };
+    this.queueFrame(Opcode.CLOSE, payload, true, false);
+    this.state = this.closeReceived !== null ? State.CLOSED : State.CLOSING;
+  }
+
+  /**
+   * §7.1.7 Fail the WebSocket Connection: send a Close frame with the error's code unless
+   * one was already sent, then stop reading; the shell closes the transport.
+   */
+  fail(error: ProtocolError): void {
+    if (this.failure !== null) return;
+    this.failure = error;
+    this.parser.stop();
+    if (this.closeSent === null) {
+      // 1011 withholds details (§7.4.1 gives no reason to leak internals); others explain.
+      const reason = error.closeCode === CloseCode.INTERNAL_ERROR ? '' : truncateReason(error.message);
+      this.closeSent = { code: error.closeCode, reason };
+      this.queueFrame(Opcode.CLOSE, encodeClosePayload(error.closeCode, reason), true, false);
+    }
+    this.state = State.CLOSED;
+    this.events.push({ type: 'error', error });
+  }
+
+  private checkSendable(): void {
+    if (this.closeSent !== null || this.state === State.CLOSED) {
+      throw invalidState('the connection is closing or closed');
+    }
+  }
+
+  private queueFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1: boolean): void {
+    const mask = this.maskGenerator === null ? null : this.maskGenerator();
+    const frame = encodeFrame(opcode, payload, { fin, rsv1, mask });
+    if (Buffer.isBuffer(frame)) {
+      this.outgoing.push(frame);
+      this.outgoingBytes += frame.length;
+    } else {
+      this.outgoing.push(frame[0], frame[1]);
+      this.outgoingBytes += frame[0].length + frame[1].length;
+    }
+  }
+
+  /** Queues bytes that were encoded elsewhere (a publish frame built once for many peers). */
+  sendEncoded(frame: Chunk): void {
+    this.checkSendable();
+    if (this.sendingOpcode !== 0) throw invalidState('a fragmented message is being sent');
+    this.outgoing.push(frame);
+    this.outgoingBytes += frame.length;
+  }
+}
+
+function checkControlPayload(data: Uint8Array): void {
+  if (data.length > MAX_CONTROL_PAYLOAD) {
+    throw new HotlineError('HL_ERR_INVALID_ARGUMENT', 'control frame payloads are limited to 125 bytes (RFC 6455 §5.5)');
+  }
+}
+
+/** §5.5.1: a 2-byte code then a UTF-8 reason; no payload at all for 1005. */
+export function encodeClosePayload(code: number, reason: string): Buffer {
+  if (code === CloseCode.NO_STATUS) {
+    if (reason !== '') throw new HotlineError('HL_ERR_INVALID_ARGUMENT', 'a close reason needs a close code');
+    return EMPTY;
+  }
+  if (!isValidCloseCode(code)) {
+    throw new HotlineError('HL_ERR_INVALID_ARGUMENT', `${code} is not a valid close code (RFC 6455 §7.4)`);
+  }
+  const length = Buffer.byteLength(reason);
+  if (length > MAX_CLOSE_REASON_BYTES) {
+    throw new HotlineError('HL_ERR_INVALID_ARGUMENT', 'close reason longer than 123 bytes');
+  }
+  const payload = Buffer.allocUnsafe(2 + length);
+  payload.writeUInt16BE(code, 0);
+  payload.write(reason, 2, 'utf8');
+  return payload;
+}
+
+/** Cuts a reason to 123 bytes on a character boundary. */
+export function truncateReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
+  let out = reason.slice(0, MAX_CLOSE_REASON_BYTES);
+  while (Buffer.byteLength(out) > MAX_CLOSE_REASON_BYTES) out = out.slice(0, -1);
+  return out;
+}
