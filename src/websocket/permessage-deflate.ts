@@ -1,0 +1,376 @@
+/**
+ * The permessage-deflate codec (RFC 7692 §6, §7.2): one per connection, a stage of the
+ * connection shell. The parser hands it whole compressed message payloads and stops
+ * reading until the callback; the sender hands it whole messages and writes them in
+ * callback order. The negotiation that produces `DeflateParams` is pure and lives in
+ * `protocol/permessage-deflate.ts`.
+ *
+ * Costs, and how they are bounded:
+ * - zlib streams are created on first use, one per direction, so a connection that
+ *   never compresses holds no zlib memory. With no_context_takeover in a direction the
+ *   stream is freed after every message instead of being reset.
+ * - Inflation stops the moment the output passes `maxPayload`: a message costs at most
+ *   `maxPayload` plus one 16 KiB zlib output chunk, whatever it would inflate to.
+ * - Every job (one whole message) waits for a slot of the process-wide `zlibLimiter`.
+ * - Callbacks complete in call order per direction: each direction runs one job at a
+ *   time, and the next one waits for the previous callback.
+ */
+import zlib from 'node:zlib';
+
+import { CloseCode, HotlineError, ProtocolError, invalidArgument, invalidState } from '../errors.js';
+import { DEFLATE_DEFAULTS, type DeflateParams } from '../protocol/permessage-deflate.js';
+import { Side } from '../protocol/side.js';
+import { zlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
+
+export interface DeflateCodecOptions {
+  /**
+   * The largest inflated message accepted, in bytes (`Infinity`: no limit). RFC 7692
+   * leaves it to the endpoint; the limit that matters is on the inflated size, since a
+   * small compressed payload may inflate ~1000-fold.
+   */
+  maxPayload: number;
+  /** zlib level, 0..9. Default `DEFLATE_DEFAULTS.level`. */
+  level?: number;
+  /** zlib memLevel, 1..9. Default `DEFLATE_DEFAULTS.memLevel`. */
+  memLevel?: number;
+  /** `shouldCompress` is false below this many bytes. Default `DEFLATE_DEFAULTS.threshold`. */
+  threshold?: number;
+  /** The concurrency limit to queue on; the process-wide one unless given. */
+  limiter?: ZlibLimiter;
+}
+
+export type CompressCallback = (error: Error | null, result?: Buffer) => void;
+export type DecompressCallback = (error: HotlineError | null, result?: Buffer) => void;
+
+/** Message data: one buffer, or the payloads of a message's fragments in order. */
+export type MessageData = Buffer | readonly Buffer[];
+
+// RFC 7692 §7.2.1: a sync flush ends with an empty stored block, 00 00 ff ff, which the
+// sender removes and (§7.2.2) the receiver appends again before inflating.
+const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
+// RFC 7692 §7.2.3.6: an empty message compresses to a single 0x00 byte (an empty
+// stored block once the receiver appends the trailer).
+const EMPTY_MESSAGE = Buffer.from([0x00]);
+
+const kLane = Symbol('permessage-deflate lane');
+type ZlibStream = (zlib.DeflateRaw | zlib.InflateRaw) & { [kLane]: Lane };
+
+interface Job {
+  data: MessageData;
+  callback: (error: HotlineError | Error | null, result?: Buffer) => void;
+}
+
+/**
+ * One direction: a queue of whole-message jobs, the zlib stream (created lazily), and
+ * the outputs of the job in progress.
+ */
+class Lane {
+  stream: ZlibStream | null = null;
+  private readonly queue: Job[] = [];
+  current: Job | null = null;
+  private release: (() => void) | null = null;
+  /** Queued on the limiter or running. */
+  private busy = false;
+  closed = false;
+  chunks: Buffer[] = [];
+  total = 0;
+
+  constructor(
+    readonly inflate: boolean,
+    /** The window this direction's data was (or will be) compressed with, 8..15. */
+    private readonly windowBits: number,
+    /** RFC 7692 §7.1.1: no_context_takeover applies to this direction. */
+    private readonly noContextTakeover: boolean,
+    private readonly limiter: ZlibLimiter,
+    readonly maxPayload: number,
+    private readonly level: number,
+    private readonly memLevel: number,
+  ) {}
+
+  enqueue(job: Job): void {
+    this.queue.push(job);
+    this.next();
+  }
+
+  private next(): void {
+    if (this.busy || this.closed || this.queue.length === 0) return;
+    const job = this.queue.shift()!;
+    this.busy = true;
+    this.limiter.run((done) => this.start(job, done));
+  }
+
+  private start(job: Job, done: () => void): void {
+    // Closed while waiting for a slot: the callback has had its error already.
+    if (this.closed) {
+      done();
+      return;
+    }
+    this.current = job;
+    this.release = done;
+    this.chunks = [];
+    this.total = 0;
+    const stream = this.stream ?? this.createStream();
+    const { data } = job;
+    if (Buffer.isBuffer(data)) {
+      stream.write(data);
+    } else {
+      for (const part of data as readonly Buffer[]) stream.write(part);
+    }
+    if (this.inflate) stream.write(TRAILER);
+    // Z_SYNC_FLUSH: all output for this message now, ending byte-aligned on an empty
+    // stored block (§7.2.1), and the window kept for the next message.
+    stream.flush(zlib.constants.Z_SYNC_FLUSH, (error?: Error | null) => this.flushed(stream, job, error));
+  }
+
+  private createStream(): ZlibStream {
+    let stream: ZlibStream;
+    if (this.inflate) {
+      // Inflating with exactly the agreed window: zlib accepts 8 for raw inflate.
+      stream = zlib.createInflateRaw({ windowBits: this.windowBits }) as ZlibStream;
+      stream.on('data', onInflateData);
+    } else {
+      stream = zlib.createDeflateRaw({
+        // zlib cannot build a 256-byte raw deflate window (deflate.c raises 8 to 9, and
+        // zlib >= 1.2.9 refuses -8 outright). We ask for 9 ourselves, and stay within an
+        // agreed 8: zlib never emits a match farther back than the window size minus
+        // MIN_LOOKAHEAD (262), i.e. 250 bytes for a 512-byte window, so every stream we
+        // produce is valid for a peer inflating with 2^8 (RFC 7692 §7.1.2.1). The codec
+        // tests check the distances with an independent decoder.
+        windowBits: this.windowBits === 8 ? 9 : this.windowBits,
+        level: this.level,
+        memLevel: this.memLevel,
+      }) as ZlibStream;
+      stream.on('data', onDeflateData);
+    }
+    stream[kLane] = this;
+    // Kept for the stream's whole life: an 'error' with no listener would throw.
+    stream.on('error', onStreamError);
+    this.stream = stream;
+    return stream;
+  }
+
+  private flushed(stream: ZlibStream, job: Job, error: Error | null | undefined): void {
+    // Settled already (limit exceeded, corrupt data, closed): nothing to do.
+    if (this.current !== job || this.stream !== stream) return;
+    if (error) {
+      // zlib reports its errors through 'error', before this; in case a stream ever
+      // fails the flush instead, the job must not succeed with partial output.
+      this.failed(error);
+      return;
+    }
+    let out = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.total);
+    if (this.inflate) {
+      // A peer may end a message with a final block (RFC 7692 §7.2.3.4); zlib then ends
+      // the stream and ignores later input, so the next message needs a new one.
+      if (this.noContextTakeover || stream.readableEnded) this.dropStream();
+    } else {
+      if (out.length === 0) {
+        // zlib had nothing to flush (an empty message after a previous flush).
+        out = EMPTY_MESSAGE;
+      } else if (out.length < 4 || out.compare(TRAILER, 0, 4, out.length - 4) !== 0) {
+        this.finish(invalidState('zlib sync flush did not end with 00 00 ff ff'));
+        return;
+      } else {
+        // §7.2.1: remove the trailing 00 00 ff ff.
+        out = out.subarray(0, out.length - 4);
+        if (out.length === 0) out = EMPTY_MESSAGE;
+      }
+      // §7.1.1: without context takeover the next message starts from an empty window;
+      // freeing the stream (rather than resetting it) returns its memory meanwhile.
+      if (this.noContextTakeover) this.dropStream();
+    }
+    this.finish(null, out);
+  }
+
+  /** The inflated size passed `maxPayload`: stop zlib at once and discard everything. */
+  tooBig(): void {
+    this.dropStream();
+    this.finish(
+      new ProtocolError(
+        'HL_ERR_MESSAGE_TOO_BIG',
+        CloseCode.MESSAGE_TOO_BIG,
+        `inflated message exceeds the ${this.maxPayload}-byte limit`,
+      ),
+    );
+  }
+
+  failed(error: Error): void {
+    // zlib has closed a stream that emitted 'error' (closing again is harmless); a new
+    // one is made if ever needed.
+    this.dropStream();
+    if (this.current === null) return;
+    this.finish(
+      this.inflate
+        ? new ProtocolError(
+            'HL_ERR_INVALID_COMPRESSED_DATA',
+            CloseCode.INVALID_PAYLOAD,
+            `invalid compressed data: ${error.message}`,
+          )
+        : error,
+    );
+  }
+
+  dropStream(): void {
+    const stream = this.stream;
+    if (stream === null) return;
+    this.stream = null;
+    // close() stops zlib between two output chunks: no further 'data', and the pending
+    // flush callback gets ERR_STREAM_DESTROYED, which `flushed` ignores.
+    stream.close();
+  }
+
+  private finish(error: HotlineError | Error | null, result?: Buffer): void {
+    const job = this.current!;
+    this.current = null;
+    this.chunks = [];
+    this.total = 0;
+    const release = this.release!;
+    this.release = null;
+    this.busy = false;
+    release();
+    try {
+      if (error === null) job.callback(null, result);
+      else job.callback(error);
+    } finally {
+      this.next();
+    }
+  }
+
+  /** Frees the stream; every job not yet called back gets `error`, in order. */
+  close(error: HotlineError): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dropStream();
+    const pending: Job[] = [];
+    if (this.current !== null) pending.push(this.current);
+    pending.push(...this.queue);
+    this.queue.length = 0;
+    this.current = null;
+    this.chunks = [];
+    if (this.release !== null) {
+      this.release();
+      this.release = null;
+    }
+    for (const job of pending) job.callback(error);
+  }
+}
+
+// Module-level listeners, shared by every stream: no closures per connection.
+function onInflateData(this: ZlibStream, chunk: Buffer): void {
+  const lane = this[kLane];
+  if (lane.stream !== this || lane.current === null) return;
+  lane.total += chunk.length;
+  // RFC 7692 §8 leaves the limit to us; checked per zlib output chunk, so the total
+  // kept never passes maxPayload and the overshoot is one chunk that is dropped.
+  if (lane.total > lane.maxPayload) {
+    lane.tooBig();
+    return;
+  }
+  lane.chunks.push(chunk);
+}
+
+function onDeflateData(this: ZlibStream, chunk: Buffer): void {
+  const lane = this[kLane];
+  if (lane.stream !== this || lane.current === null) return;
+  lane.total += chunk.length;
+  lane.chunks.push(chunk);
+}
+
+function onStreamError(this: ZlibStream, error: Error): void {
+  const lane = this[kLane];
+  if (lane.stream !== this) return;
+  lane.failed(error);
+}
+
+/**
+ * permessage-deflate for one connection. Structurally the shell's `MessageCodec`.
+ */
+export class PerMessageDeflate {
+  private readonly deflater: Lane;
+  private readonly inflater: Lane;
+  private readonly threshold: number;
+  private closed = false;
+
+  constructor(params: DeflateParams, side: Side, options: DeflateCodecOptions) {
+    const { maxPayload } = options;
+    if (typeof maxPayload !== 'number' || !(maxPayload > 0)) {
+      throw invalidArgument('maxPayload must be a number > 0 (Infinity for no limit)');
+    }
+    const level = options.level ?? DEFLATE_DEFAULTS.level;
+    const memLevel = options.memLevel ?? DEFLATE_DEFAULTS.memLevel;
+    const threshold = options.threshold ?? DEFLATE_DEFAULTS.threshold;
+    if (!Number.isInteger(level) || level < 0 || level > 9) throw invalidArgument('level must be in 0..9');
+    if (!Number.isInteger(memLevel) || memLevel < 1 || memLevel > 9) throw invalidArgument('memLevel must be in 1..9');
+    if (typeof threshold !== 'number' || !(threshold >= 0)) throw invalidArgument('threshold must be >= 0');
+    for (const bits of [params.serverMaxWindowBits, params.clientMaxWindowBits]) {
+      if (!Number.isInteger(bits) || bits < 8 || bits > 15) throw invalidArgument('window bits must be in 8..15');
+    }
+    const limiter = options.limiter ?? zlibLimiter;
+    const server = side === Side.SERVER;
+    // Each end compresses under its own parameters and inflates under the peer's.
+    this.deflater = new Lane(
+      false,
+      server ? params.serverMaxWindowBits : params.clientMaxWindowBits,
+      server ? params.serverNoContextTakeover : params.clientNoContextTakeover,
+      limiter,
+      Infinity,
+      level,
+      memLevel,
+    );
+    this.inflater = new Lane(
+      true,
+      server ? params.clientMaxWindowBits : params.serverMaxWindowBits,
+      server ? params.clientNoContextTakeover : params.serverNoContextTakeover,
+      limiter,
+      maxPayload,
+      level,
+      memLevel,
+    );
+    this.threshold = threshold;
+  }
+
+  /**
+   * Whether a message of `length` bytes is worth compressing by default. The per-send
+   * switch (`SendOptions.compress`) overrides it either way; any message may be sent
+   * uncompressed (RFC 7692 §6: RSV1 is per message).
+   */
+  shouldCompress(length: number): boolean {
+    return length >= this.threshold;
+  }
+
+  /**
+   * Compresses a whole message. The result lacks the trailing 00 00 ff ff (§7.2.1) and
+   * goes into frames whose first one has RSV1 set (§6). Callbacks complete in call order.
+   */
+  compress(data: MessageData, callback: CompressCallback): void {
+    if (this.closed) throw invalidState('permessage-deflate codec is closed');
+    this.deflater.enqueue({ data, callback });
+  }
+
+  /**
+   * Inflates a whole compressed message: the payloads of all its frames, in order, as
+   * one buffer or a list. Fails with a 1009 `ProtocolError` as soon as the output
+   * passes `maxPayload`, with 1007 on corrupt data. Callbacks complete in call order.
+   */
+  decompress(data: MessageData, callback: DecompressCallback): void {
+    if (this.closed) throw invalidState('permessage-deflate codec is closed');
+    this.inflater.enqueue({ data, callback: callback as Job['callback'] });
+  }
+
+  /**
+   * Frees both zlib streams. Callbacks still pending are called at once, in order, with
+   * an `HL_ERR_INVALID_STATE` error, and never later; compress/decompress then throw.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const error = invalidState('permessage-deflate codec was closed');
+    this.inflater.close(error);
+    this.deflater.close(error);
+  }
+
+  /** zlib streams this codec holds right now (0..2): for tests and measurements. */
+  get zlibStreams(): number {
+    return (this.deflater.stream === null ? 0 : 1) + (this.inflater.stream === null ? 0 : 1);
+  }
+}
