@@ -293,8 +293,16 @@ export class FrameParser {
     if (upto <= this.processed) return;
     const checkText = this.validating && !isControl(this.opcode);
     if (!this.masked && !checkText) return;
-    let position = 0; // payload offset of the current chunk's first byte
-    for (let c = 0; c < this.chunks.length && position < upto; c++) {
+    // The new bytes are the last `upto - processed` buffered: find their first chunk from
+    // the end, so a frame trickled in many small chunks costs linear time, not a rescan
+    // of every buffered chunk on each arrival.
+    let c = this.chunks.length;
+    let position = upto; // payload offset of chunk c's first byte
+    while (position > this.processed) {
+      c--;
+      position -= this.chunks[c]!.length - (c === 0 ? this.offset : 0);
+    }
+    for (; c < this.chunks.length && position < upto; c++) {
       const chunk = this.chunks[c]!;
       const begin = c === 0 ? this.offset : 0;
       const size = chunk.length - begin;
