@@ -178,17 +178,21 @@ export class FrameParser {
     }
     const out = Buffer.allocUnsafe(n);
     let filled = 0;
+    let c = 0;
     while (filled < n) {
-      const chunk = this.chunks[0]!;
+      const chunk = this.chunks[c]!;
       const take = Math.min(chunk.length - this.offset, n - filled);
       chunk.copy(out, filled, this.offset, this.offset + take);
       filled += take;
       this.offset += take;
       if (this.offset === chunk.length) {
-        this.chunks.shift();
+        c++;
         this.offset = 0;
       }
     }
+    // One splice, not a shift per chunk: a payload trickled in many small chunks would
+    // otherwise cost time quadratic in their number.
+    this.chunks.splice(0, c);
     return out;
   }
 
