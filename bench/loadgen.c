@@ -317,6 +317,9 @@ static void start_connect(struct conn *c) {
       c->req_off = w;
       c->state = w == (ssize_t)reqlen ? C_UPGRADING : C_SENDREQ;
       if (c->state == C_UPGRADING) events = EPOLLIN;
+    } else if (errno != EAGAIN && errno != ENOTCONN) {
+      conn_failed(c, strerror(errno)); /* e.g. refused: the write reports it */
+      return;
     }
   }
   struct epoll_event ev = {.events = events, .data.ptr = c};

@@ -15,6 +15,7 @@ import {
   runLoadgen,
   sleep,
   startPeer,
+  waitQuiet,
   which,
   withTimeout,
 } from './lib/processes.mjs';
@@ -37,6 +38,8 @@ const HELP = `usage: node bench/run.mjs [options]
   --out FILE          Markdown report path (default bench/results/<date>-<host>.md;
                       smoke runs write none unless --out is given)
   --json FILE         also write every run and the summary as JSON
+  --quiet-wait S      before each run, wait up to S seconds for the machine to be
+                      idle (default 20; smoke 0) — other work on the CPUs skews results
   --no-pin            do not pin with taskset
   --server-cpu N      CPU for the peers (default 0)
   --loadgen-cpu N     CPU for the load generator (default 1)
@@ -55,6 +58,7 @@ function parseOptions(argv) {
       smoke: { type: 'boolean', default: false },
       out: { type: 'string' },
       json: { type: 'string' },
+      'quiet-wait': { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       'server-cpu': { type: 'string', default: '0' },
       'loadgen-cpu': { type: 'string', default: '1' },
@@ -89,6 +93,7 @@ function parseOptions(argv) {
     peerIds: list(values.peers, PEERS, 'peer'),
     out: values.out,
     json: values.json,
+    quietWait: values['quiet-wait'] === '0' ? 0 : num(values['quiet-wait'], 'quiet-wait', smoke ? 0 : 20),
     pin: !values['no-pin'],
     serverCpu: Number(values['server-cpu']),
     loadgenCpu: Number(values['loadgen-cpu']),
@@ -221,6 +226,11 @@ async function measure(bin, sid, pid, round, settings, unavailable) {
   const peer = PEERS[pid];
   const params = settings.smoke ? sc.smoke : sc.full;
   const rec = { scenario: sid, peer: pid, round, ok: false, value: NaN, unit: sc.unit };
+  if (settings.quietWait > 0) {
+    const q = await waitQuiet({ maxWaitMs: settings.quietWait * 1000 });
+    rec.busyBefore = q.busy;
+    rec.quiet = q.quiet;
+  }
   const port = await freePort();
   let server;
   try {
@@ -287,7 +297,8 @@ async function main() {
               (Number.isFinite(rec.serverCpu) ? `  server cpu ${Math.round(rec.serverCpu * 100)}%` : '') +
               (Number.isFinite(rec.loadgenIdle) ? `  loadgen idle ${Math.round(rec.loadgenIdle * 100)}%` : '')
             : `FAILED: ${rec.error}`;
-          log(`${sid.padEnd(12)} round ${round + 1}/${settings.rounds}  ${PEERS[pid].label.padEnd(18)} ${extra}`);
+          const noisy = rec.quiet === false ? `  (machine ${Math.round(rec.busyBefore * 100)}% busy before the run)` : '';
+          log(`${sid.padEnd(12)} round ${round + 1}/${settings.rounds}  ${PEERS[pid].label.padEnd(18)} ${extra}${noisy}`);
         }
       }
     }

@@ -19,13 +19,19 @@ function killAll() {
   live.clear();
 }
 
-process.on('exit', killAll);
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-  process.on(sig, () => {
-    killAll();
-    process.stderr.write(`\nbench: interrupted by ${sig}, children stopped\n`);
-    process.exit(130);
-  });
+let cleanupInstalled = false;
+/** Children die with the benchmark, however it ends. Installed on first spawn. */
+function installCleanup() {
+  if (cleanupInstalled) return;
+  cleanupInstalled = true;
+  process.on('exit', killAll);
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    process.on(sig, () => {
+      killAll();
+      process.stderr.write(`\nbench: interrupted by ${sig}, children stopped\n`);
+      process.exit(130);
+    });
+  }
 }
 
 export function sleep(ms) {
@@ -114,6 +120,7 @@ export function pinned(argv, cpu) {
  */
 export async function startPeer(argv, { port, host = '127.0.0.1', cwd, cpu, timeoutMs = 15000 }) {
   const [cmd, ...args] = pinned(argv, cpu);
+  installCleanup();
   const child = spawn(cmd, args, { cwd, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] });
   live.add(child);
   let output = '';
@@ -209,6 +216,7 @@ export function cpuOf(pid) {
  */
 export function runLoadgen(bin, args, { cpu, timeoutMs, onEvent, keepStdin = false }) {
   const [cmd, ...rest] = pinned([bin, ...args], cpu);
+  installCleanup();
   const child = spawn(cmd, rest, { stdio: ['pipe', 'pipe', 'pipe'] });
   live.add(child);
   let stderr = '';
@@ -243,4 +251,35 @@ export function runLoadgen(bin, args, { cpu, timeoutMs, onEvent, keepStdin = fal
     throw err;
   });
   return { child, result: timed };
+}
+
+function cpuTicks() {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0];
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return { busy: user + nice + system + irq + softirq + steal, all: user + nice + system + idle + iowait + irq + softirq + steal };
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Waits, at most `maxWaitMs`, until the whole machine is nearly idle (busy
+ * share of all CPUs below `threshold` over a 300 ms sample), so that a run does
+ * not start while something else is using the CPUs. Returns the last busy share
+ * and whether it was quiet.
+ */
+export async function waitQuiet({ maxWaitMs, threshold = 0.1 }) {
+  const started = Date.now();
+  let busy = NaN;
+  for (;;) {
+    const a = cpuTicks();
+    await sleep(300);
+    const b = cpuTicks();
+    if (!a || !b) return { busy: NaN, quiet: true, waitedMs: 0 };
+    busy = (b.busy - a.busy) / Math.max(1, b.all - a.all);
+    const waitedMs = Date.now() - started;
+    if (busy < threshold) return { busy, quiet: true, waitedMs };
+    if (waitedMs >= maxWaitMs) return { busy, quiet: false, waitedMs };
+  }
 }

@@ -116,6 +116,8 @@ export function renderReport({ summary, runs, SCENARIOS, peers, scenarioIds, pee
       (settings.serverCpu == null ? 'not pinned' : `server pinned to CPU ${settings.serverCpu}, load generator to CPU ${settings.loadgenCpu}`),
   );
   L.push(`- Wall time: ${meta.elapsed.toFixed(0)} s`);
+  const noisy = runs.filter((r) => r.quiet === false).length;
+  if (noisy) L.push(`- **${noisy} of ${runs.length} runs started while other work kept the machine busy**; their numbers are less reliable`);
   for (const [pid, why] of Object.entries(unavailable)) L.push(`- **${peers[pid]?.label ?? pid}: unavailable** — ${why}`);
   L.push('');
   L.push(`Medians of ${settings.rounds} round(s). "x ws" and "x raw" divide by the ws and raw medians. Server CPU: the peer's CPU time over the measured window (above 100% when its helper threads work too); loadgen idle: 1 − generator CPU / wall (the generator kept up while this stays well above 0).`);
