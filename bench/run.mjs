@@ -38,6 +38,8 @@ const HELP = `usage: node bench/run.mjs [options]
   --out FILE          Markdown report path (default bench/results/<date>-<host>.md;
                       smoke runs write none unless --out is given)
   --json FILE         also write every run and the summary as JSON
+  --fanout-inflight K publishes in flight in the fan-out (default 4): 1 measures one
+                      broadcast at a time, more let a server batch them per subscriber
   --quiet-wait S      before each run, wait up to S seconds for the machine to be
                       idle (default 20; smoke 0) — other work on the CPUs skews results
   --no-pin            do not pin with taskset
@@ -59,6 +61,7 @@ function parseOptions(argv) {
       out: { type: 'string' },
       json: { type: 'string' },
       'quiet-wait': { type: 'string' },
+      'fanout-inflight': { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       'server-cpu': { type: 'string', default: '0' },
       'loadgen-cpu': { type: 'string', default: '1' },
@@ -93,6 +96,7 @@ function parseOptions(argv) {
     peerIds: list(values.peers, PEERS, 'peer'),
     out: values.out,
     json: values.json,
+    fanoutInflight: values['fanout-inflight'] == null ? null : Math.round(num(values['fanout-inflight'], 'fanout-inflight')),
     quietWait: values['quiet-wait'] === '0' ? 0 : num(values['quiet-wait'], 'quiet-wait', smoke ? 0 : 20),
     pin: !values['no-pin'],
     serverCpu: Number(values['server-cpu']),
@@ -224,7 +228,8 @@ const RUNNERS = { echo: runEcho, fanout: runFanout, handshake: runHandshakes, id
 async function measure(bin, sid, pid, round, settings, unavailable) {
   const sc = SCENARIOS[sid];
   const peer = PEERS[pid];
-  const params = settings.smoke ? sc.smoke : sc.full;
+  const params = { ...(settings.smoke ? sc.smoke : sc.full) };
+  if (sc.kind === 'fanout' && settings.fanoutInflight) params.inflight = settings.fanoutInflight;
   const rec = { scenario: sid, peer: pid, round, ok: false, value: NaN, unit: sc.unit };
   if (settings.quietWait > 0) {
     const q = await waitQuiet({ maxWaitMs: settings.quietWait * 1000 });
