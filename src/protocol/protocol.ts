@@ -204,10 +204,11 @@ export class Protocol implements FrameSink {
 
   /**
    * Starts (or completes) the closing handshake (§7.1.2). `code` 1005 sends a Close frame
-   * with no payload. Calling it again does nothing.
+   * with no payload. Calling it again, or once the connection is CLOSED (the stream
+   * ended), does nothing.
    */
   sendClose(code: number = CloseCode.NO_STATUS, reason = ''): void {
-    if (this.closeSent !== null) return;
+    if (this.closeSent !== null || this.state === State.CLOSED) return;
     const payload = encodeClosePayload(code, reason);
     this.closeSent = { code, reason };
     this.queueFrame(Opcode.CLOSE, payload, true, false);
