@@ -290,5 +290,8 @@ export function truncateReason(reason: string): string {
   if (Buffer.byteLength(reason) <= MAX_CLOSE_REASON_BYTES) return reason;
   let out = reason.slice(0, MAX_CLOSE_REASON_BYTES);
   while (Buffer.byteLength(out) > MAX_CLOSE_REASON_BYTES) out = out.slice(0, -1);
+  // The cuts are by UTF-16 code unit: never end on half a surrogate pair, which would be
+  // encoded as U+FFFD rather than dropped.
+  if (/[\ud800-\udbff]$/.test(out)) out = out.slice(0, -1);
   return out;
 }
