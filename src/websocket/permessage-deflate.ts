@@ -67,7 +67,9 @@ interface Job {
 class Lane {
   stream: ZlibStream | null = null;
   private readonly queue: Job[] = [];
+  /** The job taken from the queue: waiting for a limiter slot, or running. */
   current: Job | null = null;
+  /** The limiter slot's `done`, once the current job runs. */
   private release: (() => void) | null = null;
   /** Queued on the limiter or running. */
   private busy = false;
@@ -96,6 +98,8 @@ class Lane {
     if (this.busy || this.closed || this.queue.length === 0) return;
     const job = this.queue.shift()!;
     this.busy = true;
+    // `current` from now on, while it waits for a slot too, so that close() finds it.
+    this.current = job;
     this.limiter.run((done) => this.start(job, done));
   }
 
@@ -105,7 +109,6 @@ class Lane {
       done();
       return;
     }
-    this.current = job;
     this.release = done;
     this.chunks = [];
     this.total = 0;
@@ -224,10 +227,10 @@ class Lane {
     this.current = null;
     this.chunks = [];
     this.total = 0;
-    const release = this.release!;
+    const release = this.release;
     this.release = null;
     this.busy = false;
-    release();
+    release?.();
     try {
       if (error === null) job.callback(null, result);
       else job.callback(error);

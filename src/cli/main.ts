@@ -1,0 +1,129 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { UsageError, integer, parseArgs } from './args.js';
+import { connect, parseHeaders } from './connect.js';
+import { createEchoServer } from './echo.js';
+
+const USAGE = `Usage: hotline <command> [options]
+
+Commands:
+  serve   [--port N] [--host H]           the lab: WebSocket against polling, long polling
+                                          and SSE, measured live (default port 8080)
+  echo    --port N [--host H] [--max-payload BYTES]
+                                          a WebSocket echo server on every path;
+                                          /broadcast relays each message to all on it
+  connect URL [--protocol P]... [-H 'Name: value']... [--wait MS]
+                                          an interactive client (a pipe: one message per
+                                          line in, one per line out)
+
+Options:
+  -h, --help       show this help
+  -v, --version    show the version
+`;
+
+function version(): string {
+  const url = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command === undefined ? 1 : 0;
+  }
+  if (command === '-v' || command === '--version') {
+    process.stdout.write(version() + '\n');
+    return 0;
+  }
+  switch (command) {
+    case 'echo':
+      return echo(rest);
+    case 'serve':
+      return serve(rest);
+    case 'connect':
+      return connectCommand(rest);
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}
+
+async function echo(argv: string[]): Promise<number> {
+  const { values } = parseArgs(argv, {
+    port: { type: 'string' },
+    host: { type: 'string' },
+    'max-payload': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (values.port === undefined) throw new UsageError('echo needs --port N');
+  const port = integer(values.port, 'port', 0);
+  const server = createEchoServer({
+    maxPayload: integer(values['max-payload'], 'max-payload', 16 * 1024 * 1024) || 16 * 1024 * 1024,
+  });
+  const address = await server.listen(port, values.host);
+  process.stdout.write(`hotline echo listening on ws://${values.host ?? 'localhost'}:${address.port}\n`);
+  await untilSignal();
+  await server.close({ timeout: 2000 });
+  return 0;
+}
+
+async function serve(argv: string[]): Promise<number> {
+  const { values } = parseArgs(argv, { port: { type: 'string' }, host: { type: 'string' } });
+  const port = integer(values.port, 'port', 8080);
+  const server = createEchoServer();
+  const address = await server.listen(port, values.host);
+  process.stdout.write(`hotline serve: echo server on ws://${values.host ?? 'localhost'}:${address.port} (the lab page is not built yet)\n`);
+  await untilSignal();
+  await server.close({ timeout: 2000 });
+  return 0;
+}
+
+async function connectCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs(argv, {
+    protocol: { type: 'string', multiple: true },
+    header: { type: 'string', short: 'H', multiple: true },
+    wait: { type: 'string' },
+  });
+  const url = positionals[0];
+  if (url === undefined) throw new UsageError('connect needs a URL');
+  return connect({
+    url,
+    protocols: values.protocol ?? [],
+    headers: parseHeaders(values.header ?? []),
+    wait: integer(values.wait, 'wait', 500),
+  });
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    if (error instanceof UsageError) {
+      process.stderr.write(`hotline: ${error.message}\n\n${USAGE}`);
+      process.exitCode = 2;
+    } else if (error instanceof DOMException || typeof (error as { code?: unknown }).code === 'string') {
+      process.stderr.write(`hotline: ${error.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`hotline: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

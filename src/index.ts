@@ -1,0 +1,31 @@
+/**
+ * Hotline: real-time communication for Node.js.
+ *
+ *   import { Server, WebSocket } from 'hotline';
+ */
+export { Server, type Route, type CloseOptions, type HttpRouteHandler } from './server/server.js';
+export { type ServerOptions, DEFAULT_SERVER_OPTIONS } from './server/options.js';
+export { WebSocket, type WebSocketOptions, type BinaryType } from './client/websocket.js';
+export { CloseEvent, ErrorEvent } from './client/events.js';
+export {
+  Transport,
+  TRANSPORTS,
+  ReadyState,
+  UpgradeRejection,
+  type TransportName,
+  type Handler,
+  type Peer,
+  type Payload,
+  type SendOptions,
+  type SendResult,
+  type UpgradeRequest,
+  type UpgradeAccept,
+} from './types.js';
+export {
+  HotlineError,
+  HandshakeError,
+  ProtocolError,
+  TransportError,
+  CloseCode,
+  type ErrorCode,
+} from './errors.js';

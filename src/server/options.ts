@@ -1,0 +1,59 @@
+import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
+
+/**
+ * Server options. Every limit has a safe default, and the reason for it sits next to it.
+ */
+export interface ServerOptions {
+  /** Largest message accepted, after reassembly and inflation. Default 16 MiB (see protocol/limits.ts). */
+  maxPayload?: number;
+  /** Most fragments in one message. Default 262,144 (see protocol/limits.ts). */
+  maxFragments?: number;
+  /**
+   * ms from the upgrade request to the 101 (the `upgrade` hook included), and — when the
+   * server listens on its own — to a complete request head. Default 10 s: a handshake is
+   * one round trip; a peer that takes longer is slow-loris, not slow.
+   */
+  handshakeTimeout?: number;
+  /** ms to wait for the peer's Close before dropping TCP. Default 5 s (browsers answer at once). */
+  closeTimeout?: number;
+  /**
+   * ms of silence after which a peer is dropped; a Ping goes out at half of it. Default
+   * 120 s: under common proxy idle cuts (often 60-300 s) once pings flow every 60 s.
+   * 0 disables both.
+   */
+  idleTimeout?: number;
+  /** Send heartbeat Pings (at idleTimeout / 2). Default true. */
+  sendPings?: boolean;
+  /**
+   * Above this many bytes waiting for the kernel, `peer.send` returns `dropped` instead
+   * of queueing: a slow consumer cannot grow memory without bound. Default 8 MiB.
+   */
+  maxBufferedAmount?: number;
+  /**
+   * Most open WebSocket connections (and handshakes in progress); beyond it, upgrades are
+   * answered 503. Default 100,000: far above what one process should hold, but finite.
+   */
+  maxConnections?: number;
+}
+
+export type ResolvedServerOptions = Required<ServerOptions>;
+
+export const DEFAULT_SERVER_OPTIONS: Readonly<ResolvedServerOptions> = {
+  maxPayload: DEFAULT_MAX_PAYLOAD,
+  maxFragments: DEFAULT_MAX_FRAGMENTS,
+  handshakeTimeout: 10_000,
+  closeTimeout: 5_000,
+  idleTimeout: 120_000,
+  sendPings: true,
+  maxBufferedAmount: 8 * 1024 * 1024,
+  maxConnections: 100_000,
+};
+
+export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
+  const resolved = { ...DEFAULT_SERVER_OPTIONS };
+  for (const key of Object.keys(DEFAULT_SERVER_OPTIONS) as (keyof ResolvedServerOptions)[]) {
+    const value = options[key];
+    if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
+  }
+  return resolved;
+}

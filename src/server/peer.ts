@@ -1,0 +1,130 @@
+import type { Socket } from 'node:net';
+import { invalidArgument } from '../errors.js';
+import { Side } from '../protocol/side.js';
+import { type ConnectionOptions, WebSocketConnection } from '../websocket/connection.js';
+import { toBuffer } from '../websocket/payload.js';
+import type { Sweep } from '../websocket/sweep.js';
+import type { MessageCodec } from '../websocket/codec.js';
+import type { Publication, Subscriber, TopicTree } from '../pubsub/topic-tree.js';
+import { type Handler, type Payload, type Peer, type SendOptions, type SendResult, Transport } from '../types.js';
+import type { ResolvedServerOptions } from './options.js';
+
+let nextId = 0;
+
+/** What a peer needs from its server: the handler, the topics, and a way to leave. */
+export interface PeerHost {
+  readonly topics: TopicTree;
+  publish(topic: string, data: Payload, isBinary?: boolean, options?: { except?: Subscriber }): number;
+  peerClosed(peer: WebSocketPeer): void;
+}
+
+/** A server-side WebSocket peer: the connection shell plus the handler-style API. */
+export class WebSocketPeer<D = unknown> extends WebSocketConnection implements Peer<D>, Subscriber {
+  readonly id: string;
+  readonly transport = Transport.WEBSOCKET;
+  data: D;
+  private readonly handler: Handler<D>;
+  private readonly host: PeerHost;
+
+  constructor(
+    socket: Socket,
+    head: Buffer,
+    sweep: Sweep,
+    options: ResolvedServerOptions,
+    handler: Handler<D>,
+    host: PeerHost,
+    negotiated: { protocol: string; extensions: string; codec: MessageCodec | null; data: D },
+  ) {
+    const connection: ConnectionOptions = {
+      side: Side.SERVER,
+      maxPayload: options.maxPayload,
+      maxFragments: options.maxFragments,
+      closeTimeout: options.closeTimeout,
+      idleTimeout: options.idleTimeout,
+      sendPings: options.sendPings,
+      maxBufferedAmount: options.maxBufferedAmount,
+      codec: negotiated.codec,
+      protocol: negotiated.protocol,
+      extensions: negotiated.extensions,
+    };
+    // Fields used by the hooks must exist before the shell may read `head`.
+    super(socket, sweep, connection);
+    this.id = (++nextId).toString(36);
+    this.data = negotiated.data;
+    this.handler = handler;
+    this.host = host;
+    this.pendingHead = head;
+  }
+
+  private pendingHead: Buffer | null;
+
+  /** @internal Runs `open`, then feeds bytes that arrived with the upgrade request. */
+  start(): void {
+    this.handler.open?.(this);
+    const head = this.pendingHead;
+    this.pendingHead = null;
+    if (head !== null && head.length > 0 && this.readyState !== 3) this.receive(head);
+  }
+
+  send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
+    return this.sendData(toBuffer(data), isBinary ?? typeof data !== 'string', options?.compress);
+  }
+
+  /** Streams one fragment; the last one has `fin` true (RFC 6455 §5.4). */
+  sendFragment(data: Payload, isBinary: boolean, fin: boolean): SendResult {
+    return this.sendFragmentData(toBuffer(data), isBinary, fin);
+  }
+
+  /** @internal Subscriber: the frame is built once per publication. */
+  deliver(publication: Publication): SendResult {
+    return this.sendShared(publication);
+  }
+
+  subscribe(topic: string): void {
+    if (typeof topic !== 'string') throw invalidArgument('topic must be a string');
+    if (this.readyState === 3) return;
+    this.host.topics.subscribe(this, topic);
+  }
+
+  unsubscribe(topic: string): void {
+    this.host.topics.unsubscribe(this, topic);
+  }
+
+  isSubscribed(topic: string): boolean {
+    return this.host.topics.isSubscribed(this, topic);
+  }
+
+  get topics(): readonly string[] {
+    return this.host.topics.topicsOf(this);
+  }
+
+  publish(topic: string, data: Payload, isBinary?: boolean): void {
+    this.host.publish(topic, data, isBinary, { except: this });
+  }
+
+  protected onMessage(data: Buffer, isBinary: boolean): void {
+    this.handler.message?.(this, data, isBinary);
+  }
+
+  protected override onDrain(): void {
+    this.handler.drain?.(this);
+  }
+
+  protected override onError(error: Error): void {
+    this.handler.error?.(this, error);
+  }
+
+  protected onClose(code: number, reason: string): void {
+    this.host.topics.removeSubscriber(this);
+    this.host.peerClosed(this);
+    if (this.failure !== null && !(this.failure as { closeCode?: number }).closeCode) {
+      // Socket errors and timeouts were not reported through the protocol: report them now.
+      try {
+        this.handler.error?.(this, this.failure);
+      } catch {
+        // already closing
+      }
+    }
+    this.handler.close?.(this, code, reason);
+  }
+}

@@ -1,0 +1,415 @@
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { Server as HttpsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { CloseCode, HandshakeError, HotlineError, invalidArgument } from '../errors.js';
+import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
+import { TopicTree, type Publication, type Subscriber } from '../pubsub/topic-tree.js';
+import {
+  type Handler,
+  type Payload,
+  type Peer,
+  Transport,
+  type UpgradeAccept,
+  UpgradeRejection,
+  type UpgradeRequest,
+} from '../types.js';
+import { toBuffer } from '../websocket/payload.js';
+import { Sweep, type Sweepable, granularityFor } from '../websocket/sweep.js';
+import { type ExtensionNegotiator, noExtensions } from './extensions.js';
+import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from './options.js';
+import { type PeerHost, WebSocketPeer } from './peer.js';
+
+export interface Route<D = unknown> {
+  readonly path: string;
+  readonly handler: Handler<D>;
+}
+
+/**
+ * Handles the HTTP (non-upgrade) requests of a route: the polling, long-polling and SSE
+ * transports plug in here. Returns false to let the server answer.
+ */
+export type HttpRouteHandler = (request: IncomingMessage, response: ServerResponse, route: Route, server: Server) => boolean;
+
+export interface CloseOptions {
+  /** ms to wait for peers to finish the closing handshake before dropping them. */
+  timeout?: number;
+  code?: number;
+  reason?: string;
+}
+
+type AnyHttpServer = http.Server | HttpsServer;
+
+/**
+ * The Hotline server: routes by path to handler objects, speaks WebSocket on the
+ * `upgrade` event and lets HTTP transports serve the same routes. Attach it to an
+ * existing `http.Server`/`https.Server` to share the application's port, or `listen`.
+ */
+export class Server implements PeerHost {
+  readonly options: ResolvedServerOptions;
+  readonly topics = new TopicTree();
+  /** Deadlines of every connection of this server (handshakes, idle, close). */
+  readonly sweep: Sweep;
+
+  private readonly routes = new Map<string, Route<any>>();
+  private fallbackRoute: Route<any> | null = null;
+  private readonly peers = new Set<WebSocketPeer<any>>();
+  private readonly handshakes = new Set<PendingHandshake>();
+  private readonly attached: AnyHttpServer[] = [];
+  private ownServer: http.Server | null = null;
+  private closing = false;
+  private whenEmpty: (() => void) | null = null;
+  private httpRouteHandler: HttpRouteHandler | null = null;
+  private extensionNegotiator: ExtensionNegotiator = noExtensions;
+
+  constructor(options: ServerOptions = {}) {
+    this.options = resolveServerOptions(options);
+    for (const key of ['maxPayload', 'handshakeTimeout', 'closeTimeout', 'maxBufferedAmount', 'maxConnections'] as const) {
+      const value = this.options[key];
+      if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number`);
+    }
+    this.sweep = new Sweep(granularityFor(this.options.handshakeTimeout, this.options.closeTimeout, this.options.idleTimeout / 2));
+  }
+
+  /** Serves `handler` on `path` (exact match on the pathname; `*` for every other path). */
+  route<D>(path: string, handler: Handler<D>): this {
+    if (typeof handler !== 'object' || handler === null) throw invalidArgument('handler must be an object');
+    const route: Route<D> = { path, handler };
+    if (path === '*') this.fallbackRoute = route;
+    else if (path.startsWith('/')) this.routes.set(path, route);
+    else throw invalidArgument('a route path starts with "/" (or is "*")');
+    return this;
+  }
+
+  /** @internal The HTTP transports' entry point. */
+  setHttpRouteHandler(handler: HttpRouteHandler | null): void {
+    this.httpRouteHandler = handler;
+  }
+
+  /** @internal The extension negotiation (permessage-deflate). */
+  setExtensionNegotiator(negotiator: ExtensionNegotiator): void {
+    this.extensionNegotiator = negotiator;
+  }
+
+  findRoute(pathname: string): Route | null {
+    return this.routes.get(pathname) ?? this.fallbackRoute;
+  }
+
+  /** WebSocket peers currently open. */
+  get connections(): number {
+    return this.peers.size;
+  }
+
+  get httpServer(): http.Server | null {
+    return this.ownServer;
+  }
+
+  // ---- Attaching and listening -----------------------------------------------------------
+
+  /**
+   * Shares an existing server's port: upgrades on a route become WebSocket peers, and
+   * requests on a route go to the HTTP transports before the application's own
+   * `request` listeners (attach after adding them, or call `handleRequest` yourself).
+   */
+  attach(server: AnyHttpServer): this {
+    const own = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
+    server.removeAllListeners('request');
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+      if (this.handleRequest(request, response)) return;
+      for (const listener of own) listener.call(server, request, response);
+      if (own.length === 0) notFound(request, response);
+    });
+    server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+      const handled = this.handleUpgrade(request, socket, head);
+      // Another library may own other paths on the same server.
+      if (!handled && server.listenerCount('upgrade') === 1) {
+        abort(socket, new HandshakeError('HL_ERR_NOT_FOUND', 404, 'no WebSocket route here'));
+      }
+    });
+    this.attached.push(server);
+    return this;
+  }
+
+  /**
+   * Listens on its own HTTP server. Requests outside the routes go to `fallback` (404
+   * by default). The request head must arrive within `handshakeTimeout` (408 otherwise).
+   */
+  async listen(
+    port: number,
+    host?: string,
+    fallback?: (request: IncomingMessage, response: ServerResponse) => void,
+  ): Promise<AddressInfo> {
+    if (this.ownServer !== null) throw new HotlineError('HL_ERR_INVALID_STATE', 'already listening');
+    const server = http.createServer(
+      {
+        headersTimeout: this.options.handshakeTimeout,
+        requestTimeout: Math.max(this.options.handshakeTimeout, 300_000),
+        connectionsCheckingInterval: Math.min(this.options.handshakeTimeout, 1000),
+      },
+      fallback ?? notFound,
+    );
+    this.ownServer = server;
+    this.attach(server);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server.address() as AddressInfo;
+  }
+
+  // ---- HTTP requests -----------------------------------------------------------------------
+
+  /**
+   * Answers a plain HTTP request aimed at a route: the HTTP transports when they are
+   * enabled, else 426 (the route speaks WebSocket only). Returns false for other paths.
+   */
+  handleRequest(request: IncomingMessage, response: ServerResponse): boolean {
+    const route = this.findRoute(pathOf(request.url));
+    if (route === null || (route === this.fallbackRoute && this.httpRouteHandler === null)) return false;
+    if (this.httpRouteHandler !== null && this.httpRouteHandler(request, response, route, this)) return true;
+    if (route === this.fallbackRoute) return false;
+    // RFC 7231 §6.5.15: 426 names the protocol to upgrade to.
+    response.writeHead(426, {
+      'Content-Type': 'text/plain; charset=utf-8',
+      Upgrade: 'websocket',
+      Connection: 'Upgrade',
+      'Sec-WebSocket-Version': '13',
+    });
+    response.end('This route speaks WebSocket: send an Upgrade request.\n');
+    return true;
+  }
+
+  // ---- The opening handshake -----------------------------------------------------------------
+
+  /**
+   * Runs the server side of the opening handshake (RFC 6455 §4.2) on an `upgrade` event.
+   * Returns false when no route matches (the socket is left alone).
+   */
+  handleUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): boolean {
+    const url = request.url ?? '/';
+    const path = pathOf(url);
+    const route = this.findRoute(path);
+    if (route === null) return false;
+    socket.on('error', onHandshakeSocketError);
+    if (this.closing) {
+      abort(socket, new HandshakeError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down'));
+      return true;
+    }
+    if (this.peers.size + this.handshakes.size >= this.options.maxConnections) {
+      abort(socket, new HandshakeError('HL_ERR_TOO_MANY_CONNECTIONS', 503, 'too many connections', { 'Retry-After': '1' }));
+      return true;
+    }
+    let validated;
+    try {
+      validated = validateRequest({ method: request.method ?? '', httpVersion: request.httpVersion, headers: request.headers });
+    } catch (error) {
+      abort(socket, error as HandshakeError);
+      return true;
+    }
+    const pending = new PendingHandshake(socket, this.sweep.now + this.options.handshakeTimeout, this);
+    this.handshakes.add(pending);
+    this.sweep.add(pending);
+
+    const upgradeRequest: UpgradeRequest = {
+      url,
+      path,
+      query: new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : ''),
+      headers: request.headers,
+      remoteAddress: socket.remoteAddress ?? '',
+      transport: Transport.WEBSOCKET,
+      protocols: validated.protocols,
+    };
+    let accepted: UpgradeAccept<unknown> | void | Promise<UpgradeAccept<unknown> | void>;
+    try {
+      accepted = route.handler.upgrade?.(upgradeRequest);
+    } catch (error) {
+      this.finishHandshake(pending, route, validated, head, error, undefined);
+      return true;
+    }
+    if (accepted instanceof Promise) {
+      accepted.then(
+        (value) => this.finishHandshake(pending, route, validated, head, undefined, value),
+        (error: unknown) => this.finishHandshake(pending, route, validated, head, error ?? new Error('rejected'), undefined),
+      );
+    } else {
+      this.finishHandshake(pending, route, validated, head, undefined, accepted);
+    }
+    return true;
+  }
+
+  private finishHandshake(
+    pending: PendingHandshake,
+    route: Route<any>,
+    validated: ReturnType<typeof validateRequest>,
+    head: Buffer,
+    error: unknown,
+    accepted: UpgradeAccept<unknown> | void,
+  ): void {
+    const { socket } = pending;
+    this.handshakes.delete(pending);
+    this.sweep.delete(pending);
+    if (pending.expired || socket.destroyed) return;
+    if (error !== undefined) {
+      abort(socket, upgradeError(error));
+      return;
+    }
+    const protocol = accepted?.protocol ?? '';
+    if (protocol !== '' && !validated.protocols.includes(protocol)) {
+      // §4.2.2: the server selects one of the protocols the client offered, or none.
+      abort(socket, new HandshakeError('HL_ERR_HANDSHAKE_PROTOCOL', 500, ''));
+      return;
+    }
+    let negotiated;
+    let response: string;
+    try {
+      negotiated = this.extensionNegotiator(validated.extensions, this.options);
+      response = acceptResponse({
+        key: validated.key,
+        protocol,
+        extensions: negotiated.response,
+        ...(accepted?.headers ? { headers: accepted.headers } : {}),
+      });
+    } catch (failure) {
+      abort(socket, failure instanceof HandshakeError ? failure : new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, ''));
+      return;
+    }
+    socket.off('error', onHandshakeSocketError);
+    socket.write(response);
+    const peer = new WebSocketPeer(socket, head, this.sweep, this.options, route.handler, this, {
+      protocol,
+      extensions: negotiated.response,
+      codec: negotiated.codec,
+      data: accepted?.data,
+    });
+    this.peers.add(peer);
+    try {
+      peer.start();
+    } catch (failure) {
+      // An `open` hook that throws fails that peer alone (1011), never the server.
+      peer.failInternally(failure);
+    }
+  }
+
+  /** @internal */
+  handshakeExpired(pending: PendingHandshake): void {
+    this.handshakes.delete(pending);
+    this.sweep.delete(pending);
+    abort(pending.socket, new HandshakeError('HL_ERR_HANDSHAKE_TIMEOUT', 408, 'handshake timed out'));
+  }
+
+  // ---- Pub/sub ---------------------------------------------------------------------------
+
+  /**
+   * Sends `data` to every subscriber of `topic`, on every transport. A WebSocket frame is
+   * built once and shared. Returns the number of subscribers reached.
+   */
+  publish(topic: string, data: Payload, isBinary?: boolean, options?: { except?: Peer<any> | Subscriber }): number {
+    const publication: Publication = { data: toBuffer(data), isBinary: isBinary ?? typeof data !== 'string' };
+    return this.topics.publish(topic, publication, options?.except as unknown as Subscriber | undefined);
+  }
+
+  /** @internal PeerHost */
+  peerClosed(peer: WebSocketPeer): void {
+    this.peers.delete(peer);
+    if (this.peers.size === 0 && this.whenEmpty !== null) this.whenEmpty();
+  }
+
+  // ---- Shutdown ----------------------------------------------------------------------------
+
+  /**
+   * Graceful shutdown: refuses new handshakes (503), sends 1001 to every peer, waits for
+   * their closing handshakes up to `timeout`, then drops whoever is left.
+   */
+  async close(options: CloseOptions = {}): Promise<void> {
+    const timeout = options.timeout ?? this.options.closeTimeout;
+    const code = options.code ?? CloseCode.GOING_AWAY;
+    const reason = options.reason ?? 'server shutting down';
+    this.closing = true;
+    const own = this.ownServer;
+    const serverClosed = own === null ? Promise.resolve() : new Promise<void>((resolve) => own.close(() => resolve()));
+    own?.closeIdleConnections();
+    for (const pending of [...this.handshakes]) {
+      this.handshakes.delete(pending);
+      this.sweep.delete(pending);
+      abort(pending.socket, new HandshakeError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down'));
+    }
+    for (const peer of this.peers) peer.close(code, reason);
+    if (this.peers.size > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, timeout);
+        this.whenEmpty = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.whenEmpty = null;
+      for (const peer of this.peers) peer.terminate();
+    }
+    own?.closeAllConnections();
+    await serverClosed;
+  }
+}
+
+/** A handshake between the `upgrade` event and the 101, with its deadline. */
+class PendingHandshake implements Sweepable {
+  expired = false;
+  constructor(
+    readonly socket: Socket,
+    private readonly deadline: number,
+    private readonly server: Server,
+  ) {}
+
+  sweep(now: number): void {
+    if (now < this.deadline) return;
+    this.expired = true;
+    this.server.handshakeExpired(this);
+  }
+}
+
+function pathOf(url: string | undefined): string {
+  if (url === undefined) return '/';
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+function upgradeError(error: unknown): HandshakeError {
+  if (error instanceof UpgradeRejection) {
+    return new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', error.status, error.message, error.headers);
+  }
+  if (error instanceof HandshakeError) return error;
+  // Anything else is a bug in the hook: answer 500 without details.
+  return new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, '');
+}
+
+/** Writes the refusal and closes the socket (the socket never became a WebSocket). */
+function abort(socket: Socket, error: HandshakeError): void {
+  if (socket.destroyed) return;
+  if (socket.writable) {
+    let response: string;
+    try {
+      response = rejectResponse(error.status, error.message, error.headers as Record<string, string>);
+    } catch {
+      response = rejectResponse(500, '');
+    }
+    socket.end(response);
+    // A peer that never reads must not hold the socket open.
+    socket.setTimeout(1000, destroySocket);
+  } else {
+    socket.destroy();
+  }
+}
+
+function destroySocket(this: Socket): void {
+  this.destroy();
+}
+
+function onHandshakeSocketError(this: Socket): void {
+  this.destroy();
+}
+
+function notFound(_request: IncomingMessage, response: ServerResponse): void {
+  response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+  response.end('Not found\n');
+}
