@@ -118,8 +118,8 @@ main(process.argv.slice(2)).then(
     if (error instanceof UsageError) {
       process.stderr.write(`hotline: ${error.message}\n\n${USAGE}`);
       process.exitCode = 2;
-    } else if (error instanceof DOMException || typeof (error as { code?: unknown }).code === 'string') {
-      process.stderr.write(`hotline: ${error.message}\n`);
+    } else if (error instanceof DOMException || typeof (error as { code?: unknown } | null)?.code === 'string') {
+      process.stderr.write(`hotline: ${(error as Error).message}\n`);
       process.exitCode = 2;
     } else {
       process.stderr.write(`hotline: ${(error as Error).stack ?? String(error)}\n`);
