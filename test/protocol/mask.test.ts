@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { applyMask } from '../../src/protocol/mask.js';
+import { hex, naiveMask, prng, randomBytes } from '../support/bytes.js';
+
+const MASK = hex('37 fa 21 3d');
+
+/** `length` random bytes inside a larger ArrayBuffer, starting at `byteOffset`. */
+function placed(random: () => number, byteOffset: number, length: number): Uint8Array {
+  const backing = new Uint8Array(new ArrayBuffer(byteOffset + length + 8));
+  backing.set(randomBytes(random, backing.length));
+  return backing.subarray(byteOffset, byteOffset + length);
+}
+
+describe('applyMask', () => {
+  it('unmasks the RFC 6455 §5.7 "Hello" example', () => {
+    const data = hex('7f 9f 4d 51 58');
+    applyMask(data, MASK);
+    assert.equal(data.toString(), 'Hello');
+  });
+
+  it('matches a byte-by-byte loop for every length 0..70, mask offset 0..3 and byteOffset 0..7', () => {
+    const random = prng(6455);
+    for (let length = 0; length <= 70; length++) {
+      for (let offset = 0; offset < 4; offset++) {
+        for (let byteOffset = 0; byteOffset < 8; byteOffset++) {
+          const data = placed(random, byteOffset, length);
+          const expected = naiveMask(data, MASK, offset);
+          applyMask(data, MASK, 0, length, offset);
+          assert.deepEqual(Buffer.from(data), expected, `length ${length}, offset ${offset}, byteOffset ${byteOffset}`);
+        }
+      }
+    }
+  });
+
+  it('masks only [start, end) and leaves the bytes around it alone', () => {
+    const random = prng(7);
+    for (let start = 0; start < 9; start++) {
+      for (const length of [0, 1, 3, 31, 32, 33, 64, 100]) {
+        for (let offset = 0; offset < 4; offset++) {
+          const data = placed(random, start % 4, start + length + 5);
+          const before = Buffer.from(data);
+          applyMask(data, MASK, start, start + length, offset);
+          const expected = Buffer.concat([
+            before.subarray(0, start),
+            naiveMask(before.subarray(start, start + length), MASK, offset),
+            before.subarray(start + length),
+          ]);
+          assert.deepEqual(Buffer.from(data), expected, `start ${start}, length ${length}, offset ${offset}`);
+        }
+      }
+    }
+  });
+
+  it('matches a byte-by-byte loop on large misaligned buffers', () => {
+    const random = prng(99);
+    for (let byteOffset = 0; byteOffset < 4; byteOffset++) {
+      for (const length of [1000, 4097, 65536 + 3]) {
+        const data = placed(random, byteOffset, length);
+        const expected = naiveMask(data, MASK, byteOffset);
+        applyMask(data, MASK, 0, length, byteOffset);
+        assert.deepEqual(Buffer.from(data), expected);
+      }
+    }
+  });
+
+  it('gives the same result whether a payload is masked whole or piece by piece', () => {
+    const random = prng(3);
+    const payload = randomBytes(random, 257);
+    const expected = naiveMask(payload, MASK);
+    for (let cut = 0; cut <= payload.length; cut++) {
+      const data = Buffer.from(payload);
+      applyMask(data, MASK, 0, cut, 0);
+      applyMask(data, MASK, cut, data.length, cut);
+      assert.deepEqual(data, expected, `cut at ${cut}`);
+    }
+  });
+
+  it('is its own inverse', () => {
+    const data = randomBytes(prng(1), 1000);
+    const original = Buffer.from(data);
+    applyMask(data, MASK);
+    assert.notDeepEqual(data, original);
+    applyMask(data, MASK);
+    assert.deepEqual(data, original);
+  });
+
+  it('does nothing with the zero key', () => {
+    const data = randomBytes(prng(2), 100);
+    const original = Buffer.from(data);
+    applyMask(data, hex('00 00 00 00'));
+    assert.deepEqual(data, original);
+  });
+});
