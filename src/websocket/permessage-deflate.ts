@@ -161,7 +161,16 @@ class Lane {
       this.failed(error);
       return;
     }
-    let out = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.total);
+    let out: Buffer;
+    if (this.chunks.length === 1) {
+      // zlib's output chunks are views of a 16 KiB buffer it keeps writing after; a
+      // small message handed on as such a view would pin all of it for as long as the
+      // application keeps the message.
+      const chunk = this.chunks[0]!;
+      out = chunk.length * 2 < chunk.buffer.byteLength ? Buffer.from(chunk) : chunk;
+    } else {
+      out = Buffer.concat(this.chunks, this.total);
+    }
     if (this.inflate) {
       // A peer may end a message with a final block (RFC 7692 §7.2.3.4); zlib then ends
       // the stream and ignores later input, so the next message needs a new one.
