@@ -1,0 +1,438 @@
+/**
+ * The wire formats of the HTTP transports, shared by the server (`transports/`) and the
+ * client (`browser/`). Pure functions over `Uint8Array` and strings: no Node built-ins,
+ * so that the browser bundle can carry them.
+ *
+ * Polling bodies (both directions, `application/octet-stream`):
+ *
+ *     batch  := firstSeq ';' packet*
+ *     packet := kind length ':' payload        length: decimal byte count of payload
+ *     kind   := 't' text (UTF-8) | 'b' binary | 'c' close ("code reason") | 'o' open (JSON)
+ *
+ * Sequenced packets (t, b, c) carry the numbers firstSeq, firstSeq + 1, ... in order;
+ * an `o` packet takes none. Lengths make the format binary-safe without base64, and the
+ * decimal text keeps a body readable with curl.
+ *
+ * Server-Sent Events (`text/event-stream`, https://html.spec.whatwg.org/#server-sent-events):
+ * each message is an event whose `id` is its sequence number (so a native EventSource's
+ * `Last-Event-ID` names the last one received) and whose data starts with a kind:
+ * `t` text (split over `data:` lines at LF), `j` text as a JSON string (when it holds a CR,
+ * which SSE cannot carry raw), `b` binary in base64, `c` close ("code reason"; `C` when
+ * the reason needs JSON). The session handshake is
+ * an `open` event carrying JSON; a heartbeat is a comment line.
+ */
+
+export const PacketKind = {
+  TEXT: 't',
+  BINARY: 'b',
+  CLOSE: 'c',
+  OPEN: 'o',
+} as const;
+export type PacketKind = (typeof PacketKind)[keyof typeof PacketKind];
+
+export interface MessagePacket {
+  readonly kind: 't' | 'b';
+  readonly data: Uint8Array;
+}
+export interface ClosePacket {
+  readonly kind: 'c';
+  readonly code: number;
+  readonly reason: string;
+}
+export interface OpenPacket {
+  readonly kind: 'o';
+  readonly handshake: Handshake;
+}
+export type Packet = MessagePacket | ClosePacket | OpenPacket;
+
+/** What a new session tells its client (the `o` packet / the SSE `open` event). */
+export interface Handshake {
+  /** Session id: 144 random bits, base64url. */
+  sid: string;
+  transport: string;
+  /** ms the server holds a long-poll before answering empty. */
+  hold: number;
+  /** ms between polls the server expects (polling and interval-polling). */
+  interval: number;
+  /** ms between SSE heartbeats: a silent stream for twice this long is dead. */
+  heartbeat: number;
+  /** ms without a request after which the server forgets the session. */
+  sessionTimeout: number;
+  /** Largest upstream body accepted (bytes). */
+  maxBody: number;
+  /** SSE: ms the client may wait before acknowledging what it received. */
+  ackDelay: number;
+}
+
+/** Thrown by every decoder on bad input; the server answers 400 HL_ERR_MALFORMED_BODY. */
+export class WireError extends Error {
+  override get name(): string {
+    return 'WireError';
+  }
+}
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+const SEMICOLON = 0x3b;
+const COLON = 0x3a;
+const ZERO = 0x30;
+const NINE = 0x39;
+/** Decimal fields longer than this cannot be a safe integer (2^53 has 16 digits). */
+const MAX_DIGITS = 16;
+
+/** Bytes of a close packet payload: "code reason". */
+export function closePayload(code: number, reason: string): Uint8Array {
+  return encoder.encode(`${code} ${reason}`);
+}
+
+function header(kind: string, length: number): Uint8Array {
+  return encoder.encode(`${kind}${length}:`);
+}
+
+/**
+ * Encodes a batch. `parts` receives the pieces in order (headers and payloads, no copy of
+ * payloads) so that a server can `writev` them; `encodeBatch` joins them.
+ */
+export function batchParts(firstSeq: number, packets: readonly Packet[]): Uint8Array[] {
+  const parts: Uint8Array[] = [encoder.encode(`${firstSeq};`)];
+  for (const packet of packets) {
+    let payload: Uint8Array;
+    if (packet.kind === 'c') payload = closePayload(packet.code, packet.reason);
+    else if (packet.kind === 'o') payload = encoder.encode(JSON.stringify(packet.handshake));
+    else payload = packet.data;
+    parts.push(header(packet.kind, payload.length), payload);
+  }
+  return parts;
+}
+
+export function encodeBatch(firstSeq: number, packets: readonly Packet[]): Uint8Array {
+  return concat(batchParts(firstSeq, packets));
+}
+
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const out = new Uint8Array(length);
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+/** Reads a decimal number ending at `end` byte; returns [value, index of the terminator]. */
+function readDecimal(bytes: Uint8Array, start: number, terminator: number, what: string): [number, number] {
+  let value = 0;
+  let i = start;
+  while (i < bytes.length && bytes[i] !== terminator) {
+    const byte = bytes[i]!;
+    if (byte < ZERO || byte > NINE) throw new WireError(`${what}: expected a digit at byte ${i}`);
+    if (i - start >= MAX_DIGITS) throw new WireError(`${what}: number too long at byte ${start}`);
+    value = value * 10 + (byte - ZERO);
+    i++;
+  }
+  if (i === start) throw new WireError(`${what}: missing number at byte ${start}`);
+  if (i >= bytes.length) throw new WireError(`${what}: truncated at byte ${i}`);
+  // "007" is not a number this format writes: one spelling per value.
+  if (bytes[start] === ZERO && i - start > 1) throw new WireError(`${what}: leading zero at byte ${start}`);
+  if (!Number.isSafeInteger(value)) throw new WireError(`${what}: number too large`);
+  return [value, i];
+}
+
+export interface DecodedBatch {
+  readonly firstSeq: number;
+  readonly packets: Packet[];
+}
+
+export interface DecodeOptions {
+  /** Which packet kinds may appear (the server accepts no `o` from a client). */
+  allowOpen?: boolean;
+  /** Validate text payloads as UTF-8 (a client must not send ill-formed text). */
+  validateText?: boolean;
+}
+
+/** Decodes a whole batch; throws `WireError` on any deviation from the grammar. */
+export function decodeBatch(bytes: Uint8Array, options: DecodeOptions = {}): DecodedBatch {
+  const [firstSeq, semicolon] = readDecimal(bytes, 0, SEMICOLON, 'sequence');
+  const packets: Packet[] = [];
+  let i = semicolon + 1;
+  while (i < bytes.length) {
+    const kind = String.fromCharCode(bytes[i]!);
+    if (kind !== 't' && kind !== 'b' && kind !== 'c' && !(kind === 'o' && options.allowOpen)) {
+      throw new WireError(`unknown packet kind at byte ${i}`);
+    }
+    const [length, colon] = readDecimal(bytes, i + 1, COLON, 'length');
+    const start = colon + 1;
+    const end = start + length;
+    if (end > bytes.length) throw new WireError(`packet at byte ${i} runs past the end`);
+    const payload = bytes.subarray(start, end);
+    i = end;
+    if (kind === 't' || kind === 'b') {
+      if (kind === 't' && options.validateText) {
+        try {
+          strictDecoder.decode(payload);
+        } catch {
+          throw new WireError('text packet is not valid UTF-8');
+        }
+      }
+      packets.push({ kind, data: payload });
+    } else if (kind === 'c') {
+      packets.push(decodeClose(payload));
+    } else {
+      packets.push({ kind: 'o', handshake: decodeHandshake(utf8(payload)) });
+    }
+  }
+  return { firstSeq, packets };
+}
+
+function utf8(bytes: Uint8Array): string {
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    throw new WireError('not valid UTF-8');
+  }
+}
+
+/** "code reason": a close code (1000-4999) and a UTF-8 reason. */
+export function decodeClose(payload: Uint8Array | string): ClosePacket {
+  const text = typeof payload === 'string' ? payload : utf8(payload);
+  const match = /^([1-4][0-9]{3}) ([\s\S]*)$/.exec(text);
+  if (match === null) throw new WireError('malformed close packet');
+  return { kind: 'c', code: Number(match[1]), reason: match[2]! };
+}
+
+export function decodeHandshake(text: string): Handshake {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new WireError('handshake is not JSON');
+  }
+  const h = value as Record<string, unknown>;
+  if (typeof h !== 'object' || h === null || typeof h.sid !== 'string' || typeof h.transport !== 'string') {
+    throw new WireError('handshake lacks sid or transport');
+  }
+  for (const key of ['hold', 'interval', 'heartbeat', 'sessionTimeout', 'maxBody', 'ackDelay'] as const) {
+    if (typeof h[key] !== 'number' || !Number.isFinite(h[key] as number) || (h[key] as number) < 0) {
+      throw new WireError(`handshake field ${key} is not a number`);
+    }
+  }
+  return h as unknown as Handshake;
+}
+
+/** Byte size of a packet in a batch, header included (for splitting bodies under a limit). */
+export function packetSize(kind: string, payloadLength: number): number {
+  return 2 + String(payloadLength).length + payloadLength;
+}
+
+// ---- Server-Sent Events ------------------------------------------------------------------
+
+/** A text payload SSE can carry raw: no CR (every CR or CRLF would end a line). */
+function sseSafe(text: string): boolean {
+  return !text.includes('\r');
+}
+
+const BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+
+export function toBase64(bytes: Uint8Array): string {
+  let out = '';
+  let i = 0;
+  for (; i + 2 < bytes.length; i += 3) {
+    const n = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
+    out += BASE64[n >> 18]! + BASE64[(n >> 12) & 63]! + BASE64[(n >> 6) & 63]! + BASE64[n & 63]!;
+  }
+  if (i < bytes.length) {
+    const n = (bytes[i]! << 16) | ((i + 1 < bytes.length ? bytes[i + 1]! : 0) << 8);
+    out += BASE64[n >> 18]! + BASE64[(n >> 12) & 63]!;
+    out += i + 1 < bytes.length ? BASE64[(n >> 6) & 63]! + '=' : '==';
+  }
+  return out;
+}
+
+const BASE64_INDEX = new Int16Array(128).fill(-1);
+for (let i = 0; i < BASE64.length; i++) BASE64_INDEX[BASE64.charCodeAt(i)] = i;
+
+export function fromBase64(text: string): Uint8Array {
+  if (text.length % 4 !== 0) throw new WireError('base64 length is not a multiple of 4');
+  let padding = 0;
+  if (text.endsWith('==')) padding = 2;
+  else if (text.endsWith('=')) padding = 1;
+  const out = new Uint8Array((text.length / 4) * 3 - padding);
+  let o = 0;
+  for (let i = 0; i < text.length; i += 4) {
+    let n = 0;
+    for (let j = 0; j < 4; j++) {
+      const c = text.charCodeAt(i + j);
+      let v: number;
+      if (c === 0x3d && i + 4 === text.length && j >= 4 - padding) v = 0;
+      else {
+        v = c < 128 ? BASE64_INDEX[c]! : -1;
+        if (v < 0) throw new WireError('invalid base64');
+      }
+      n = (n << 6) | v;
+    }
+    if (o < out.length) out[o++] = n >> 16;
+    if (o < out.length) out[o++] = (n >> 8) & 255;
+    if (o < out.length) out[o++] = n & 255;
+  }
+  // One spelling per value: the unused bits of the last group must be zero.
+  if (padding === 1 && (BASE64_INDEX[text.charCodeAt(text.length - 2)]! & 3) !== 0) throw new WireError('non-canonical base64');
+  if (padding === 2 && (BASE64_INDEX[text.charCodeAt(text.length - 3)]! & 15) !== 0) throw new WireError('non-canonical base64');
+  return out;
+}
+
+/** The data field of a text message: raw when SSE can carry it, else a JSON string. */
+export function sseTextData(text: string): string {
+  return sseSafe(text) ? 't' + text : 'j' + JSON.stringify(text);
+}
+
+/** The data field of a close packet. */
+export function sseCloseData(code: number, reason: string): string {
+  return sseTextData(`${code} ${reason}`).replace(/^./, (k) => (k === 't' ? 'c' : 'C'));
+}
+
+/**
+ * One SSE event for a sequenced packet; `data` comes from `sseTextData`, `sseCloseData`
+ * or is 'b' + base64. LFs become separate `data:` lines, which the parser joins again.
+ */
+export function sseEvent(seq: number, data: string): string {
+  return `id: ${seq}\ndata: ${data.includes('\n') ? data.split('\n').join('\ndata: ') : data}\n\n`;
+}
+
+/** Encodes a packet as an SSE event (convenience for tests and small payloads). */
+export function ssePacketEvent(seq: number, packet: MessagePacket | ClosePacket): string {
+  if (packet.kind === 'c') return sseEvent(seq, sseCloseData(packet.code, packet.reason));
+  if (packet.kind === 'b') return sseEvent(seq, 'b' + toBase64(packet.data));
+  return sseEvent(seq, sseTextData(strictText(packet.data)));
+}
+
+function strictText(bytes: Uint8Array): string {
+  return new TextDecoder().decode(bytes);
+}
+
+export function sseOpenEvent(handshake: Handshake, retry: number): string {
+  return `retry: ${retry}\nevent: open\ndata: ${JSON.stringify(handshake)}\n\n`;
+}
+
+/** A comment line: keeps proxies from cutting an idle stream, ignored by every parser. */
+export const SSE_HEARTBEAT = ':\n\n';
+
+/** Turns the data of an SSE message event back into a packet. */
+export function decodeSseData(data: string): MessagePacket | ClosePacket {
+  const kind = data.charAt(0);
+  const rest = data.slice(1);
+  if (kind === 't') return { kind: 't', data: encoder.encode(rest) };
+  if (kind === 'b') return { kind: 'b', data: fromBase64(rest) };
+  if (kind === 'c') return decodeClose(rest);
+  if (kind === 'C') return decodeClose(jsonString(rest));
+  if (kind === 'j') return { kind: 't', data: encoder.encode(jsonString(rest)) };
+  throw new WireError('unknown SSE data kind');
+}
+
+function jsonString(rest: string): string {
+  let value: unknown;
+  try {
+    value = JSON.parse(rest);
+  } catch {
+    throw new WireError('SSE data is not JSON');
+  }
+  if (typeof value !== 'string') throw new WireError('SSE data is not a JSON string');
+  return value;
+}
+
+export interface SseEvent {
+  /** The `event` field ('message' when absent). */
+  type: string;
+  data: string;
+  /** The last event id seen so far in the stream (SSE semantics: it persists). */
+  lastEventId: string;
+}
+
+/**
+ * An incremental `text/event-stream` parser following the WHATWG algorithm: any chunking
+ * (even between CR and LF, or inside a UTF-8 sequence) gives the same events.
+ */
+export class SseParser {
+  private readonly decoder = new TextDecoder('utf-8');
+  private buffer = '';
+  private data = '';
+  private hasData = false;
+  private type = '';
+  private lastEventId = '';
+  private first = true;
+  /** A chunk ended on CR: a LF at the start of the next one belongs to it. */
+  private pendingCr = false;
+  /** The last `retry` value seen (ms), or -1. */
+  retry = -1;
+
+  /** Feeds bytes; returns the events they complete. */
+  push(chunk: Uint8Array): SseEvent[] {
+    return this.feed(this.decoder.decode(chunk, { stream: true }));
+  }
+
+  /** Feeds text (already decoded). */
+  feed(text: string): SseEvent[] {
+    const events: SseEvent[] = [];
+    if (this.first && text.length > 0) {
+      // The stream's BOM, if any, is not part of the first line.
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+      this.first = text.length === 0;
+    }
+    if (this.pendingCr && text.charCodeAt(0) === 0x0a) text = text.slice(1);
+    this.pendingCr = false;
+    let buffer = this.buffer + text;
+    let start = 0;
+    for (let i = 0; i < buffer.length; i++) {
+      const c = buffer.charCodeAt(i);
+      if (c !== 0x0a && c !== 0x0d) continue;
+      this.line(buffer.slice(start, i), events);
+      if (c === 0x0d) {
+        if (i + 1 === buffer.length) this.pendingCr = true;
+        else if (buffer.charCodeAt(i + 1) === 0x0a) i++;
+      }
+      start = i + 1;
+    }
+    this.buffer = buffer.slice(start);
+    return events;
+  }
+
+  private line(line: string, events: SseEvent[]): void {
+    if (line === '') {
+      // Dispatch (WHATWG "dispatch the event"): data without a trailing LF.
+      if (this.hasData) events.push({ type: this.type || 'message', data: this.data, lastEventId: this.lastEventId });
+      this.data = '';
+      this.hasData = false;
+      this.type = '';
+      return;
+    }
+    if (line.charCodeAt(0) === 0x3a) return; // a comment
+    const colon = line.indexOf(':');
+    let field: string;
+    let value: string;
+    if (colon === -1) {
+      field = line;
+      value = '';
+    } else {
+      field = line.slice(0, colon);
+      value = line.charCodeAt(colon + 1) === 0x20 ? line.slice(colon + 2) : line.slice(colon + 1);
+    }
+    switch (field) {
+      case 'event':
+        this.type = value;
+        break;
+      case 'data':
+        this.data = this.hasData ? this.data + '\n' + value : value;
+        this.hasData = true;
+        break;
+      case 'id':
+        if (!value.includes('\0')) this.lastEventId = value;
+        break;
+      case 'retry':
+        if (/^[0-9]+$/.test(value)) this.retry = Number(value);
+        break;
+      default:
+        break; // other fields are ignored
+    }
+  }
+}
