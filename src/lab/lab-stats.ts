@@ -1,0 +1,226 @@
+import { Histogram, type LatencySummary } from './histogram.js';
+import { LAB_TRANSPORTS, type LabTransport } from './palette.js';
+import { type WireCounters, type WireMeter, emptyCounters } from './wire-meter.js';
+
+/**
+ * Everything the lab knows about each transport, from two sources:
+ * - the server measures what it can see: bytes at its sockets (`WireMeter`), requests,
+ *   empty answers to polls, messages handed to each transport, CPU time;
+ * - the receivers (the page, or the bench's clients) measure what only they can see:
+ *   which messages arrived and how late, and report it back (`report`).
+ */
+
+/** What a receiver reports for one transport since its previous report. */
+export interface ReceiverReport {
+  /** Messages received. */
+  delivered: number;
+  /** Push latency of each (ms): receipt time minus the server's send time. */
+  latencies?: number[];
+  /** Or the same as a histogram, when the receiver aggregates (the bench). */
+  histogram?: ReturnType<Histogram['toJSON']>;
+  /** Messages skipped in the sequence (never received). */
+  lost?: number;
+  /** Messages received twice. */
+  duplicates?: number;
+  /** Application payload bytes received. */
+  payloadBytes?: number;
+}
+
+export interface TransportSnapshot {
+  /** Peers open on the measured route over this transport. */
+  peers: number;
+  /** Messages the server handed to this transport's peers. */
+  sent: number;
+  /** Messages the receivers reported. */
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  /** HTTP requests (WebSocket: one upgrade request per connection). */
+  requests: number;
+  /** Answers to a poll that carried no message: the notes' "useless requests". */
+  emptyResponses: number;
+  /** TCP connections opened. */
+  connections: number;
+  bytesIn: number;
+  bytesOut: number;
+  /** Application payload delivered (what a perfect transport would move). */
+  payloadBytes: number;
+  latencyMs: LatencySummary;
+  /** Server CPU attributed to this transport (ms). */
+  cpuMs: number;
+  /** Derived: per delivered message; null before the first delivery. */
+  perMessage: {
+    requests: number | null;
+    bytes: number | null;
+    /** Wire bytes beyond the payload: headers, framing, empty polls. */
+    overheadBytes: number | null;
+    cpuMsPer1000: number | null;
+  };
+}
+
+export interface StatsSnapshot {
+  /** Server clock (epoch ms) of this snapshot and of the last reset. */
+  now: number;
+  since: number;
+  elapsedSec: number;
+  stream: { rate: number; size: number; published: number; interval: number };
+  process: {
+    cpuMs: number;
+    cpuPercent: number;
+    /** CPU time that was attributed to a transport (the rest is shared work: parsing, GC, timers). */
+    attributedCpuMs: number;
+    rssBytes: number;
+  };
+  /** How the CPU figure per transport was obtained. */
+  cpuAttribution: 'handlers' | 'process';
+  transports: Record<LabTransport, TransportSnapshot>;
+  /** The duplex demo's traffic, kept apart from the measured stream. */
+  chat: WireCounters & { messages: number; peers: number };
+  /** The page, bundle and /stats traffic. */
+  lab: WireCounters;
+}
+
+interface Tally {
+  sent: number;
+  delivered: number;
+  lost: number;
+  duplicates: number;
+  emptyResponses: number;
+  payloadBytes: number;
+  cpuMicros: number;
+  latency: Histogram;
+}
+
+function emptyTally(): Tally {
+  return { sent: 0, delivered: 0, lost: 0, duplicates: 0, emptyResponses: 0, payloadBytes: 0, cpuMicros: 0, latency: new Histogram() };
+}
+
+/** Bounds on one report, so that a bad client cannot make the server do much. */
+const MAX_SAMPLES_PER_REPORT = 20_000;
+
+export class LabStats {
+  readonly meter: WireMeter;
+  private tallies = new Map<LabTransport, Tally>();
+  private resetAt = Date.now();
+  private cpuAtReset = process.cpuUsage();
+  /** 'process' when one transport runs alone (the bench), so the whole process is its. */
+  cpuAttribution: 'handlers' | 'process' = 'handlers';
+  chatMessages = 0;
+
+  constructor(meter: WireMeter) {
+    this.meter = meter;
+    for (const t of LAB_TRANSPORTS) this.tallies.set(t, emptyTally());
+  }
+
+  private tally(transport: LabTransport): Tally {
+    return this.tallies.get(transport)!;
+  }
+
+  addSent(transport: LabTransport, count: number): void {
+    this.tally(transport).sent += count;
+  }
+
+  addEmptyResponse(transport: LabTransport): void {
+    this.tally(transport).emptyResponses++;
+  }
+
+  addCpu(transport: LabTransport, micros: number): void {
+    this.tally(transport).cpuMicros += micros;
+  }
+
+  report(transport: LabTransport, report: ReceiverReport): void {
+    const tally = this.tally(transport);
+    tally.delivered += count(report.delivered);
+    tally.lost += count(report.lost);
+    tally.duplicates += count(report.duplicates);
+    tally.payloadBytes += count(report.payloadBytes);
+    if (Array.isArray(report.latencies)) {
+      const n = Math.min(report.latencies.length, MAX_SAMPLES_PER_REPORT);
+      for (let i = 0; i < n; i++) {
+        const v = report.latencies[i];
+        if (typeof v === 'number') tally.latency.record(v);
+      }
+    }
+    if (report.histogram !== undefined) tally.latency.merge(Histogram.fromJSON(report.histogram));
+  }
+
+  latency(transport: LabTransport): Histogram {
+    return this.tally(transport).latency;
+  }
+
+  reset(): void {
+    for (const t of LAB_TRANSPORTS) this.tallies.set(t, emptyTally());
+    this.meter.reset();
+    this.chatMessages = 0;
+    this.resetAt = Date.now();
+    this.cpuAtReset = process.cpuUsage();
+  }
+
+  snapshot(context: {
+    peers: (t: LabTransport) => number;
+    chatPeers: number;
+    stream: StatsSnapshot['stream'];
+  }): StatsSnapshot {
+    this.meter.flush();
+    const now = Date.now();
+    const elapsedSec = Math.max(0.001, (now - this.resetAt) / 1000);
+    const cpu = process.cpuUsage(this.cpuAtReset);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    let attributed = 0;
+    const transports = {} as Record<LabTransport, TransportSnapshot>;
+    for (const t of LAB_TRANSPORTS) {
+      const tally = this.tally(t);
+      const wire = this.meter.counters.get(t) ?? emptyCounters();
+      const tCpuMs = this.cpuAttribution === 'process' ? cpuMs : tally.cpuMicros / 1000;
+      attributed += tally.cpuMicros / 1000;
+      const d = tally.delivered;
+      const bytes = wire.bytesIn + wire.bytesOut;
+      transports[t] = {
+        peers: context.peers(t),
+        sent: tally.sent,
+        delivered: d,
+        lost: tally.lost,
+        duplicates: tally.duplicates,
+        requests: wire.requests,
+        emptyResponses: tally.emptyResponses,
+        connections: wire.connections,
+        bytesIn: wire.bytesIn,
+        bytesOut: wire.bytesOut,
+        payloadBytes: tally.payloadBytes,
+        latencyMs: tally.latency.summary(),
+        cpuMs: round3(tCpuMs),
+        perMessage: {
+          requests: d === 0 ? null : round3(wire.requests / d),
+          bytes: d === 0 ? null : round3(bytes / d),
+          overheadBytes: d === 0 ? null : round3((bytes - tally.payloadBytes) / d),
+          cpuMsPer1000: d === 0 ? null : round3((tCpuMs / d) * 1000),
+        },
+      };
+    }
+    const chat = this.meter.counters.get('chat') ?? emptyCounters();
+    return {
+      now,
+      since: this.resetAt,
+      elapsedSec: round3(elapsedSec),
+      stream: context.stream,
+      process: {
+        cpuMs: round3(cpuMs),
+        cpuPercent: round3((cpuMs / (elapsedSec * 1000)) * 100),
+        attributedCpuMs: round3(this.cpuAttribution === 'process' ? cpuMs : attributed),
+        rssBytes: process.memoryUsage.rss(),
+      },
+      cpuAttribution: this.cpuAttribution,
+      transports,
+      chat: { ...chat, messages: this.chatMessages, peers: context.chatPeers },
+      lab: { ...(this.meter.counters.get('lab') ?? emptyCounters()) },
+    };
+  }
+}
+
+function count(value: unknown): number {
+  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
+}
+
+function round3(value: number): number {
+  return Math.round(value * 1000) / 1000;
+}

@@ -1,0 +1,304 @@
+import http from 'node:http';
+import { WebSocket } from '../client/websocket.js';
+import { SseParser, decodeBatch, decodeHandshake, decodeSseData, type Handshake } from '../transports/wire.js';
+import type { LabTransport } from './palette.js';
+
+/**
+ * Simulated clients for `bench transports` and the tests: one per transport, each
+ * speaking the transport's wire protocol the way the browser client does (poll, ack,
+ * resend, skip what it already has), with nothing else — no DOM, no reconnection logic —
+ * so that a thousand of them fit in one process beside the server's.
+ *
+ * Each client has its own keep-alive agent, as each browser has its own connections: a
+ * shared pool would let one client's poll ride on another's warm socket.
+ */
+
+export interface SimClientOptions {
+  /** Base URL of the route, e.g. http://127.0.0.1:8080/lab/stream */
+  url: string;
+  transport: LabTransport;
+  /** Receives each text message, once, in order. */
+  onMessage(text: string): void;
+  /** The session ended or failed. */
+  onClose?(reason: string): void;
+}
+
+export interface SimClient {
+  readonly transport: LabTransport;
+  /** Resolves with the set-up time (ms) when the first answer of the server (open) arrives. */
+  readonly opened: Promise<number>;
+  /** Sends a text message up (WebSocket: a frame; HTTP transports: a POST). */
+  send(text: string): void;
+  close(): void;
+}
+
+export function connectSim(options: SimClientOptions): SimClient {
+  return options.transport === 'websocket' ? new WebSocketSim(options) : new HttpSim(options);
+}
+
+function now(): number {
+  return performance.now();
+}
+
+class WebSocketSim implements SimClient {
+  readonly transport = 'websocket' as const;
+  readonly opened: Promise<number>;
+  private readonly ws: WebSocket;
+
+  constructor(options: SimClientOptions) {
+    const start = now();
+    const url = new URL(options.url);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    url.searchParams.set('transport', 'websocket');
+    this.ws = new WebSocket(url.toString());
+    this.opened = new Promise((resolve, reject) => {
+      this.ws.addEventListener('open', () => resolve(now() - start), { once: true });
+      this.ws.addEventListener('close', () => reject(new Error('closed before open')), { once: true });
+    });
+    this.opened.catch(() => {});
+    this.ws.addEventListener('message', (event) => {
+      const data = (event as MessageEvent).data;
+      if (typeof data === 'string') options.onMessage(data);
+    });
+    this.ws.addEventListener('close', (event) => options.onClose?.(`closed ${(event as CloseEvent).code}`));
+  }
+
+  send(text: string): void {
+    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(text);
+  }
+
+  close(): void {
+    this.ws.close(1000);
+  }
+}
+
+/** One HTTP request, body in, body out. */
+function request(
+  agent: http.Agent,
+  url: string,
+  method: 'GET' | 'POST',
+  body?: Uint8Array,
+): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, {
+      method,
+      agent,
+      headers: body === undefined ? {} : { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length },
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+class HttpSim implements SimClient {
+  readonly transport: Exclude<LabTransport, 'websocket'>;
+  readonly opened: Promise<number>;
+  private readonly options: SimClientOptions;
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
+  private readonly base: URL;
+  private handshake: Handshake | null = null;
+  /** Highest sequence number received: the ack of the next request. */
+  private received = 0;
+  /** Next upstream sequence number. */
+  private upSeq = 1;
+  private closed = false;
+  private timer: NodeJS.Timeout | null = null;
+  private stream: http.ClientRequest | null = null;
+  private ackTimer: NodeJS.Timeout | null = null;
+  private sending: Promise<unknown> = Promise.resolve();
+  private resolveOpen!: (ms: number) => void;
+  private rejectOpen!: (error: Error) => void;
+  private readonly start = now();
+
+  constructor(options: SimClientOptions) {
+    this.options = options;
+    this.transport = options.transport as Exclude<LabTransport, 'websocket'>;
+    this.base = new URL(options.url);
+    this.base.searchParams.set('transport', this.transport);
+    this.opened = new Promise((resolve, reject) => {
+      this.resolveOpen = resolve;
+      this.rejectOpen = reject;
+    });
+    this.opened.catch(() => {});
+    if (this.transport === 'sse') this.openStream();
+    else void this.poll();
+  }
+
+  private url(extra: Record<string, string | number>): string {
+    const url = new URL(this.base);
+    for (const [k, v] of Object.entries(extra)) url.searchParams.set(k, String(v));
+    return url.toString();
+  }
+
+  private fail(reason: string): void {
+    if (this.closed) return;
+    this.rejectOpen(new Error(reason));
+    this.close();
+    this.options.onClose?.(reason);
+  }
+
+  /** Takes a batch: the handshake if any, then each message not yet received. */
+  private take(body: Buffer): boolean {
+    const batch = decodeBatch(body, { allowOpen: true });
+    let seq = batch.firstSeq;
+    for (const packet of batch.packets) {
+      if (packet.kind === 'o') {
+        this.handshake = packet.handshake;
+        this.resolveOpen(now() - this.start);
+        continue;
+      }
+      if (seq > this.received) {
+        this.received = seq;
+        if (packet.kind === 't') this.options.onMessage(decoder.decode(packet.data));
+        else if (packet.kind === 'c') {
+          this.fail(`closed ${packet.code}`);
+          return false;
+        }
+      }
+      seq++;
+    }
+    return true;
+  }
+
+  private async poll(): Promise<void> {
+    if (this.closed) return;
+    const sid = this.handshake?.sid;
+    const url = sid === undefined ? this.url({}) : this.url({ sid, ack: this.received });
+    const sentAt = now();
+    let answer;
+    try {
+      answer = await request(this.agent, url, 'GET');
+    } catch (error) {
+      this.fail((error as Error).message);
+      return;
+    }
+    if (this.closed) return;
+    if (answer.status !== 200) {
+      this.fail(`HTTP ${answer.status} ${answer.body.toString('utf8').slice(0, 200)}`);
+      return;
+    }
+    try {
+      if (!this.take(answer.body)) return;
+    } catch (error) {
+      this.fail((error as Error).message);
+      return;
+    }
+    const interval = this.handshake?.interval ?? 1000;
+    if (this.transport === 'long-polling') {
+      void this.poll();
+    } else if (this.transport === 'polling') {
+      // Short polling: a pause after each answer.
+      this.timer = setTimeout(() => void this.poll(), interval);
+    } else if (sid === undefined) {
+      // Fixed-interval polling: a clock that does not wait for answers.
+      this.startClock(sentAt, interval);
+    }
+  }
+
+  private startClock(from: number, interval: number): void {
+    let n = 1;
+    const tick = () => {
+      if (this.closed) return;
+      void this.poll();
+      n++;
+      this.timer = setTimeout(tick, Math.max(0, from + n * interval - now()));
+    };
+    this.timer = setTimeout(tick, Math.max(0, from + interval - now()));
+  }
+
+  private openStream(): void {
+    const parser = new SseParser();
+    const req = http.request(this.url({}), { method: 'GET', agent: this.agent, headers: { Accept: 'text/event-stream' } });
+    this.stream = req;
+    req.on('response', (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        this.fail(`HTTP ${res.statusCode}`);
+        return;
+      }
+      res.on('data', (chunk: Buffer) => {
+        if (this.closed) return;
+        try {
+          for (const event of parser.push(chunk)) {
+            if (event.type === 'open') {
+              this.handshake = decodeHandshake(event.data);
+              this.resolveOpen(now() - this.start);
+              continue;
+            }
+            const seq = Number(event.lastEventId);
+            if (!(seq > this.received)) continue;
+            this.received = seq;
+            const packet = decodeSseData(event.data);
+            if (packet.kind === 't') this.options.onMessage(decoder.decode(packet.data));
+            else if (packet.kind === 'c') {
+              this.fail(`closed ${packet.code}`);
+              return;
+            }
+            this.scheduleAck();
+          }
+        } catch (error) {
+          this.fail((error as Error).message);
+        }
+      });
+      res.on('end', () => this.fail('stream ended'));
+      res.on('error', () => this.fail('stream failed'));
+    });
+    req.on('error', (error) => this.fail(error.message));
+    req.end();
+  }
+
+  /** SSE: acknowledge what arrived, at most once per `ackDelay`, as the browser client does. */
+  private scheduleAck(): void {
+    if (this.ackTimer !== null) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      this.post(encoder.encode(`${this.upSeq};`));
+    }, this.handshake?.ackDelay ?? 1000);
+  }
+
+  private post(body: Uint8Array): void {
+    const sid = this.handshake?.sid;
+    if (sid === undefined || this.closed) return;
+    // Upstream batches go one at a time, in order.
+    this.sending = this.sending.then(async () => {
+      if (this.closed) return;
+      try {
+        const answer = await request(this.agent, this.url({ sid, ack: this.received }), 'POST', body);
+        if (answer.status !== 204) this.fail(`HTTP ${answer.status} on POST`);
+      } catch (error) {
+        this.fail((error as Error).message);
+      }
+    });
+  }
+
+  send(text: string): void {
+    const data = encoder.encode(text);
+    const seq = this.upSeq++;
+    this.post(concatBytes(encoder.encode(`${seq};t${data.length}:`), data));
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
+    this.stream?.destroy();
+    this.agent.destroy();
+  }
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a, 0);
+  out.set(b, a.length);
+  return out;
+}

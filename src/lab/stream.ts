@@ -1,0 +1,134 @@
+/**
+ * The event stream the lab pushes to every transport: `rate` messages a second, each
+ * `size` bytes of JSON carrying its sequence number and the server's send time, so that
+ * a receiver can tell which messages it missed and how late each one came.
+ *
+ *     {"seq":42,"t":1732480000123.456,"pad":"……"}
+ *
+ * `t` is the server's clock (epoch ms, sub-millisecond) taken just before the message is
+ * handed to the transports; the receiver subtracts it from its own clock, corrected by
+ * the offset it measured against the server (see clock.ts).
+ */
+
+/** Bounds that keep a lab open to a network from becoming a traffic generator. */
+export const STREAM_LIMITS = {
+  minRate: 0.1,
+  maxRate: 200,
+  minSize: 48,
+  maxSize: 16 * 1024,
+} as const;
+
+export interface StreamMessage {
+  seq: number;
+  t: number;
+}
+
+/** The server's clock: epoch ms with sub-millisecond resolution, monotonic within a run. */
+export function serverNow(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** Builds a message of exactly `size` bytes (ASCII), or the minimum that fits. */
+export function buildMessage(seq: number, t: number, size: number): string {
+  const head = `{"seq":${seq},"t":${t.toFixed(3)},"pad":"`;
+  const tail = '"}';
+  const padding = Math.max(0, size - head.length - tail.length);
+  return head + 'x'.repeat(padding) + tail;
+}
+
+/** Reads seq and t from a message; null when it is not one of ours. */
+export function parseMessage(text: string): StreamMessage | null {
+  // A regular expression on the head is enough and ignores the padding.
+  const match = /^\{"seq":(\d+),"t":(\d+(?:\.\d+)?),/.exec(text);
+  if (match === null) return null;
+  return { seq: Number(match[1]), t: Number(match[2]) };
+}
+
+export interface StreamOptions {
+  rate: number;
+  size: number;
+}
+
+/**
+ * Emits messages on a schedule that does not drift: message n is due at start + n / rate,
+ * whatever the timer's lateness, so the long-run rate is exact.
+ */
+export class EventStream {
+  rate: number;
+  size: number;
+  /** Messages emitted since the last `configure` or `resetCount`. */
+  published = 0;
+  private seq = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private startedAt = 0;
+  private emitted = 0;
+  private readonly emit: (message: string, seq: number, t: number) => void;
+
+  constructor(options: StreamOptions, emit: (message: string, seq: number, t: number) => void) {
+    this.rate = clamp(options.rate, STREAM_LIMITS.minRate, STREAM_LIMITS.maxRate);
+    this.size = clamp(Math.round(options.size), STREAM_LIMITS.minSize, STREAM_LIMITS.maxSize);
+    this.emit = emit;
+  }
+
+  get running(): boolean {
+    return this.timer !== null;
+  }
+
+  start(): void {
+    if (this.timer !== null) return;
+    this.startedAt = performance.now();
+    this.emitted = 0;
+    this.schedule();
+  }
+
+  stop(): void {
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+  }
+
+  configure(options: Partial<StreamOptions>): void {
+    if (options.rate !== undefined && Number.isFinite(options.rate)) {
+      this.rate = clamp(options.rate, STREAM_LIMITS.minRate, STREAM_LIMITS.maxRate);
+    }
+    if (options.size !== undefined && Number.isFinite(options.size)) {
+      this.size = clamp(Math.round(options.size), STREAM_LIMITS.minSize, STREAM_LIMITS.maxSize);
+    }
+    if (this.timer !== null) {
+      this.stop();
+      this.start();
+    }
+  }
+
+  resetCount(): void {
+    this.published = 0;
+  }
+
+  private schedule(): void {
+    const due = this.startedAt + (this.emitted + 1) * (1000 / this.rate);
+    this.timer = setTimeout(onTick, Math.max(0, due - performance.now()), this);
+  }
+
+  /** @internal */
+  tick(): void {
+    // Several may be due after a stall (a long GC, a busy loop): send them all now.
+    const now = performance.now();
+    let burst = 0;
+    while (this.startedAt + (this.emitted + 1) * (1000 / this.rate) <= now + 1 && burst < 1000) {
+      this.emitted++;
+      burst++;
+      const seq = ++this.seq;
+      const t = serverNow();
+      this.published++;
+      this.emit(buildMessage(seq, t, this.size), seq, t);
+    }
+    if (this.timer !== null) this.schedule();
+  }
+}
+
+function onTick(stream: EventStream): void {
+  stream.tick();
+}
+
+function clamp(value: number, min: number, max: number): number {
+  return Math.min(max, Math.max(min, value));
+}
