@@ -374,14 +374,16 @@ export class SseParser {
   /** Feeds text (already decoded). */
   feed(text: string): SseEvent[] {
     const events: SseEvent[] = [];
-    if (this.first && text.length > 0) {
+    // A chunk that ends inside a UTF-8 sequence decodes to nothing: keep the CR state.
+    if (text.length === 0) return events;
+    if (this.first) {
       // The stream's BOM, if any, is not part of the first line.
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
-      this.first = text.length === 0;
+      this.first = false;
     }
     if (this.pendingCr && text.charCodeAt(0) === 0x0a) text = text.slice(1);
     this.pendingCr = false;
-    let buffer = this.buffer + text;
+    const buffer = this.buffer + text;
     let start = 0;
     for (let i = 0; i < buffer.length; i++) {
       const c = buffer.charCodeAt(i);
