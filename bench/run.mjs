@@ -11,6 +11,7 @@ import {
   cpuOf,
   ensureLoadgen,
   freePort,
+  machineBusySeconds,
   rssOf,
   runLoadgen,
   sleep,
@@ -22,6 +23,10 @@ import {
 import { SCENARIOS } from './lib/scenarios.mjs';
 import { definePeers } from './lib/peers.mjs';
 import { fmt, machineInfo, renderReport, summarize } from './lib/report.mjs';
+
+// A run during which other processes used more than this share of a CPU is
+// repeated (up to --retries times): it measured the machine, not the peer.
+const MAX_OTHER_LOAD = 0.15;
 
 const BENCH = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(BENCH, '..');
@@ -42,6 +47,7 @@ const HELP = `usage: node bench/run.mjs [options]
                       broadcast at a time, more let a server batch them per subscriber
   --quiet-wait S      before each run, wait up to S seconds for the machine to be
                       idle (default 20; smoke 0) — other work on the CPUs skews results
+  --retries N         repeat a run disturbed by other work up to N times (default 2; smoke 0)
   --no-pin            do not pin with taskset
   --server-cpu N      CPU for the peers (default 0)
   --loadgen-cpu N     CPU for the load generator (default 1)
@@ -62,6 +68,7 @@ function parseOptions(argv) {
       json: { type: 'string' },
       'quiet-wait': { type: 'string' },
       'fanout-inflight': { type: 'string' },
+      retries: { type: 'string' },
       'no-pin': { type: 'boolean', default: false },
       'server-cpu': { type: 'string', default: '0' },
       'loadgen-cpu': { type: 'string', default: '1' },
@@ -97,6 +104,7 @@ function parseOptions(argv) {
     out: values.out,
     json: values.json,
     fanoutInflight: values['fanout-inflight'] == null ? null : Math.round(num(values['fanout-inflight'], 'fanout-inflight')),
+    retries: values.retries === '0' ? 0 : Math.round(num(values.retries, 'retries', smoke ? 0 : 2)),
     quietWait: values['quiet-wait'] === '0' ? 0 : num(values['quiet-wait'], 'quiet-wait', smoke ? 0 : 20),
     pin: !values['no-pin'],
     serverCpu: Number(values['server-cpu']),
@@ -114,9 +122,15 @@ function baseArgs(peer, port, settings) {
   return ['--proto', peer.proto, '--host', '127.0.0.1', '--port', String(port), '--duration', String(settings.duration), '--warmup', String(settings.warmup)];
 }
 
-/** Runs the generator and samples the server's CPU over the measured window. */
+/**
+ * Runs the generator and samples, over the measured window, the server's CPU
+ * and the CPU used by everything else on the machine ("other load", in cores):
+ * busy time of all CPUs minus the server, the generator and this script.
+ */
 async function measured(bin, args, server, settings, timeoutMs) {
   let cpu0 = NaN;
+  let busy0 = NaN;
+  let self0 = null;
   let t0 = 0;
   const { result } = runLoadgen(bin, args, {
     cpu: settings.loadgenCpu,
@@ -124,13 +138,18 @@ async function measured(bin, args, server, settings, timeoutMs) {
     onEvent: (ev) => {
       if (ev.event === 'measure') {
         cpu0 = cpuOf(server.pid);
+        busy0 = machineBusySeconds();
+        self0 = process.cpuUsage();
         t0 = performance.now();
       }
     },
   });
   const res = await result;
-  const serverCpu = (cpuOf(server.pid) - cpu0) / ((performance.now() - t0) / 1000);
-  return { res, serverCpu };
+  const wall = (performance.now() - t0) / 1000;
+  const server1 = cpuOf(server.pid) - cpu0;
+  const self = process.cpuUsage(self0 ?? undefined);
+  const others = machineBusySeconds() - busy0 - server1 - res.cpu_s - (self.user + self.system) / 1e6;
+  return { res, serverCpu: server1 / wall, otherLoad: Math.max(0, others / wall) };
 }
 
 function check(res) {
@@ -143,9 +162,9 @@ async function runEcho(bin, peer, port, server, p, settings) {
   const args = ['--mode', 'echo', ...baseArgs(peer, port, settings), '--path', '/', '--conns', String(p.conns), '--inflight', String(p.inflight), '--size', String(p.size)];
   if (p.binary) args.push('--binary');
   const timeout = (settings.warmup + settings.duration + 45) * 1000;
-  const { res, serverCpu } = await measured(bin, args, server, settings, timeout);
+  const { res, serverCpu, otherLoad } = await measured(bin, args, server, settings, timeout);
   check(res);
-  return { value: res.rate, serverCpu, loadgenIdle: res.idle_share, detail: res };
+  return { value: res.rate, serverCpu, otherLoad, loadgenIdle: res.idle_share, detail: res };
 }
 
 async function runFanout(bin, peer, port, server, p, settings) {
@@ -154,10 +173,10 @@ async function runFanout(bin, peer, port, server, p, settings) {
     '--conns', String(p.conns), '--inflight', String(p.inflight), '--size', String(p.size), '--concurrency', String(p.concurrency),
   ];
   const timeout = (settings.warmup + settings.duration + 60) * 1000;
-  const { res, serverCpu } = await measured(bin, args, server, settings, timeout);
+  const { res, serverCpu, otherLoad } = await measured(bin, args, server, settings, timeout);
   check(res);
   if (res.subscribers < p.conns) throw new Error(`only ${res.subscribers} of ${p.conns} subscribers stayed connected`);
-  return { value: res.rate, serverCpu, loadgenIdle: res.idle_share, detail: res };
+  return { value: res.rate, serverCpu, otherLoad, loadgenIdle: res.idle_share, detail: res };
 }
 
 async function runHandshakes(bin, peer, port, server, p, settings) {
@@ -166,9 +185,9 @@ async function runHandshakes(bin, peer, port, server, p, settings) {
   const args = ['--mode', 'handshake', ...baseArgs(peer, port, settings), '--path', '/', '--count', String(p.count), '--concurrency', String(p.concurrency)];
   args[args.indexOf('--duration') + 1] = String(cap);
   const timeout = (settings.warmup + cap + 30) * 1000;
-  const { res, serverCpu } = await measured(bin, args, server, settings, timeout);
+  const { res, serverCpu, otherLoad } = await measured(bin, args, server, settings, timeout);
   check(res);
-  return { value: res.rate, serverCpu, loadgenIdle: res.idle_share, detail: res };
+  return { value: res.rate, serverCpu, otherLoad, loadgenIdle: res.idle_share, detail: res };
 }
 
 async function gcAndRss(server) {
@@ -294,13 +313,21 @@ async function main() {
       const order = eligible.map((_, i) => eligible[(i + round) % eligible.length]);
       for (const pid of order) {
         if (unavailable[pid]) continue;
-        const rec = await measure(settings.bin, sid, pid, round, settings, unavailable);
+        let rec;
+        for (let attempt = 1; ; attempt++) {
+          rec = await measure(settings.bin, sid, pid, round, settings, unavailable);
+          rec.attempts = attempt;
+          rec.disturbed = rec.ok && rec.otherLoad > MAX_OTHER_LOAD;
+          if (!rec.disturbed || attempt > settings.retries) break;
+          if (!settings.quiet) log(`${sid.padEnd(12)} round ${round + 1}/${settings.rounds}  ${PEERS[pid].label.padEnd(18)} other work used ${Math.round(rec.otherLoad * 100)}% of a CPU meanwhile; again`);
+        }
         runs.push(rec);
         if (!settings.quiet) {
           const extra = rec.ok
             ? `${fmt(rec.value)} ${sc.unit}` +
               (Number.isFinite(rec.serverCpu) ? `  server cpu ${Math.round(rec.serverCpu * 100)}%` : '') +
-              (Number.isFinite(rec.loadgenIdle) ? `  loadgen idle ${Math.round(rec.loadgenIdle * 100)}%` : '')
+              (Number.isFinite(rec.loadgenIdle) ? `  loadgen idle ${Math.round(rec.loadgenIdle * 100)}%` : '') +
+              (Number.isFinite(rec.otherLoad) ? `  other load ${Math.round(rec.otherLoad * 100)}%` : '')
             : `FAILED: ${rec.error}`;
           const noisy = rec.quiet === false ? `  (machine ${Math.round(rec.busyBefore * 100)}% busy before the run)` : '';
           log(`${sid.padEnd(12)} round ${round + 1}/${settings.rounds}  ${PEERS[pid].label.padEnd(18)} ${extra}${noisy}`);

@@ -191,8 +191,7 @@ export function rssOf(pid) {
 }
 
 let clockTicks = null;
-/** CPU seconds (user + system, all threads) a process has used so far. */
-export function cpuOf(pid) {
+function ticksPerSecond() {
   if (clockTicks == null) {
     try {
       clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -200,6 +199,21 @@ export function cpuOf(pid) {
       clockTicks = 100;
     }
   }
+  return clockTicks;
+}
+
+/**
+ * CPU seconds the whole machine has been busy so far, steal included (time
+ * the hypervisor gave to someone else disturbs a run just as much).
+ */
+export function machineBusySeconds() {
+  const t = cpuTicks();
+  return t ? t.busy / ticksPerSecond() : NaN;
+}
+
+/** CPU seconds (user + system, all threads) a process has used so far. */
+export function cpuOf(pid) {
+  ticksPerSecond();
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Field 2 (comm) may hold spaces; count fields after its closing parenthesis.

@@ -82,6 +82,7 @@ export function summarize(runs, scenarioIds, peerIds, SCENARIOS) {
         max: values.length ? Math.max(...values) : NaN,
         serverCpu: median(good.map((r) => r.serverCpu).filter(Number.isFinite)),
         loadgenIdle: median(good.map((r) => r.loadgenIdle).filter(Number.isFinite)),
+        otherLoad: median(good.map((r) => r.otherLoad).filter(Number.isFinite)),
         loadgenIdleMin: Math.min(...good.map((r) => r.loadgenIdle).filter(Number.isFinite)),
         errors: mine.filter((r) => !r.ok).map((r) => r.error),
       };
@@ -116,14 +117,16 @@ export function renderReport({ summary, runs, SCENARIOS, peers, scenarioIds, pee
       (settings.serverCpu == null ? 'not pinned' : `server pinned to CPU ${settings.serverCpu}, load generator to CPU ${settings.loadgenCpu}`),
   );
   L.push(`- Wall time: ${meta.elapsed.toFixed(0)} s`);
-  const noisy = runs.filter((r) => r.quiet === false).length;
-  if (noisy) L.push(`- **${noisy} of ${runs.length} runs started while other work kept the machine busy**; their numbers are less reliable`);
+  const disturbed = runs.filter((r) => r.disturbed).length;
+  const retried = runs.reduce((n, r) => n + (r.attempts ?? 1) - 1, 0);
+  if (retried) L.push(`- ${retried} run(s) were repeated because other work used the CPUs meanwhile`);
+  if (disturbed) L.push(`- **${disturbed} of ${runs.length} runs were still disturbed by other work** (other load above 15% of a CPU); their numbers are less reliable`);
   for (const [pid, why] of Object.entries(unavailable)) L.push(`- **${peers[pid]?.label ?? pid}: unavailable** — ${why}`);
   L.push('');
-  L.push(`Medians of ${settings.rounds} round(s). "x ws" and "x raw" divide by the ws and raw medians. Server CPU: the peer's CPU time over the measured window (above 100% when its helper threads work too); loadgen idle: 1 − generator CPU / wall (the generator kept up while this stays well above 0).`);
+  L.push(`Medians of ${settings.rounds} round(s). "x ws" and "x raw" divide by the ws and raw medians. Server CPU: the peer's CPU time over the measured window (above 100% when its helper threads work too); loadgen idle: 1 − generator CPU / wall (the generator kept up while this stays well above 0); other load: CPU used by everything else on the machine meanwhile, in % of one CPU.`);
   L.push('');
-  L.push('| scenario | peer | median | min – max | x ws | x raw | server CPU | loadgen idle |');
-  L.push('|---|---|---:|---:|---:|---:|---:|---:|');
+  L.push('| scenario | peer | median | min – max | x ws | x raw | server CPU | loadgen idle | other load |');
+  L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
   for (const sid of scenarioIds) {
     const sc = SCENARIOS[sid];
     for (const pid of peerIds) {
@@ -131,11 +134,11 @@ export function renderReport({ summary, runs, SCENARIOS, peers, scenarioIds, pee
       if (!s) continue;
       const name = `${sid}${sc.lowerIsBetter ? ' (lower is better)' : ''}`;
       if (s.ok === 0) {
-        L.push(`| ${name} | ${peers[pid].label} | failed | | | | | |`);
+        L.push(`| ${name} | ${peers[pid].label} | failed | | | | | | |`);
         continue;
       }
       L.push(
-        `| ${name} | ${peers[pid].label} | ${fmt(s.median)} ${sc.unit} | ${fmt(s.min)} – ${fmt(s.max)} | ${ratio(s.vsWs)} | ${ratio(s.vsRaw)} | ${pct(s.serverCpu)} | ${sc.kind === 'idle' ? '–' : pct(s.loadgenIdle)} |`,
+        `| ${name} | ${peers[pid].label} | ${fmt(s.median)} ${sc.unit} | ${fmt(s.min)} – ${fmt(s.max)} | ${ratio(s.vsWs)} | ${ratio(s.vsRaw)} | ${pct(s.serverCpu)} | ${sc.kind === 'idle' ? '–' : pct(s.loadgenIdle)} | ${pct(s.otherLoad)} |`,
       );
     }
   }
