@@ -248,9 +248,12 @@ class Lane {
     }
   }
 
-  /** Frees the stream; every job not yet called back gets `error`, in order. */
-  close(error: HotlineError): void {
-    if (this.closed) return;
+  /**
+   * Frees the stream and the limiter slot; returns the jobs not yet called back, in
+   * order, for the caller to fail once everything is released.
+   */
+  close(): Job[] {
+    if (this.closed) return [];
     this.closed = true;
     this.dropStream();
     const pending: Job[] = [];
@@ -259,11 +262,12 @@ class Lane {
     this.queue.length = 0;
     this.current = null;
     this.chunks = [];
+    this.total = 0;
     if (this.release !== null) {
       this.release();
       this.release = null;
     }
-    for (const job of pending) job.callback(error);
+    return pending;
   }
 }
 
@@ -370,15 +374,26 @@ export class PerMessageDeflate {
   }
 
   /**
-   * Frees both zlib streams. Callbacks still pending are called at once, in order, with
-   * an `HL_ERR_INVALID_STATE` error, and never later; compress/decompress then throw.
+   * Frees both zlib streams and any limiter slot. Callbacks still pending are called at
+   * once with an `HL_ERR_INVALID_STATE` error (each direction in call order, inflation
+   * first) and never later; compress/decompress throw from then on. Idempotent.
    */
   close(): void {
     if (this.closed) return;
     this.closed = true;
     const error = invalidState('permessage-deflate codec was closed');
-    this.inflater.close(error);
-    this.deflater.close(error);
+    // Release everything first: a callback that throws must not leave zlib memory or a
+    // limiter slot behind, nor keep the other callbacks from running.
+    const pending = [...this.inflater.close(), ...this.deflater.close()];
+    let thrown: unknown = null;
+    for (const job of pending) {
+      try {
+        job.callback(error);
+      } catch (err) {
+        thrown ??= err;
+      }
+    }
+    if (thrown !== null) throw thrown;
   }
 
   /** zlib streams this codec holds right now (0..2): for tests and measurements. */

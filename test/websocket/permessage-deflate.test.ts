@@ -416,6 +416,23 @@ describe('close', () => {
     assert.throws(() => c.decompress(Buffer.from('x'), () => {}), { code: 'HL_ERR_INVALID_STATE' });
   });
 
+  it('frees everything and calls the other callbacks even if one throws', async () => {
+    const limiter = new ZlibLimiter(2);
+    const c = codec({}, Side.SERVER, { limiter });
+    const calls: string[] = [];
+    c.decompress(hex('f2 48 cd c9 c9 07 00'), () => {
+      calls.push('decompress');
+      throw new Error('application bug');
+    });
+    c.compress(Buffer.from('Hello'), () => calls.push('compress'));
+    assert.throws(() => c.close(), /application bug/);
+    assert.deepEqual(calls, ['decompress', 'compress']);
+    assert.equal(c.zlibStreams, 0);
+    assert.equal(limiter.running, 0);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.deepEqual(calls, ['decompress', 'compress']);
+  });
+
   it('stops an inflation in progress and gives its slot back', async () => {
     const limiter = new ZlibLimiter(1);
     const c = codec({}, Side.SERVER, { limiter, maxPayload: Infinity });
