@@ -2,13 +2,19 @@
 import { readFileSync } from 'node:fs';
 import { UsageError, integer, parseArgs } from './args.js';
 import { connect, parseHeaders } from './connect.js';
+import { BENCH_TRANSPORTS_USAGE, benchTransportsCommand } from './bench-transports.js';
 import { createEchoServer } from './echo.js';
+import { serveCommand } from './serve.js';
 
 const USAGE = `Usage: hotline <command> [options]
 
 Commands:
-  serve   [--port N] [--host H]           the lab: WebSocket against polling, long polling
+  serve   [--port N] [--host H] [--rate R] [--size BYTES] [--interval MS]
+                                          the lab: WebSocket against polling, long polling
                                           and SSE, measured live (default port 8080)
+  bench transports [--clients N] [--rate R] [--duration S] [--interval MS]
+                                          every transport under N simulated clients:
+                                          a table and a Markdown report with charts
   echo    --port N [--host H] [--max-payload BYTES]
                                           a WebSocket echo server on every path;
                                           /broadcast relays each message to all on it
@@ -40,7 +46,9 @@ async function main(argv: string[]): Promise<number> {
     case 'echo':
       return echo(rest);
     case 'serve':
-      return serve(rest);
+      return serveCommand(rest, untilSignal);
+    case 'bench':
+      return bench(rest);
     case 'connect':
       return connectCommand(rest);
     default:
@@ -71,15 +79,14 @@ async function echo(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function serve(argv: string[]): Promise<number> {
-  const { values } = parseArgs(argv, { port: { type: 'string' }, host: { type: 'string' } });
-  const port = integer(values.port, 'port', 8080);
-  const server = createEchoServer();
-  const address = await server.listen(port, values.host);
-  process.stdout.write(`hotline serve: echo server on ws://${values.host ?? 'localhost'}:${address.port} (the lab page is not built yet)\n`);
-  await untilSignal();
-  await server.close({ timeout: 2000 });
-  return 0;
+async function bench(argv: string[]): Promise<number> {
+  const [what, ...rest] = argv;
+  if (what === 'transports') return benchTransportsCommand(rest);
+  if (what === undefined || what === '-h' || what === '--help') {
+    process.stdout.write(BENCH_TRANSPORTS_USAGE);
+    return what === undefined ? 1 : 0;
+  }
+  throw new UsageError(`unknown bench ${JSON.stringify(what)} (known: transports)`);
 }
 
 async function connectCommand(argv: string[]): Promise<number> {

@@ -193,14 +193,18 @@ class HttpSim implements SimClient {
       return;
     }
     const interval = this.handshake?.interval ?? 1000;
+    // Real clients arrive at random moments, so their polls are spread over the interval;
+    // simulated ones that all connected in the same second would poll in step and see the
+    // same latency for every message. A random first pause restores the spread.
+    const phase = sid === undefined ? Math.random() * interval : interval;
     if (this.transport === 'long-polling') {
       void this.poll();
     } else if (this.transport === 'polling') {
       // Short polling: a pause after each answer.
-      this.timer = setTimeout(() => void this.poll(), interval);
+      this.timer = setTimeout(() => void this.poll(), phase);
     } else if (sid === undefined) {
       // Fixed-interval polling: a clock that does not wait for answers.
-      this.startClock(sentAt, interval);
+      this.startClock(sentAt + phase - interval, interval);
     }
   }
 

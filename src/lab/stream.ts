@@ -1,5 +1,7 @@
 /**
- * The event stream the lab pushes to every transport: `rate` messages a second, each
+ * The event stream the lab pushes to every transport: `rate` messages a second on
+ * average, at random moments (a Poisson process, like chat messages or price ticks: events
+ * do not wait for a poll), each
  * `size` bytes of JSON carrying its sequence number and the server's send time, so that
  * a receiver can tell which messages it missed and how late each one came.
  *
@@ -47,11 +49,17 @@ export function parseMessage(text: string): StreamMessage | null {
 export interface StreamOptions {
   rate: number;
   size: number;
+  /**
+   * 'poisson' (default): exponential gaps with mean 1/rate. 'fixed': exactly 1/rate apart,
+   * which a poller with a commensurate interval would meet at the same phase every time,
+   * making its latency an accident of the two clocks.
+   */
+  arrivals?: 'poisson' | 'fixed';
 }
 
 /**
- * Emits messages on a schedule that does not drift: message n is due at start + n / rate,
- * whatever the timer's lateness, so the long-run rate is exact.
+ * Emits messages on a schedule that does not drift: each message's due time follows the
+ * previous one's due time (not the timer's actual firing), so the long-run rate is exact.
  */
 export class EventStream {
   rate: number;
@@ -59,15 +67,22 @@ export class EventStream {
   /** Messages emitted since the last `configure` or `resetCount`. */
   published = 0;
   private seq = 0;
+  readonly arrivals: 'poisson' | 'fixed';
   private timer: NodeJS.Timeout | null = null;
-  private startedAt = 0;
-  private emitted = 0;
+  /** When the next message is due (performance.now() ms). */
+  private due = 0;
   private readonly emit: (message: string, seq: number, t: number) => void;
 
   constructor(options: StreamOptions, emit: (message: string, seq: number, t: number) => void) {
     this.rate = clamp(options.rate, STREAM_LIMITS.minRate, STREAM_LIMITS.maxRate);
     this.size = clamp(Math.round(options.size), STREAM_LIMITS.minSize, STREAM_LIMITS.maxSize);
+    this.arrivals = options.arrivals ?? 'poisson';
     this.emit = emit;
+  }
+
+  /** Sequence number of the last message emitted (0 before the first). */
+  get lastSeq(): number {
+    return this.seq;
   }
 
   get running(): boolean {
@@ -76,8 +91,7 @@ export class EventStream {
 
   start(): void {
     if (this.timer !== null) return;
-    this.startedAt = performance.now();
-    this.emitted = 0;
+    this.due = performance.now() + this.gap();
     this.schedule();
   }
 
@@ -103,9 +117,14 @@ export class EventStream {
     this.published = 0;
   }
 
+  /** ms until the next message: exponential with mean 1000 / rate, or exactly that. */
+  private gap(): number {
+    const mean = 1000 / this.rate;
+    return this.arrivals === 'fixed' ? mean : -Math.log(1 - Math.random()) * mean;
+  }
+
   private schedule(): void {
-    const due = this.startedAt + (this.emitted + 1) * (1000 / this.rate);
-    this.timer = setTimeout(onTick, Math.max(0, due - performance.now()), this);
+    this.timer = setTimeout(onTick, Math.max(0, this.due - performance.now()), this);
   }
 
   /** @internal */
@@ -113,8 +132,8 @@ export class EventStream {
     // Several may be due after a stall (a long GC, a busy loop): send them all now.
     const now = performance.now();
     let burst = 0;
-    while (this.startedAt + (this.emitted + 1) * (1000 / this.rate) <= now + 1 && burst < 1000) {
-      this.emitted++;
+    while (this.due <= now + 1 && burst < 1000) {
+      this.due += this.gap();
       burst++;
       const seq = ++this.seq;
       const t = serverNow();
