@@ -34,7 +34,9 @@ export const PERMESSAGE_DEFLATE = 'permessage-deflate';
  *   no context takeover, any window        13 KiB   (streams freed after each message)
  *   negotiated, never used                  3 KiB   (streams are created on first use)
  * After 50 messages each way: 144 / 161 / 302 KiB with context takeover and ~30 KiB
- * without (allocator fragmentation from creating a stream per message). Where it goes:
+ * without (allocator fragmentation from creating a stream per message). For scale, a
+ * whole idle connection without compression costs the server ~10 KiB (`--real` mode of
+ * the same bench: 134 KiB with the defaults after one message each way). Where it goes:
  * the compressor's window and chain table, 2 * 2^bits each; its hash table, 64 KiB
  * whatever the options (Node bundles Chromium's zlib, which never uses fewer than 15
  * hash bits); its block buffers, 7 * 2^(memLevel + 6) bytes, written only as far as
