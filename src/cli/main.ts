@@ -15,10 +15,10 @@ Commands:
   bench transports [--clients N] [--rate R] [--duration S] [--interval MS]
                                           every transport under N simulated clients:
                                           a table and a Markdown report with charts
-  echo    --port N [--host H] [--max-payload BYTES]
+  echo    --port N [--host H] [--max-payload BYTES] [--deflate]
                                           a WebSocket echo server on every path;
                                           /broadcast relays each message to all on it
-  connect URL [--protocol P]... [-H 'Name: value']... [--wait MS]
+  connect URL [--protocol P]... [-H 'Name: value']... [--wait MS] [--deflate]
                                           an interactive client (a pipe: one message per
                                           line in, one per line out)
 
@@ -61,6 +61,7 @@ async function echo(argv: string[]): Promise<number> {
     port: { type: 'string' },
     host: { type: 'string' },
     'max-payload': { type: 'string' },
+    deflate: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -71,6 +72,7 @@ async function echo(argv: string[]): Promise<number> {
   const port = integer(values.port, 'port', 0);
   const server = createEchoServer({
     maxPayload: integer(values['max-payload'], 'max-payload', 16 * 1024 * 1024) || 16 * 1024 * 1024,
+    perMessageDeflate: values.deflate === true,
   });
   const address = await server.listen(port, values.host);
   process.stdout.write(`hotline echo listening on ws://${values.host ?? 'localhost'}:${address.port}\n`);
@@ -94,6 +96,7 @@ async function connectCommand(argv: string[]): Promise<number> {
     protocol: { type: 'string', multiple: true },
     header: { type: 'string', short: 'H', multiple: true },
     wait: { type: 'string' },
+    deflate: { type: 'boolean' },
   });
   const url = positionals[0];
   if (url === undefined) throw new UsageError('connect needs a URL');
@@ -102,6 +105,7 @@ async function connectCommand(argv: string[]): Promise<number> {
     protocols: values.protocol ?? [],
     headers: parseHeaders(values.header ?? []),
     wait: integer(values.wait, 'wait', 500),
+    clientOptions: { perMessageDeflate: values.deflate === true },
   });
 }
 

@@ -9,6 +9,14 @@ import { ReadyState } from '../types.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import { WebSocketConnection } from '../websocket/connection.js';
 import { Sweep, type Sweepable } from '../websocket/sweep.js';
+import { PerMessageDeflate } from '../websocket/permessage-deflate.js';
+import { parseExtensions } from '../protocol/extensions.js';
+import {
+  type PerMessageDeflateOptions,
+  acceptClientResponse,
+  clientOffer,
+  resolveDeflateOptions,
+} from '../protocol/permessage-deflate.js';
 import { CloseEvent, ErrorEvent } from './events.js';
 
 /**
@@ -39,8 +47,30 @@ export interface WebSocketOptions {
   agent?: Agent;
   /** TLS options for wss: (ca, rejectUnauthorized, servername, cert, key). */
   tls?: https.RequestOptions;
-  /** @internal Extension negotiation (permessage-deflate). */
-  extensions?: ClientExtensionNegotiation;
+  /**
+   * permessage-deflate (RFC 7692): `true` offers it with the defaults, or pass options.
+   * Default off for the Node client (browsers always offer it).
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+}
+
+/** The client side of permessage-deflate: the offer, and the check of the answer. */
+function deflateNegotiation(options: PerMessageDeflateOptions | true): ClientExtensionNegotiation {
+  const resolved = resolveDeflateOptions(options === true ? {} : options, Side.CLIENT);
+  return {
+    offer: clientOffer(resolved),
+    accept(response, maxPayload) {
+      if (response === '') return null;
+      const params = acceptClientResponse(parseExtensions(response), resolved);
+      if (params === null) return null;
+      return new PerMessageDeflate(params, Side.CLIENT, {
+        maxPayload,
+        level: resolved.level,
+        memLevel: resolved.memLevel,
+        threshold: resolved.threshold,
+      });
+    },
+  };
 }
 
 /** One sweep for every client connection in the process. */
@@ -264,10 +294,12 @@ export class WebSocket extends EventTarget {
 
   private connect(url: URL, protocols: string[], options: WebSocketOptions): void {
     const key = generateKey();
+    const deflate = options.perMessageDeflate ?? false;
+    const negotiation = deflate === false ? undefined : deflateNegotiation(deflate);
     const secure = url.protocol === 'wss:';
     const headers = {
       ...options.headers,
-      ...requestHeaders({ key, protocols, extensions: options.extensions?.offer ?? '' }),
+      ...requestHeaders({ key, protocols, extensions: negotiation?.offer ?? '' }),
     };
     const requestOptions: https.RequestOptions = {
       ...options.tls,
@@ -295,10 +327,10 @@ export class WebSocket extends EventTarget {
       let extensions = '';
       try {
         const validated = validateResponse({ status: response.statusCode ?? 0, headers: response.headers }, { key, protocols });
-        if (validated.extensions !== '' && options.extensions === undefined) {
+        if (validated.extensions !== '' && negotiation === undefined) {
           throw new HandshakeError('HL_ERR_HANDSHAKE_EXTENSIONS', 101, 'server accepted an extension that was not offered');
         }
-        if (options.extensions !== undefined) codec = options.extensions.accept(validated.extensions, maxPayload);
+        if (negotiation !== undefined) codec = negotiation.accept(validated.extensions, maxPayload);
         extensions = codec === null ? '' : validated.extensions;
         this.protocolValue = validated.protocol;
       } catch (error) {

@@ -1,15 +1,51 @@
+import { parseExtensions } from '../protocol/extensions.js';
+import {
+  type PerMessageDeflateOptions,
+  type ResolvedDeflateOptions,
+  negotiateServer,
+  resolveDeflateOptions,
+} from '../protocol/permessage-deflate.js';
+import { Side } from '../protocol/side.js';
 import type { MessageCodec } from '../websocket/codec.js';
-import type { ResolvedServerOptions } from './options.js';
+import { PerMessageDeflate } from '../websocket/permessage-deflate.js';
+import { zlibLimiter } from '../websocket/zlib-limiter.js';
 
 /**
  * Chooses the extensions of a connection from the client's Sec-WebSocket-Extensions
  * offer (RFC 6455 §9.1). Declining is always allowed: the handshake then goes on without
  * the extension. A malformed offer throws a `HandshakeError` (400).
  */
-export type ExtensionNegotiator = (
-  offer: string,
-  options: ResolvedServerOptions,
-) => { response: string; codec: MessageCodec | null };
+export type ExtensionNegotiator = (offer: string, limits: { maxPayload: number }) => NegotiatedExtensions;
+
+export interface NegotiatedExtensions {
+  /** The Sec-WebSocket-Extensions response value ('' for none). */
+  response: string;
+  codec: MessageCodec | null;
+}
+
+const NONE: NegotiatedExtensions = { response: '', codec: null };
 
 /** Accepts no extension (permessage-deflate disabled). */
-export const noExtensions: ExtensionNegotiator = () => ({ response: '', codec: null });
+export const noExtensions: ExtensionNegotiator = () => NONE;
+
+/**
+ * permessage-deflate (RFC 7692) on the server: options are resolved once, each
+ * handshake takes the first offer that can be honoured, and the codec's zlib streams
+ * are created only when a message is first compressed or inflated.
+ */
+export function deflateNegotiator(options: PerMessageDeflateOptions | true): ExtensionNegotiator {
+  const resolved: ResolvedDeflateOptions = resolveDeflateOptions(options === true ? {} : options, Side.SERVER);
+  zlibLimiter.concurrency = resolved.concurrency;
+  return (offer, limits) => {
+    if (offer === '') return NONE;
+    const agreed = negotiateServer(parseExtensions(offer), resolved);
+    if (agreed === null) return NONE;
+    const codec = new PerMessageDeflate(agreed.params, Side.SERVER, {
+      maxPayload: limits.maxPayload,
+      level: resolved.level,
+      memLevel: resolved.memLevel,
+      threshold: resolved.threshold,
+    });
+    return { response: agreed.response, codec };
+  };
+}

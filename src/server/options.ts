@@ -1,4 +1,5 @@
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
+import type { PerMessageDeflateOptions } from '../protocol/permessage-deflate.js';
 
 /**
  * Server options. Every limit has a safe default, and the reason for it sits next to it.
@@ -34,6 +35,12 @@ export interface ServerOptions {
    * answered 503. Default 100,000: far above what one process should hold, but finite.
    */
   maxConnections?: number;
+  /**
+   * permessage-deflate (RFC 7692): `true` for the defaults, or options. Default off:
+   * compression costs memory on every connection that uses it (see the README's table)
+   * and CPU on every message; enable it for text-heavy traffic.
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 export type ResolvedServerOptions = Required<ServerOptions>;
@@ -47,6 +54,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ResolvedServerOptions> = {
   sendPings: true,
   maxBufferedAmount: 8 * 1024 * 1024,
   maxConnections: 100_000,
+  perMessageDeflate: false,
 };
 
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {

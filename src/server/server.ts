@@ -15,7 +15,7 @@ import {
 } from '../types.js';
 import { toBuffer } from '../websocket/payload.js';
 import { Sweep, type Sweepable, granularityFor } from '../websocket/sweep.js';
-import { type ExtensionNegotiator, noExtensions } from './extensions.js';
+import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
 import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from './options.js';
 import { type PeerHost, WebSocketPeer } from './peer.js';
 
@@ -67,6 +67,8 @@ export class Server implements PeerHost {
       const value = this.options[key];
       if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number`);
     }
+    const deflate = this.options.perMessageDeflate;
+    if (deflate !== false) this.extensionNegotiator = deflateNegotiator(deflate);
     this.sweep = new Sweep(granularityFor(this.options.handshakeTimeout, this.options.closeTimeout, this.options.idleTimeout / 2));
   }
 
