@@ -1,9 +1,11 @@
 import { Server } from '../server/server.js';
+import { enableHttpTransports } from '../transports/http-transports.js';
 import type { ServerOptions } from '../server/options.js';
 import type { Handler, Peer } from '../types.js';
 
 /**
- * `hotline echo`: every path echoes (text as text, binary as binary); on `/broadcast`
+ * `hotline echo`: every path echoes (text as text, binary as binary) over every transport
+ * (WebSocket, SSE, long-polling, polling, interval-polling); on `/broadcast`
  * each message goes to every connection on `/broadcast` instead, through pub/sub (one
  * frame built per message, whatever the number of listeners).
  */
@@ -32,5 +34,6 @@ export function echoHandler(server: Server): Handler<EchoData> {
 export function createEchoServer(options: ServerOptions = {}): Server {
   const server = new Server(options);
   server.route('*', echoHandler(server));
+  enableHttpTransports(server);
   return server;
 }

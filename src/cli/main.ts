@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { UsageError, integer, parseArgs } from './args.js';
 import { connect, parseHeaders } from './connect.js';
+import { connectTransport, parseTransports } from './connect-transport.js';
 import { BENCH_TRANSPORTS_USAGE, benchTransportsCommand } from './bench-transports.js';
 import { createEchoServer } from './echo.js';
 import { serveCommand } from './serve.js';
@@ -16,11 +17,15 @@ Commands:
                                           every transport under N simulated clients:
                                           a table and a Markdown report with charts
   echo    --port N [--host H] [--max-payload BYTES] [--deflate]
-                                          a WebSocket echo server on every path;
+                                          an echo server on every path, over WebSocket,
+                                          SSE, long-polling, polling, interval-polling;
                                           /broadcast relays each message to all on it
   connect URL [--protocol P]... [-H 'Name: value']... [--wait MS] [--deflate]
+          [--transport websocket|sse|long-polling|polling|interval-polling[,...]]
+          [--interval MS]
                                           an interactive client (a pipe: one message per
-                                          line in, one per line out)
+                                          line in, one per line out); with --transport,
+                                          the Hotline client over that transport
 
 Options:
   -h, --help       show this help
@@ -97,9 +102,20 @@ async function connectCommand(argv: string[]): Promise<number> {
     header: { type: 'string', short: 'H', multiple: true },
     wait: { type: 'string' },
     deflate: { type: 'boolean' },
+    transport: { type: 'string' },
+    interval: { type: 'string' },
   });
   const url = positionals[0];
   if (url === undefined) throw new UsageError('connect needs a URL');
+  if (values.transport !== undefined) {
+    return connectTransport({
+      url,
+      transports: parseTransports(values.transport),
+      headers: parseHeaders(values.header ?? []),
+      wait: integer(values.wait, 'wait', 500),
+      ...(values.interval !== undefined ? { interval: integer(values.interval, 'interval', 1000) } : {}),
+    });
+  }
   return connect({
     url,
     protocols: values.protocol ?? [],
