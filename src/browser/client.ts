@@ -669,7 +669,7 @@ class SessionDriver implements Driver {
         if (done || this.stopped) return;
         arm();
         for (const event of parser.push(value)) {
-          if (event.type === 'open') {
+          if (event.type === 'session') {
             if (!this.opened) {
               this.opening(decodeHandshake(event.data));
               onOpen();

@@ -284,7 +284,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber {
       'X-Accel-Buffering': 'no',
     });
     response.socket?.setNoDelay(true);
-    const head = open !== undefined ? `retry: ${retry}\nevent: open\ndata: ${JSON.stringify(open)}\n\n` : `retry: ${retry}\n\n`;
+    const head = open !== undefined ? `retry: ${retry}\nevent: session\ndata: ${JSON.stringify(open)}\n\n` : `retry: ${retry}\n\n`;
     this.streamed = this.acked;
     this.heartbeatDue = this.host.now() + this.host.options.heartbeat;
     response.write(head + this.sseFrom(this.acked));

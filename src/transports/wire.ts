@@ -19,7 +19,8 @@
  * `t` text (split over `data:` lines at LF), `j` text as a JSON string (when it holds a CR,
  * which SSE cannot carry raw), `b` binary in base64, `c` close ("code reason"; `C` when
  * the reason needs JSON). The session handshake is
- * an `open` event carrying JSON; a heartbeat is a comment line.
+ * a `session` event carrying JSON (not `open`, which EventSource fires on its own); a
+ * heartbeat is a comment line.
  */
 
 export const PacketKind = {
@@ -45,7 +46,7 @@ export interface OpenPacket {
 }
 export type Packet = MessagePacket | ClosePacket | OpenPacket;
 
-/** What a new session tells its client (the `o` packet / the SSE `open` event). */
+/** What a new session tells its client (the `o` packet / the SSE `session` event). */
 export interface Handshake {
   /** Session id: 144 random bits, base64url. */
   sid: string;
@@ -312,7 +313,7 @@ function strictText(bytes: Uint8Array): string {
 }
 
 export function sseOpenEvent(handshake: Handshake, retry: number): string {
-  return `retry: ${retry}\nevent: open\ndata: ${JSON.stringify(handshake)}\n\n`;
+  return `retry: ${retry}\nevent: session\ndata: ${JSON.stringify(handshake)}\n\n`;
 }
 
 /** A comment line: keeps proxies from cutting an idle stream, ignored by every parser. */

@@ -215,7 +215,7 @@ describe('bad input to the HTTP transports', () => {
     const started = Date.now();
     while (!seen.includes(':\n\n') && Date.now() - started < 2000) seen += Buffer.from((await reader.read()).value!).toString();
     controller.abort();
-    assert.match(seen, /event: open\n/);
+    assert.match(seen, /event: session\n/);
     assert.match(seen, /\n:\n\n/);
   });
 

@@ -206,7 +206,7 @@ describe('SSE format', () => {
       }
       assert.deepEqual(pieces, whole);
       assert.equal(whole.length, packets.length + 1);
-      assert.equal(whole[0]!.type, 'open');
+      assert.equal(whole[0]!.type, 'session');
       whole.slice(1).forEach((event, i) => {
         assert.equal(event.lastEventId, String(i + 1));
         assert.deepEqual(normalize(decodeSseData(event.data)), normalize(packets[i]!));
