@@ -22,6 +22,7 @@ import { enableLabTransports } from './http-transports.js';
  *   /lab/chat?transport=   the duplex demo
  *   GET  /stats            every counter, as JSON
  *   GET  /lab/clock        the server's clock, for the receivers' offset estimate
+ *   /lab/time (WebSocket)  the same, answered per message (finer: no HTTP round trip)
  *   GET|POST /lab/config   stream rate and message size
  *   POST /lab/report       receivers report deliveries and latencies; answers /stats
  *   POST /lab/reset        zeroes the counters
@@ -29,6 +30,8 @@ import { enableLabTransports } from './http-transports.js';
 
 export const STREAM_PATH = '/lab/stream';
 export const CHAT_PATH = '/lab/chat';
+/** A WebSocket that answers each message with the server's clock: round trips of a fraction of a ms. */
+export const TIME_PATH = '/lab/time';
 
 export interface LabOptions {
   /** Messages a second on the stream. Default 2. */
@@ -143,6 +146,14 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   });
   server.route(STREAM_PATH, streamHandler);
   server.route(CHAT_PATH, chat.handler);
+  server.route(TIME_PATH, {
+    upgrade(request) {
+      if (request.transport !== 'websocket') throw new UpgradeRejection(400, 'WebSocket only');
+    },
+    message(peer, data) {
+      if (data.length <= 64) peer.send(`{"id":${JSON.stringify(data.toString('utf8'))},"now":${serverNow()}}`);
+    },
+  });
 
   const httpServer = http.createServer(
     {
