@@ -83,6 +83,11 @@ export interface ClientOptions {
   credentials?: RequestCredentials;
   /** Most polls in flight at once for interval-polling; a tick is skipped beyond. Default 4. */
   maxOverlap?: number;
+  /**
+   * After opening over an HTTP transport, try to move the session onto a WebSocket
+   * (without losing, reordering or repeating a message). Default false.
+   */
+  upgrade?: boolean;
 }
 
 export const ClientState = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
@@ -265,6 +270,13 @@ export class HotlineClient extends EventTarget {
     const again = !this.userClosed && RECONNECT_CODES.has(code) && this.attemptsLeft();
     this.finish(code, reason, wasClean, again);
     if (again) this.scheduleReconnect();
+  }
+
+  /** @internal The session moved onto a WebSocket. */
+  driverUpgraded(driver: Driver): void {
+    if (driver !== this.driver) return;
+    this.lastTransport = driver.name;
+    this.emit(new ClientStateEvent('transport', driver.name, driver.sid));
   }
 
   /** @internal A break on a live session: retrying. */
@@ -480,6 +492,8 @@ class SessionDriver implements Driver {
   private posting = false;
   private closeSent: { code: number; reason: string } | null = null;
   private readonly controllers = new Set<AbortController>();
+  /** The GETs among them (polls, the SSE stream): what a close or an upgrade cuts short. */
+  private readonly gets = new Set<AbortController>();
   private readonly timers = new Set<ReturnType<typeof setTimeout>>();
   /** Consecutive failures; a shared backoff while they last. */
   private failures = 0;
@@ -489,30 +503,42 @@ class SessionDriver implements Driver {
   private clock: ReturnType<typeof setInterval> | null = null;
   private ackTimer: ReturnType<typeof setTimeout> | null = null;
   private readonly fetchImpl: typeof fetch;
+  /** Upgrade: the WebSocket being tried, then the one carrying the session. */
+  private upgrading: WebSocketLike | null = null;
+  private carrier: WebSocketLike | null = null;
+  private carrierClose: { code: number; reason: string } | null = null;
+  /** Polling and POSTing stop while an upgrade settles the last sequence numbers. */
+  private paused = false;
+  private resumeWaiters: Array<() => void> = [];
 
   constructor(
     private readonly client: HotlineClient,
-    readonly name: Exclude<TransportName, 'websocket'>,
+    readonly httpName: Exclude<TransportName, 'websocket'>,
   ) {
     const f = client.options.fetch ?? (globalThis.fetch as typeof fetch | undefined);
     this.fetchImpl = f === undefined ? (() => Promise.reject(new Error('no fetch'))) as typeof fetch : f.bind(globalThis);
   }
 
+  /** The HTTP transport, or `websocket` once upgraded. */
+  get name(): TransportName {
+    return this.carrier !== null ? 'websocket' : this.httpName;
+  }
+
   get bufferedAmount(): number {
-    return this.upBytes;
+    return this.carrier !== null ? this.carrier.bufferedAmount : this.upBytes;
   }
 
   // ---- Opening --------------------------------------------------------------------------
 
   start(): void {
-    if (this.name === 'sse') void this.sseLoop();
+    if (this.httpName === 'sse') void this.sseLoop();
     else void this.openPolling();
   }
 
   private async openPolling(): Promise<void> {
     let batch;
     try {
-      const bytes = await this.request('GET', { transport: this.name }, undefined, this.client.options.openTimeout ?? 10_000);
+      const bytes = await this.request('GET', { transport: this.httpName }, undefined, this.client.options.openTimeout ?? 10_000);
       batch = decodeBatch(bytes, { allowOpen: true });
       const first = batch.packets[0];
       if (first?.kind !== 'o') throw new WireError('handshake answer has no open packet');
@@ -523,7 +549,7 @@ class SessionDriver implements Driver {
     }
     this.deliverBatch(batch.firstSeq, batch.packets.slice(1));
     if (this.stopped || this.finished) return;
-    if (this.name === 'interval-polling') this.startClock();
+    if (this.httpName === 'interval-polling') this.startClock();
     else void this.pollLoop();
   }
 
@@ -533,6 +559,7 @@ class SessionDriver implements Driver {
     this.opened = true;
     this.lastOk = Date.now();
     this.client.driverOpened(this);
+    if (this.client.options.upgrade === true && !this.stopped) this.tryUpgrade();
   }
 
   // ---- Downstream: polling ----------------------------------------------------------------
@@ -543,23 +570,25 @@ class SessionDriver implements Driver {
 
   private pollTimeout(): number {
     // A held poll answers within `hold`; allow for the network on top of it.
-    if (this.name === 'long-polling') return this.handshake!.hold + 15_000;
+    if (this.httpName === 'long-polling') return this.handshake!.hold + 15_000;
     return this.client.options.requestTimeout ?? 20_000;
   }
 
   private async pollLoop(): Promise<void> {
     while (!this.stopped && !this.finished) {
+      await this.whilePaused();
+      if (this.stopped || this.finished || this.carrier !== null) return;
       const ok = await this.pollOnce();
       if (this.stopped || this.finished) return;
       // Short polling: wait `interval` after each answer (the notes' "polling").
-      if (ok && this.name === 'polling') await this.sleep(this.interval);
+      if (ok && this.httpName === 'polling') await this.sleep(this.interval);
     }
   }
 
   /** Fixed-interval polling: a request on every tick, whether the last one answered or not. */
   private startClock(): void {
     const tick = () => {
-      if (this.stopped || this.finished || this.backoffWait !== null) return;
+      if (this.stopped || this.finished || this.backoffWait !== null || this.paused) return;
       // Overlap is allowed (every answer holds all that is unacknowledged, and duplicates
       // are dropped by sequence number), but not without bound.
       if (this.inFlight >= (this.client.options.maxOverlap ?? 4)) return;
@@ -578,7 +607,8 @@ class SessionDriver implements Driver {
       this.deliverBatch(batch.firstSeq, batch.packets);
       return true;
     } catch (error) {
-      await this.failed(error as Error);
+      // Polls aborted for an upgrade are not failures.
+      if (!this.paused) await this.failed(error as Error);
       return false;
     } finally {
       this.inFlight--;
@@ -586,7 +616,7 @@ class SessionDriver implements Driver {
   }
 
   private params(): Record<string, string | number> {
-    return { transport: this.name, sid: this.sid, ack: this.lastReceived };
+    return { transport: this.httpName, sid: this.sid, ack: this.lastReceived };
   }
 
   private deliverBatch(firstSeq: number, packets: readonly Packet[]): void {
@@ -595,7 +625,9 @@ class SessionDriver implements Driver {
 
   /** Delivers a sequenced packet once, in order; duplicates (resends) are dropped. */
   private accept(seq: number, packet: Packet): void {
-    if (this.stopped || this.finished || seq <= this.lastReceived) return;
+    // Once an upgrade is under way the last sequence number is fixed: the rest comes
+    // over the WebSocket.
+    if (this.stopped || this.finished || this.paused || seq <= this.lastReceived) return;
     // A gap cannot happen (every answer starts right after our ack); if it did, the next
     // request, naming our ack, brings the missing packets again.
     if (seq !== this.lastReceived + 1) return;
@@ -606,15 +638,18 @@ class SessionDriver implements Driver {
     }
     if (packet.kind === 'o') return;
     this.client.driverMessage(this, packet.kind === 't' ? textDecoder.decode(packet.data) : toArrayBuffer(packet.data));
-    if (this.name === 'sse') this.scheduleAck();
+    if (this.httpName === 'sse') this.scheduleAck();
   }
 
   // ---- Downstream: SSE --------------------------------------------------------------------
 
   private async sseLoop(): Promise<void> {
     while (!this.stopped && !this.finished) {
+      await this.whilePaused();
+      if (this.stopped || this.finished || this.carrier !== null) return;
       const controller = new AbortController();
       this.controllers.add(controller);
+      this.gets.add(controller);
       const opening = !this.opened;
       let openTimer: ReturnType<typeof setTimeout> | null = null;
       if (opening) openTimer = this.timer(() => controller.abort(), this.client.options.openTimeout ?? 10_000);
@@ -639,6 +674,7 @@ class SessionDriver implements Driver {
       } catch (error) {
         if (openTimer !== null) this.clearTimer(openTimer);
         if (this.stopped || this.finished) return;
+        if (this.paused) continue;
         if (!this.opened) {
           this.client.driverFailed(this, error as Error);
           return;
@@ -646,6 +682,7 @@ class SessionDriver implements Driver {
         await this.failed(error as Error);
       } finally {
         this.controllers.delete(controller);
+        this.gets.delete(controller);
       }
     }
   }
@@ -703,6 +740,10 @@ class SessionDriver implements Driver {
 
   send(message: Outgoing): void {
     if (this.finished || this.closeSent !== null) return;
+    if (this.carrier !== null) {
+      this.carrier.send(message.raw);
+      return;
+    }
     const size = packetSize(message.kind, message.bytes.length);
     if (size + 24 > this.handshake!.maxBody) {
       this.client.driverError(this, new RangeError(`message of ${message.bytes.length} bytes is over the server's limit`));
@@ -714,10 +755,17 @@ class SessionDriver implements Driver {
   }
 
   close(code: number, reason: string): void {
+    if (this.carrier !== null) {
+      this.carrierClose = { code, reason };
+      this.carrier.close(code, reason);
+      return;
+    }
+    // An upgrade under way is abandoned: the close goes the HTTP way.
+    this.abandonUpgrade();
     this.closeSent = { code, reason };
     this.up.push({ seq: this.nextUpSeq++, packet: { kind: 'c', code, reason }, size: 16 + reason.length * 3 });
-    // No more polls: the close is the last word.
-    this.abortAll();
+    // No more polls: the close is the last word (a POST in flight finishes first).
+    this.abortGets();
     void this.flushUp(false);
   }
 
@@ -727,7 +775,7 @@ class SessionDriver implements Driver {
     if (this.up.length === 0 && !(ackOnly && this.lastReceived > this.lastAckSent)) return;
     this.posting = true;
     try {
-      while (!this.stopped) {
+      while (!this.stopped && !this.paused) {
         const batch: UpPacket[] = [];
         let size = 24;
         for (const item of this.up) {
@@ -740,7 +788,7 @@ class SessionDriver implements Driver {
         const body = encodeBatch(firstSeq, batch.map((item) => item.packet));
         const ack = this.lastReceived;
         try {
-          await this.request('POST', { transport: this.name, sid: this.sid, ack }, body, this.client.options.requestTimeout ?? 20_000);
+          await this.request('POST', { transport: this.httpName, sid: this.sid, ack }, body, this.client.options.requestTimeout ?? 20_000);
         } catch (error) {
           if (this.closeSent !== null) {
             // Closing: the server forgets the session soon either way.
@@ -775,7 +823,7 @@ class SessionDriver implements Driver {
     this.finished = true;
     this.abortAll();
     const body = encodeBatch(this.nextUpSeq, []);
-    this.request('POST', { transport: this.name, sid: this.sid, ack: this.lastReceived }, body, 5_000).catch(() => undefined);
+    this.request('POST', { transport: this.httpName, sid: this.sid, ack: this.lastReceived }, body, 5_000).catch(() => undefined);
     this.closed(code, reason, true);
   }
 
@@ -788,8 +836,26 @@ class SessionDriver implements Driver {
     if (this.stopped) return;
     this.stopped = true;
     this.abortAll();
+    this.unpause();
+    const ws = this.carrier ?? this.upgrading;
+    this.carrier = null;
+    this.upgrading = null;
+    if (ws !== null && ws.readyState < 2) {
+      try {
+        ws.close(1000);
+      } catch {
+        // already closing
+      }
+    }
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    if (this.clock !== null) clearInterval(this.clock);
+    this.clock = null;
+  }
+
+  private abortGets(): void {
+    for (const controller of this.gets) controller.abort();
+    this.gets.clear();
     if (this.clock !== null) clearInterval(this.clock);
     this.clock = null;
   }
@@ -797,8 +863,119 @@ class SessionDriver implements Driver {
   private abortAll(): void {
     for (const controller of this.controllers) controller.abort();
     this.controllers.clear();
+    this.gets.clear();
     if (this.clock !== null) clearInterval(this.clock);
     this.clock = null;
+  }
+
+  // ---- Upgrade to WebSocket -------------------------------------------------------------------
+
+  /**
+   * Tries to move the session onto a WebSocket (see src/transports/session-socket.ts for
+   * the exchange). Polling goes on until the probe answers; then it stops, pending polls
+   * are aborted and POSTs finish, so the last sequence numbers each side has are exact and
+   * the WebSocket carries on from them: nothing lost, reordered or repeated. Any failure
+   * before the switch resumes polling as if nothing happened.
+   */
+  private tryUpgrade(): void {
+    const Ctor = this.client.options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
+    if (Ctor === undefined) return;
+    const url = new URL(transportUrl(this.client.url, { transport: 'websocket', sid: this.sid }));
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    let ws: WebSocketLike;
+    try {
+      ws = this.client.options.webSocketOptions !== undefined ? new Ctor(url.href, [], this.client.options.webSocketOptions) : new Ctor(url.href);
+    } catch {
+      return;
+    }
+    this.upgrading = ws;
+    ws.binaryType = 'arraybuffer';
+    let phase: 'probe' | 'pausing' | 'upgrading' | 'carrier' = 'probe';
+    const deadline = this.timer(() => this.abandonUpgrade(), this.client.options.openTimeout ?? 10_000);
+    ws.onopen = () => ws.send('probe');
+    ws.onmessage = (event: { data: unknown }) => {
+      if (this.stopped || (ws !== this.upgrading && ws !== this.carrier)) return;
+      const data = event.data;
+      if (phase === 'carrier') {
+        this.client.driverMessage(this, typeof data === 'string' ? data : (data as ArrayBuffer));
+      } else if (phase === 'probe' && data === 'probe') {
+        phase = 'pausing';
+        void this.pause().then(() => {
+          if (ws !== this.upgrading || this.stopped) return;
+          phase = 'upgrading';
+          ws.send(`upgrade ${this.lastReceived}`);
+        });
+      } else if (phase === 'upgrading' && typeof data === 'string' && /^upgraded [0-9]+$/.test(data)) {
+        phase = 'carrier';
+        this.clearTimer(deadline);
+        this.switchTo(ws, Number(data.slice(9)));
+      } else {
+        this.abandonUpgrade();
+      }
+    };
+    ws.onerror = () => undefined;
+    ws.onclose = (event: { code: number; reason: string; wasClean: boolean }) => {
+      if (this.stopped) return;
+      if (ws === this.carrier) {
+        const requested = this.carrierClose;
+        this.closed(requested !== null && event.code === 1005 ? requested.code : event.code, event.reason, event.wasClean);
+      } else if (ws === this.upgrading) {
+        this.clearTimer(deadline);
+        this.abandonUpgrade();
+      }
+    };
+  }
+
+  /** Stops polling and POSTing; resolves once no POST is in flight. */
+  private async pause(): Promise<void> {
+    this.paused = true;
+    this.abortGets();
+    while (this.posting && !this.stopped) await this.sleep(5);
+  }
+
+  private whilePaused(): Promise<void> {
+    if (!this.paused) return Promise.resolve();
+    return new Promise((resolve) => this.resumeWaiters.push(resolve));
+  }
+
+  private unpause(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    for (const resolve of this.resumeWaiters.splice(0)) resolve();
+  }
+
+  /** The upgrade failed before the switch: back to polling, as if nothing happened. */
+  private abandonUpgrade(): void {
+    const ws = this.upgrading;
+    if (ws === null) return;
+    this.upgrading = null;
+    try {
+      ws.close(1000);
+    } catch {
+      // already closing
+    }
+    if (this.paused && !this.stopped) {
+      this.unpause();
+      if (this.httpName === 'interval-polling') this.startClock();
+      void this.flushUp(false);
+    }
+  }
+
+  /** `upgraded R`: the server has our messages up to R; the rest go over the WebSocket. */
+  private switchTo(ws: WebSocketLike, received: number): void {
+    this.upgrading = null;
+    this.carrier = ws;
+    this.abortAll();
+    for (const item of this.up) {
+      if (item.seq <= received || item.packet.kind === 'c') continue;
+      const data = (item.packet as { data: Uint8Array }).data;
+      ws.send(item.packet.kind === 't' ? textDecoder.decode(data) : data);
+    }
+    this.up = [];
+    this.upBytes = 0;
+    // The loops see `carrier` and end; nothing polls any more.
+    this.unpause();
+    this.client.driverUpgraded(this);
   }
 
   // ---- Failures and backoff -----------------------------------------------------------------
@@ -848,6 +1025,7 @@ class SessionDriver implements Driver {
   private async request(method: 'GET' | 'POST', params: Record<string, string | number>, body: Uint8Array | undefined, timeout: number): Promise<Uint8Array> {
     const controller = new AbortController();
     this.controllers.add(controller);
+    if (method === 'GET') this.gets.add(controller);
     const timer = this.timer(() => controller.abort(), timeout);
     try {
       const response = await this.fetchImpl(transportUrl(this.client.url, params), {
@@ -863,6 +1041,7 @@ class SessionDriver implements Driver {
     } finally {
       this.clearTimer(timer);
       this.controllers.delete(controller);
+      this.gets.delete(controller);
     }
   }
 

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TransportError } from '../errors.js';
+import type { Socket } from 'node:net';
+import { HandshakeError, TransportError } from '../errors.js';
+import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
 import type { Route, Server } from '../server/server.js';
 import { type Payload, TRANSPORTS, type TransportName, type UpgradeAccept, UpgradeRejection, type UpgradeRequest } from '../types.js';
@@ -14,6 +16,7 @@ import {
   resolveHttpTransportOptions,
 } from './options.js';
 import { HttpSession, type SessionHost } from './session.js';
+import { SessionSocket } from './session-socket.js';
 import { type Handshake, WireError, decodeBatch } from './wire.js';
 
 /**
@@ -26,6 +29,7 @@ import { type Handshake, WireError, decodeBatch } from './wire.js';
  *     GET  path?transport=T                 handshake: a new session (runs `upgrade`, `open`)
  *     GET  path?transport=T&sid=S&ack=N     poll (or SSE stream): everything after N
  *     POST path?transport=T&sid=S&ack=N     upstream messages (a batch), answered 204
+ *     GET  path?transport=websocket&sid=S   (Upgrade) moves the session onto a WebSocket
  *
  * Bad requests are answered with a precise status and a JSON body `{ code, message }`
  * whose code is a stable `HL_ERR_*`; none of them touches any other session.
@@ -360,6 +364,40 @@ export class HttpTransports implements Sweepable, SessionHost {
   }
 
   /**
+   * A WebSocket handshake naming a session (`?transport=websocket&sid=`): the upgrade of
+   * an HTTP session (see session-socket.ts). Returns false for any other upgrade.
+   */
+  handleSessionUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): boolean {
+    const url = request.url ?? '/';
+    const q = url.indexOf('?');
+    if (q === -1) return false;
+    const query = new URLSearchParams(url.slice(q + 1));
+    const sid = query.get('sid');
+    if (query.get('transport') !== 'websocket' || sid === null) return false;
+    const path = url.slice(0, q);
+    if (this.server.findRoute(path) === null) return false;
+    socket.on('error', destroySocket);
+    try {
+      const validated = validateRequest({ method: request.method ?? '', httpVersion: request.httpVersion, headers: request.headers });
+      const session = this.sessions.get(sid);
+      if (session === undefined || session.path !== path) {
+        const record = this.ended.get(sid);
+        if (record !== undefined) throw new HandshakeError(record.expired ? 'HL_ERR_SESSION_EXPIRED' : 'HL_ERR_SESSION_CLOSED', 410, 'session ended');
+        throw new HandshakeError('HL_ERR_UNKNOWN_SESSION', 400, 'unknown session id');
+      }
+      if (!session.upgradable) throw new HandshakeError('HL_ERR_TRANSPORT_MISMATCH', 400, 'session cannot be upgraded now');
+      socket.off('error', destroySocket);
+      socket.write(acceptResponse({ key: validated.key, protocol: '', extensions: '' }));
+      session.attachProbe(new SessionSocket(socket, head, this.server.sweep, this.server.options, session));
+    } catch (error) {
+      const refusal = error instanceof HandshakeError ? error : new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, '');
+      if (socket.writable) socket.end(rejectResponse(refusal.status, refusal.message, refusal.headers as Record<string, string>));
+      else socket.destroy();
+    }
+    return true;
+  }
+
+  /**
    * Server shutdown: every session is closed with `code` (1001 by default), held polls
    * and streams are answered, and no new session is accepted.
    */
@@ -381,6 +419,10 @@ function parseAck(query: URLSearchParams, request: IncomingMessage, transport: H
   const ack = Number(value);
   if (ack > lastSeq) throw new TransportError('HL_ERR_MALFORMED_QUERY', 400, `ack ${ack} is past the last message sent (${lastSeq})`);
   return ack;
+}
+
+function destroySocket(this: Socket): void {
+  this.destroy();
 }
 
 function validClientClose(code: number): boolean {
@@ -428,6 +470,11 @@ export function enableHttpTransports(server: Server, options: HttpTransportOptio
     }
   }
   server.setHttpRouteHandler((request, response, route) => transports.handle(request, response, route));
+  // Upgrades that name a session move that session onto a WebSocket; every other upgrade
+  // is the server's as before. The server has no hook for this, so its method is wrapped
+  // on this instance (the server module knows nothing of the transports).
+  const handleUpgrade = server.handleUpgrade.bind(server);
+  server.handleUpgrade = (request, socket, head) => transports.handleSessionUpgrade(request, socket, head) || handleUpgrade(request, socket, head);
   return transports;
 }
 

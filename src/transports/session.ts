@@ -9,9 +9,11 @@ import {
   ReadyState,
   type SendOptions,
   type SendResult,
+  type TransportName,
 } from '../types.js';
 import { toBuffer } from '../websocket/payload.js';
 import type { HttpTransportName, ResolvedHttpTransportOptions } from './options.js';
+import type { CarriedSession, SessionSocket } from './session-socket.js';
 import { type Handshake, batchParts, closePayload, type MessagePacket, type Packet, sseCloseData, sseEvent, sseTextData, SSE_HEARTBEAT } from './wire.js';
 
 /**
@@ -55,10 +57,11 @@ type OwnedResponse = ServerResponse & { [kSession]?: HttpSession };
 
 const EMPTY: readonly Queued[] = [];
 
-export class HttpSession<D = unknown> implements Peer<D>, Subscriber {
+export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSession {
   readonly id: string;
   readonly sid: string;
-  readonly transport: HttpTransportName;
+  /** The HTTP transport the session started on. */
+  readonly httpTransport: HttpTransportName;
   data: D;
   readonly remoteAddress: string;
   readonly protocol = '';
@@ -92,6 +95,10 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber {
   /** When the client was last heard from or answered: the expiry clock. */
   private lastSeen: number;
 
+  /** After an upgrade, the WebSocket that carries the session; before, one being probed. */
+  private carrier: SessionSocket | null = null;
+  private probe: SessionSocket | null = null;
+
   private flushScheduled = false;
   private drainWanted = false;
   /** A server-sent close waiting for the client: its sequence number and deadline. */
@@ -108,7 +115,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber {
   ) {
     this.id = 'h' + (++nextId).toString(36);
     this.sid = sid;
-    this.transport = transport;
+    this.httpTransport = transport;
     this.path = path;
     this.remoteAddress = remoteAddress;
     this.handler = handler;
@@ -123,22 +130,35 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber {
     return this.state;
   }
 
-  /** Bytes of messages accepted by `send` and not yet acknowledged by the client. */
+  /** The HTTP transport, or `websocket` once the session was upgraded. */
+  get transport(): TransportName {
+    return this.carrier !== null ? 'websocket' : this.httpTransport;
+  }
+
+  /**
+   * Bytes of messages accepted by `send` and not yet acknowledged by the client (after
+   * an upgrade: not yet handed to the kernel, as for any WebSocket).
+   */
   get bufferedAmount(): number {
-    return this.queuedBytes;
+    return this.carrier !== null ? this.carrier.bufferedAmount : this.queuedBytes;
   }
 
   send(data: Payload, isBinary?: boolean, _options?: SendOptions): SendResult {
     return this.enqueue(toBuffer(data), isBinary ?? typeof data !== 'string');
   }
 
-  /** @internal Subscriber: queues a reference to the published bytes, never a copy. */
+  /**
+   * @internal Subscriber: queues a reference to the published bytes, never a copy; once
+   * upgraded, shares the publication's WebSocket frame like any WebSocket peer.
+   */
   deliver(publication: Publication): SendResult {
+    if (this.carrier !== null) return this.state === ReadyState.OPEN ? this.carrier.sendShared(publication) : 'dropped';
     return this.enqueue(publication.data, publication.isBinary);
   }
 
   private enqueue(data: Buffer, isBinary: boolean): SendResult {
     if (this.state !== ReadyState.OPEN) return 'dropped';
+    if (this.carrier !== null) return this.carrier.sendData(data, isBinary, undefined);
     const { maxQueue, maxQueueMessages } = this.host.options;
     // The stated policy when full: refuse the new message (as a WebSocket peer does over
     // maxBufferedAmount), keep everything queued, and fire `drain` once there is room.
@@ -166,6 +186,11 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber {
     if (this.state !== ReadyState.OPEN) return;
     encodeClosePayload(code, reason); // throws HL_ERR_INVALID_ARGUMENT like WebSocket
     this.state = ReadyState.CLOSING;
+    if (this.carrier !== null) {
+      // A WebSocket closing handshake; `close` reaches the handler when it completes.
+      this.carrier.close(code, reason);
+      return;
+    }
     const seq = this.nextSeq++;
     this.queue.push({ seq, kind: 'c', data: Buffer.from(closePayload(code, reason)) });
     this.closing = { seq, code, reason, deadline: this.host.now() + this.host.closeTimeout };
@@ -175,6 +200,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber {
   /** Ends the session at once: no close packet; `close` reaches the handler with 1006. */
   terminate(): void {
     if (this.state === ReadyState.CLOSED) return;
+    this.carrier?.terminate();
     this.finish(CloseCode.ABNORMAL, '', false);
   }
 
@@ -327,6 +353,8 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber {
 
   /** @internal Deadlines: hold, heartbeat, server close, expiry. */
   sweep(now: number): void {
+    // An upgraded session lives and dies with its WebSocket (idle, pings, close deadlines).
+    if (this.carrier !== null) return;
     if (this.held !== null && now >= this.holdDeadline) this.flushHeld();
     if (this.stream !== null && now >= this.heartbeatDue) {
       // A comment line: proxies see traffic, clients see the stream is alive.
@@ -451,6 +479,8 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber {
   private finish(code: number, reason: string, expired: boolean): void {
     if (this.state === ReadyState.CLOSED) return;
     this.state = ReadyState.CLOSED;
+    if (this.probe !== null) this.probe.terminate();
+    this.probe = null;
     this.closing = null;
     this.queue = EMPTY as Queued[];
     this.queuedBytes = 0;
@@ -467,6 +497,58 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber {
     } catch {
       // a close hook that throws has nothing left to break
     }
+  }
+
+  // ---- Upgrade to WebSocket (CarriedSession) ------------------------------------------------
+
+  /** @internal A WebSocket for this session was opened: it is probed, not used yet. */
+  attachProbe(socket: SessionSocket): void {
+    this.probe?.close(CloseCode.POLICY_VIOLATION, 'replaced by another upgrade');
+    this.probe = socket;
+  }
+
+  /** @internal Whether a WebSocket upgrade may attach now. */
+  get upgradable(): boolean {
+    return this.state === ReadyState.OPEN && this.carrier === null;
+  }
+
+  /** @internal `upgrade N`: the client has everything up to N and polls no more. */
+  upgradeTo(socket: SessionSocket, ack: number): boolean {
+    if (socket !== this.probe || !this.upgradable || ack > this.lastSeq) return false;
+    this.acknowledge(ack);
+    if (this.state !== ReadyState.OPEN) return false;
+    // Whatever HTTP was doing ends now; its unacknowledged messages go over the socket.
+    if (this.held !== null) this.flushHeld();
+    this.endStream();
+    this.probe = null;
+    this.carrier = socket;
+    socket.carry();
+    socket.sendData(Buffer.from(`upgraded ${this.received}`), false, false);
+    for (const item of this.queue) socket.sendData(item.data, item.kind === 'b', undefined);
+    this.queue = [];
+    this.queuedBytes = 0;
+    if (this.drainWanted && socket.bufferedAmount === 0) {
+      this.drainWanted = false;
+      this.safely(callDrain, undefined);
+    }
+    return true;
+  }
+
+  /** @internal */
+  carrierMessage(data: Buffer, isBinary: boolean): void {
+    if (this.state === ReadyState.CLOSED) return;
+    this.handler.message?.(this, data, isBinary);
+  }
+
+  /** @internal */
+  carrierDrain(): void {
+    this.handler.drain?.(this);
+  }
+
+  /** @internal The WebSocket closed: a probe is forgotten, a carrier ends the session. */
+  carrierClosed(socket: SessionSocket, code: number, reason: string): void {
+    if (socket === this.probe) this.probe = null;
+    if (socket === this.carrier) this.finish(code, reason, false);
   }
 
   /** @internal Ends the session on server shutdown, as a WebSocket peer gets 1001. */

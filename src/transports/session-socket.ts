@@ -1,0 +1,94 @@
+import type { Socket } from 'node:net';
+import { CloseCode } from '../errors.js';
+import { Side } from '../protocol/side.js';
+import type { ResolvedServerOptions } from '../server/options.js';
+import { WebSocketConnection } from '../websocket/connection.js';
+import type { Sweep } from '../websocket/sweep.js';
+
+/**
+ * A WebSocket that carries an HTTP session after an upgrade (the client started on a
+ * polling transport and found that WebSocket gets through).
+ *
+ * The upgrade, loss-free and in order:
+ *
+ *   client → `probe`            the WebSocket works end to end (a proxy may pass the
+ *   server → `probe`            handshake yet drop frames); the HTTP session goes on
+ *   client                      stops polling, aborts pending polls, waits for its POSTs
+ *   client → `upgrade N`        N: the last sequence number it received over HTTP
+ *   server → `upgraded R`       R: the last upstream sequence number the server has; then
+ *                               every queued message after N, then new ones, as frames
+ *   client                      sends its queued messages after R, then new ones
+ *
+ * From then on frames are the application's messages, as on any WebSocket: text as text,
+ * binary as binary. Before `upgrade`, only the control messages above are allowed.
+ */
+
+/** What the socket needs from the session it may carry. */
+export interface CarriedSession {
+  /** `upgrade N` arrived on `socket`: switch to it (returns false to refuse). */
+  upgradeTo(socket: SessionSocket, ack: number): boolean;
+  carrierMessage(data: Buffer, isBinary: boolean): void;
+  carrierDrain(): void;
+  carrierClosed(socket: SessionSocket, code: number, reason: string): void;
+}
+
+export class SessionSocket extends WebSocketConnection {
+  /** probe: control messages only; carrier: the session's messages. */
+  private mode: 'probe' | 'carrier' = 'probe';
+
+  constructor(
+    socket: Socket,
+    head: Buffer,
+    sweep: Sweep,
+    options: ResolvedServerOptions,
+    private readonly session: CarriedSession,
+  ) {
+    super(
+      socket,
+      sweep,
+      {
+        side: Side.SERVER,
+        maxPayload: options.maxPayload,
+        maxFragments: options.maxFragments,
+        closeTimeout: options.closeTimeout,
+        idleTimeout: options.idleTimeout,
+        sendPings: options.sendPings,
+        maxBufferedAmount: options.maxBufferedAmount,
+        // An upgraded session is not compressed: its messages were framed for HTTP first.
+        codec: null,
+        protocol: '',
+        extensions: '',
+      },
+      head,
+    );
+  }
+
+  /** @internal The session switched to this socket. */
+  carry(): void {
+    this.mode = 'carrier';
+  }
+
+  protected onMessage(data: Buffer, isBinary: boolean): void {
+    if (this.mode === 'carrier') {
+      this.session.carrierMessage(data, isBinary);
+      return;
+    }
+    const text = isBinary ? '' : data.toString('utf8');
+    if (text === 'probe') {
+      this.sendData(data, false, false);
+      return;
+    }
+    const match = /^upgrade (0|[1-9][0-9]{0,15})$/.exec(text);
+    if (match !== null && this.session.upgradeTo(this, Number(match[1]))) return;
+    // RFC 6455 §7.4.1: 1008 for a message that breaks the policy of this endpoint.
+    this.close(CloseCode.POLICY_VIOLATION, 'expected probe or upgrade');
+  }
+
+  protected override onDrain(): void {
+    if (this.mode === 'carrier') this.session.carrierDrain();
+  }
+
+  protected onClose(code: number, reason: string): void {
+    this.session.carrierClosed(this, code, reason);
+  }
+}
