@@ -29,3 +29,13 @@ export {
   CloseCode,
   type ErrorCode,
 } from './errors.js';
+export {
+  enableHttpTransports,
+  HttpTransports,
+  type HttpTransportOptions,
+  type HttpTransportName,
+  type CorsOptions,
+  DEFAULT_HTTP_TRANSPORT_OPTIONS,
+  HTTP_TRANSPORTS,
+} from './transports/index.js';
+export { type PerMessageDeflateOptions, DEFLATE_DEFAULTS } from './protocol/permessage-deflate.js';
