@@ -339,6 +339,8 @@ export class WebSocket extends EventTarget {
         return;
       }
       this.extensionsValue = extensions;
+      // Nothing is read until `open` has been dispatched (see resumeAfterOpen).
+      socket.pause();
       this.connection = new ClientConnection(this, socket, {
         maxPayload,
         maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
@@ -349,7 +351,7 @@ export class WebSocket extends EventTarget {
       });
       this.state = ReadyState.OPEN;
       this.dispatchEvent(new Event('open'));
-      if (head.length > 0 && this.connection !== null) this.connection.receive(head);
+      setImmediate(resumeAfterOpen, this.connection, head);
     });
     request.on('response', (response: IncomingMessage) => {
       this.endHandshake();
@@ -485,6 +487,17 @@ class ClientConnection extends WebSocketConnection {
     // A Close frame from the server moves the API to CLOSING at once (spec §"closing handshake started").
     if (this.protocolState.closeReceived !== null) this.owner.receiveClosing();
   }
+}
+
+/**
+ * HTML "establish a WebSocket connection" queues one task for `open` and one per message:
+ * frames that arrived in the same read as the 101 are delivered in a later task, so that
+ * a listener added once `open` fired (even from a promise continuation) still sees them.
+ * Resuming first keeps the order: the head is parsed now, buffered reads come after it.
+ */
+function resumeAfterOpen(connection: ClientConnection, head: Buffer): void {
+  connection.socket.resume();
+  if (head.length > 0) connection.receive(head);
 }
 
 class PendingClientHandshake implements Sweepable {
