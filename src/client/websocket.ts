@@ -388,6 +388,14 @@ export class WebSocket extends EventTarget {
     const request = this.request;
     this.endHandshake();
     request?.destroy();
+    // HTML: `error` and `close` are fired from a queued task, never from inside the call
+    // that failed the connection: after `close()` while CONNECTING, readyState is CLOSING
+    // and listeners added right after the call still hear both events.
+    setImmediate(reportFailure, this, error);
+  }
+
+  /** @internal */
+  reportFailure(error: unknown): void {
     this.reportClosed(CloseCode.ABNORMAL, '', false, error);
   }
 
@@ -487,6 +495,10 @@ class ClientConnection extends WebSocketConnection {
     // A Close frame from the server moves the API to CLOSING at once (spec §"closing handshake started").
     if (this.protocolState.closeReceived !== null) this.owner.receiveClosing();
   }
+}
+
+function reportFailure(ws: WebSocket, error: unknown): void {
+  ws.reportFailure(error);
 }
 
 /**
