@@ -356,7 +356,17 @@ export class WebSocket extends EventTarget {
     request.on('response', (response: IncomingMessage) => {
       this.endHandshake();
       response.resume();
-      this.fail(new HandshakeError('HL_ERR_HANDSHAKE_STATUS', response.statusCode ?? 0, `unexpected server response ${response.statusCode}`));
+      let error = new HandshakeError('HL_ERR_HANDSHAKE_STATUS', response.statusCode ?? 0, `unexpected server response ${response.statusCode}`);
+      // Node's parser reports a 101 that lacks `Upgrade` or `Connection: Upgrade` as a
+      // plain response: §4.1's checks name the header that is missing.
+      if (response.statusCode === 101) {
+        try {
+          validateResponse({ status: 101, headers: response.headers }, { key, protocols });
+        } catch (failure) {
+          if (failure instanceof HandshakeError) error = failure;
+        }
+      }
+      this.fail(error);
     });
     request.on('error', (error: Error) => {
       this.endHandshake();
