@@ -60,6 +60,11 @@ export class Recorder {
 
   private readonly taken = new Set<Peer<any>>();
 
+  /** Makes `nextPeer` ignore every peer opened so far. */
+  skipOpened(): void {
+    for (const event of this.of('open')) this.taken.add(event.peer);
+  }
+
   /** A handler that records, then calls the given hooks. */
   handler<D = unknown>(hooks: Partial<Handler<D>> = {}): Handler<D> {
     return {
