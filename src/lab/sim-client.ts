@@ -129,6 +129,12 @@ class HttpSim implements SimClient {
       this.rejectOpen = reject;
     });
     this.opened.catch(() => {});
+    // A session that never opens fails instead of hanging whoever waits for it.
+    const timer = setTimeout(() => this.fail('did not open within 10 s'), 10_000);
+    this.opened.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
     if (this.transport === 'sse') this.openStream();
     else void this.poll();
   }
@@ -233,7 +239,8 @@ class HttpSim implements SimClient {
         if (this.closed) return;
         try {
           for (const event of parser.push(chunk)) {
-            if (event.type === 'open') {
+            // The session handshake event ('session'; 'open' in earlier servers).
+            if (event.type === 'session' || event.type === 'open') {
               this.handshake = decodeHandshake(event.data);
               this.resolveOpen(now() - this.start);
               continue;
