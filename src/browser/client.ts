@@ -771,7 +771,7 @@ class SessionDriver implements Driver {
 
   /** Posts the upstream queue, one body at a time (so bodies arrive in order). */
   private async flushUp(ackOnly: boolean): Promise<void> {
-    if (this.posting || this.stopped) return;
+    if (this.posting || this.stopped || this.carrier !== null) return;
     if (this.up.length === 0 && !(ackOnly && this.lastReceived > this.lastAckSent)) return;
     this.posting = true;
     try {
@@ -973,6 +973,8 @@ class SessionDriver implements Driver {
     }
     this.up = [];
     this.upBytes = 0;
+    if (this.ackTimer !== null) this.clearTimer(this.ackTimer);
+    this.ackTimer = null;
     // The loops see `carrier` and end; nothing polls any more.
     this.unpause();
     this.client.driverUpgraded(this);
@@ -994,7 +996,8 @@ class SessionDriver implements Driver {
    * retries run out or the server must have forgotten the session.
    */
   private failed(error: Error): Promise<void> {
-    if (this.stopped || this.finished || this.closeSent !== null) return Promise.resolve();
+    // After an upgrade, late HTTP failures (a cut stream, a refused ack) mean nothing.
+    if (this.stopped || this.finished || this.closeSent !== null || this.carrier !== null) return Promise.resolve();
     if (error instanceof TransportFailure && !transient(error.status)) {
       const lost = error.status === 410 || error.code === 'HL_ERR_UNKNOWN_SESSION';
       this.closed(1006, lost ? 'session lost' : error.message, false, error);

@@ -145,6 +145,34 @@ describe('every transport from headless Chromium', { skip: !existsSync(CHROMIUM)
     });
   }
 
+  it('upgrades a long-polling session to WebSocket in the browser without losing a message', async () => {
+    const result = await tab.evaluate(async () => {
+      const { connect } = (window as unknown as { hotline: any }).hotline;
+      const client = connect('/e', { transports: ['long-polling'], upgrade: true });
+      const got: string[] = [];
+      client.onmessage = (event: { data: string }) => got.push(event.data);
+      const transports: string[] = [];
+      const upgraded = new Promise<void>((resolve) =>
+        client.addEventListener('transport', (event: any) => {
+          transports.push(event.transport);
+          if (event.transport === 'websocket') resolve();
+        }),
+      );
+      await new Promise((resolve) => client.addEventListener('open', resolve, { once: true }));
+      let i = 0;
+      const pump = setInterval(() => client.send(`n${i++}`), 2);
+      await upgraded;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      clearInterval(pump);
+      const sent = i;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      client.close();
+      return { transports, sent, got };
+    });
+    assert.deepEqual(result.transports, ['long-polling', 'websocket']);
+    assert.deepEqual(result.got, Array.from({ length: result.sent }, (_, i) => `n${i}`));
+  });
+
   it('falls back from WebSocket when the route refuses it', async () => {
     const transport = await tab.evaluate(async () => {
       const { connect } = (window as unknown as { hotline: any }).hotline;
