@@ -18,6 +18,8 @@ Options:
   --duration D       seconds measured, after a warm-up (default 10)
   --interval MS      ms between polls, short and interval polling (default 1000)
   --size BYTES       bytes per message (default 128)
+  --warmup S         seconds between connecting and measuring (default 2, or two
+                     poll intervals if longer)
   --transports LIST  comma-separated, in order (default: ${LAB_TRANSPORTS.join(',')})
   --out DIR          report directory (default bench-results/transports-<date>)
   --quiet            no progress bar
@@ -37,6 +39,7 @@ export async function benchTransportsCommand(argv: string[]): Promise<number> {
     duration: { type: 'string' },
     interval: { type: 'string' },
     size: { type: 'string' },
+    warmup: { type: 'string' },
     transports: { type: 'string' },
     out: { type: 'string' },
     quiet: { type: 'boolean' },
@@ -60,6 +63,8 @@ export async function benchTransportsCommand(argv: string[]): Promise<number> {
   if (size < STREAM_LIMITS.minSize || size > STREAM_LIMITS.maxSize) {
     throw new UsageError(`--size must be between ${STREAM_LIMITS.minSize} and ${STREAM_LIMITS.maxSize}`);
   }
+  const warmup = values.warmup === undefined ? undefined : Number(values.warmup);
+  if (warmup !== undefined && !(warmup >= 0 && warmup <= 600)) throw new UsageError('--warmup must be between 0 and 600 seconds');
   const transports = (values.transports ?? LAB_TRANSPORTS.join(',')).split(',').map((t) => t.trim()).filter((t) => t !== '');
   for (const t of transports) {
     if (!LAB_TRANSPORTS.includes(t as LabTransport)) throw new UsageError(`unknown transport ${JSON.stringify(t)} (known: ${LAB_TRANSPORTS.join(', ')})`);
@@ -77,6 +82,7 @@ export async function benchTransportsCommand(argv: string[]): Promise<number> {
       interval,
       size,
       transports: transports as LabTransport[],
+      ...(warmup !== undefined ? { warmup } : {}),
       ...(bar !== null ? { onProgress: (p: BenchProgress) => bar.update(p) } : {}),
     },
     command,
