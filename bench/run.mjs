@@ -2,7 +2,7 @@
 // Hotline's benchmark: every scenario against every peer, in alternation,
 // several rounds, medians, ratios to ws and to the raw `net` ceiling.
 // See bench/README.md. `node bench/run.mjs --help` for the flags.
-import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,6 +52,8 @@ const HELP = `usage: node bench/run.mjs [options]
   --server-cpu N      CPU for the peers (default 0)
   --loadgen-cpu N     CPU for the load generator (default 1)
   --quiet             no per-run lines
+  --from FILE         measure nothing: render the report again from a raw JSON
+                      file of bench/results/raw/ (or one written with --json)
 `;
 
 function parseOptions(argv) {
@@ -73,6 +75,7 @@ function parseOptions(argv) {
       'server-cpu': { type: 'string', default: '0' },
       'loadgen-cpu': { type: 'string', default: '1' },
       quiet: { type: 'boolean', default: false },
+      from: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -110,6 +113,7 @@ function parseOptions(argv) {
     serverCpu: Number(values['server-cpu']),
     loadgenCpu: Number(values['loadgen-cpu']),
     quiet: values.quiet,
+    from: values.from,
   };
 }
 
@@ -277,6 +281,21 @@ async function measure(bin, sid, pid, round, settings, unavailable) {
   return rec;
 }
 
+/** Renders the report of an earlier run again, from its raw JSON. */
+function rerender(settings) {
+  const saved = JSON.parse(readFileSync(settings.from, 'utf8'));
+  const { meta, runs } = saved;
+  const unavailable = saved.unavailable ?? {};
+  const s = saved.settings;
+  const summary = summarize(runs, s.scenarioIds, s.peerIds, SCENARIOS);
+  const report = renderReport({ summary, runs, SCENARIOS, peers: PEERS, scenarioIds: s.scenarioIds, peerIds: s.peerIds, unavailable, meta, settings: s });
+  process.stdout.write(`${report}\n`);
+  if (settings.out) {
+    writeFileSync(settings.out, report);
+    log(`bench: report written to ${path.relative(process.cwd(), settings.out)}`);
+  }
+}
+
 async function main() {
   let settings;
   try {
@@ -286,6 +305,7 @@ async function main() {
     process.stderr.write(HELP);
     process.exit(2);
   }
+  if (settings.from) return rerender(settings);
   const started = performance.now();
   if (os.platform() !== 'linux') log('bench: warning: written for Linux (epoll, /proc); other systems are untested');
   if (settings.pin && (!which('taskset') || os.availableParallelism() < 2)) {
@@ -357,7 +377,7 @@ async function main() {
     for (let i = 2; existsSync(outFile); i++) outFile = path.join(dir, `${base}-${i}.md`);
     // Every run's raw numbers, next to the report (not committed).
     mkdirSync(path.join(dir, 'raw'), { recursive: true });
-    writeFileSync(path.join(dir, 'raw', `${path.basename(outFile, '.md')}.json`), JSON.stringify({ meta, settings: publicSettings, runs }, null, 2));
+    writeFileSync(path.join(dir, 'raw', `${path.basename(outFile, '.md')}.json`), JSON.stringify({ meta, settings: publicSettings, unavailable, runs }, null, 2));
   }
   if (outFile) {
     mkdirSync(path.dirname(outFile), { recursive: true });

@@ -72,11 +72,16 @@ export function summarize(runs, scenarioIds, peerIds, SCENARIOS) {
     for (const pid of peerIds) {
       const mine = runs.filter((r) => r.scenario === sid && r.peer === pid);
       if (mine.length === 0) continue;
-      const good = mine.filter((r) => r.ok);
+      const ok = mine.filter((r) => r.ok);
+      // Runs that other work disturbed even after retries count only when
+      // there is nothing better.
+      const clean = ok.filter((r) => !r.disturbed);
+      const good = clean.length > 0 ? clean : ok;
       const values = good.map((r) => r.value);
       out[sid][pid] = {
         runs: mine.length,
-        ok: good.length,
+        ok: ok.length,
+        used: good.length,
         median: median(values),
         min: values.length ? Math.min(...values) : NaN,
         max: values.length ? Math.max(...values) : NaN,
@@ -123,10 +128,11 @@ export function renderReport({ summary, runs, SCENARIOS, peers, scenarioIds, pee
   if (disturbed) L.push(`- **${disturbed} of ${runs.length} runs were still disturbed by other work** (other load above 15% of a CPU); their numbers are less reliable`);
   for (const [pid, why] of Object.entries(unavailable)) L.push(`- **${peers[pid]?.label ?? pid}: unavailable** — ${why}`);
   L.push('');
-  L.push(`Medians of ${settings.rounds} round(s). "x ws" and "x raw" divide by the ws and raw medians. Server CPU: the peer's CPU time over the measured window (above 100% when its helper threads work too); loadgen idle: 1 − generator CPU / wall (the generator kept up while this stays well above 0); other load: CPU used by everything else on the machine meanwhile, in % of one CPU.`);
+  L.push(`Medians of ${settings.rounds} round(s); n: runs in the median (runs disturbed by other work are left out when there are others). "x ws" and "x raw" divide by the ws and raw medians. Server CPU: the peer's CPU time over the measured window (above 100% when its helper threads work too); loadgen idle: 1 − generator CPU / wall (the generator kept up while this stays well above 0); other load: CPU used by everything else on the machine meanwhile, in % of one CPU.`);
   L.push('');
-  L.push('| scenario | peer | median | min – max | x ws | x raw | server CPU | loadgen idle | other load |');
-  L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|');
+  L.push('| scenario | peer | median | min – max | n | x ws | x raw | server CPU | loadgen idle | other load |');
+  L.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  let saturated = false;
   for (const sid of scenarioIds) {
     const sc = SCENARIOS[sid];
     for (const pid of peerIds) {
@@ -134,13 +140,20 @@ export function renderReport({ summary, runs, SCENARIOS, peers, scenarioIds, pee
       if (!s) continue;
       const name = `${sid}${sc.lowerIsBetter ? ' (lower is better)' : ''}`;
       if (s.ok === 0) {
-        L.push(`| ${name} | ${peers[pid].label} | failed | | | | | | |`);
+        L.push(`| ${name} | ${peers[pid].label} | failed | | ${s.runs} | | | | | |`);
         continue;
       }
+      // The generator had (almost) no room left: the peer may well be faster.
+      const bound = s.loadgenIdle < 0.1 ? '≥ ' : '';
+      if (bound) saturated = true;
       L.push(
-        `| ${name} | ${peers[pid].label} | ${fmt(s.median)} ${sc.unit} | ${fmt(s.min)} – ${fmt(s.max)} | ${ratio(s.vsWs)} | ${ratio(s.vsRaw)} | ${pct(s.serverCpu)} | ${sc.kind === 'idle' ? '–' : pct(s.loadgenIdle)} | ${pct(s.otherLoad)} |`,
+        `| ${name} | ${peers[pid].label} | ${bound}${fmt(s.median)} ${sc.unit} | ${fmt(s.min)} – ${fmt(s.max)} | ${s.used} | ${ratio(s.vsWs)} | ${ratio(s.vsRaw)} | ${pct(s.serverCpu)} | ${sc.kind === 'idle' ? '–' : pct(s.loadgenIdle)} | ${pct(s.otherLoad)} |`,
       );
     }
+  }
+  if (saturated) {
+    L.push('');
+    L.push('≥: the load generator was saturated (idle below 10%), so this peer may be faster than shown.');
   }
   L.push('');
   L.push('## Hotline against its targets');
