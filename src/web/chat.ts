@@ -33,6 +33,7 @@ export function startChat(): void {
   const name = document.getElementById('chat-name') as HTMLInputElement;
   const text = document.getElementById('chat-text') as HTMLInputElement;
   const sent = new Map<string, number>();
+  const trips = new Map<string, number>();
   let client: HotlineClient | null = null;
   let current: LabTransport = 'websocket';
   name.value = localStorage.getItem('hotline-lab-name') ?? `visitor-${Math.floor(Math.random() * 900 + 100)}`;
@@ -67,9 +68,14 @@ export function startChat(): void {
     const start = sent.get(line.id);
     if (!history && start !== undefined) {
       sent.delete(line.id);
+      trips.set(line.id, performance.now() - start);
+    }
+    // Kept by id, so a history replayed after switching transport still shows the trip.
+    const tripMs = trips.get(line.id);
+    if (tripMs !== undefined) {
       const trip = document.createElement('span');
       trip.className = 'trip';
-      trip.textContent = `your message: up and back in ${fmtMs(performance.now() - start)}`;
+      trip.textContent = `your message: up and back in ${fmtMs(tripMs)}`;
       item.append(trip);
     }
     log.append(item);
