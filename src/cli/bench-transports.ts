@@ -21,6 +21,9 @@ Options:
   --warmup S         seconds between connecting and measuring (default 2, or two
                      poll intervals if longer)
   --transports LIST  comma-separated, in order (default: ${LAB_TRANSPORTS.join(',')})
+  --client-headers browser|minimal
+                     request headers of the clients: a desktop Chromium's (default)
+                     or only what Node adds
   --out DIR          report directory (default bench-results/transports-<date>)
   --quiet            no progress bar
 `;
@@ -40,6 +43,7 @@ export async function benchTransportsCommand(argv: string[]): Promise<number> {
     interval: { type: 'string' },
     size: { type: 'string' },
     warmup: { type: 'string' },
+    'client-headers': { type: 'string' },
     transports: { type: 'string' },
     out: { type: 'string' },
     quiet: { type: 'boolean' },
@@ -65,6 +69,8 @@ export async function benchTransportsCommand(argv: string[]): Promise<number> {
   }
   const warmup = values.warmup === undefined ? undefined : Number(values.warmup);
   if (warmup !== undefined && !(warmup >= 0 && warmup <= 600)) throw new UsageError('--warmup must be between 0 and 600 seconds');
+  const clientHeaders = values['client-headers'] ?? 'browser';
+  if (clientHeaders !== 'browser' && clientHeaders !== 'minimal') throw new UsageError('--client-headers is browser or minimal');
   const transports = (values.transports ?? LAB_TRANSPORTS.join(',')).split(',').map((t) => t.trim()).filter((t) => t !== '');
   for (const t of transports) {
     if (!LAB_TRANSPORTS.includes(t as LabTransport)) throw new UsageError(`unknown transport ${JSON.stringify(t)} (known: ${LAB_TRANSPORTS.join(', ')})`);
@@ -83,6 +89,7 @@ export async function benchTransportsCommand(argv: string[]): Promise<number> {
       size,
       transports: transports as LabTransport[],
       ...(warmup !== undefined ? { warmup } : {}),
+      clientHeaders,
       ...(bar !== null ? { onProgress: (p: BenchProgress) => bar.update(p) } : {}),
     },
     command,

@@ -34,6 +34,8 @@ export interface BenchOptions {
   transports: readonly LabTransport[];
   /** ms a long poll is held when idle. */
   hold?: number;
+  /** Request headers of the simulated clients: a browser's (default) or Node's minimum. */
+  clientHeaders?: 'browser' | 'minimal';
   /** Seconds of warm-up before the window (default: 2 s or two poll intervals). */
   warmup?: number;
   onProgress?(progress: BenchProgress): void;
@@ -112,6 +114,7 @@ export async function benchTransports(options: BenchOptions, command = ''): Prom
       interval: options.interval,
       size: options.size,
       transports: options.transports,
+      clientHeaders: options.clientHeaders ?? 'browser',
       ...(options.hold !== undefined ? { hold: options.hold } : {}),
       ...(options.warmup !== undefined ? { warmup: options.warmup } : {}),
     },
@@ -271,6 +274,7 @@ async function benchOne(transport: LabTransport, index: number, options: BenchOp
         const client = connectSim({
           url,
           transport,
+          headers: options.clientHeaders ?? 'browser',
           onMessage(text) {
             const message = parseMessage(text);
             if (message === null) return;

@@ -223,7 +223,10 @@ export function markdownReport(result: BenchResult, charts: ReportChart[]): stri
   lines.push(
     `${o.clients.toLocaleString('en-US')} simulated clients per transport, one transport at a time, each against a fresh server process; ` +
       `the server pushes ${o.rate} message${o.rate === 1 ? '' : 's'}/s of ${o.size} bytes to every client; ` +
-      `${o.duration} s measured in steady state; polls every ${o.interval} ms (short and interval polling).`,
+      `${o.duration} s measured in steady state; polls every ${o.interval} ms (short and interval polling). ` +
+      (o.clientHeaders === 'minimal'
+        ? 'Clients send only the headers Node adds (Host, Connection).'
+        : 'Clients send the request headers of a desktop Chromium (user agent, client hints, fetch metadata, referer), no cookies.'),
     '',
   );
   lines.push('```', result.command || 'hotline bench transports', '```', '');

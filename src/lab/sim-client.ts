@@ -17,6 +17,13 @@ export interface SimClientOptions {
   /** Base URL of the route, e.g. http://127.0.0.1:8080/lab/stream */
   url: string;
   transport: LabTransport;
+  /**
+   * 'browser' (default): the headers a desktop Chromium sends with the browser client's
+   * requests (user agent, client hints, fetch metadata, referer...), so that the bytes on
+   * the wire are a browser's. 'minimal': only what Node adds (Host, Connection).
+   * No cookies either way: a real site's would add to every HTTP request.
+   */
+  headers?: 'browser' | 'minimal';
   /** Receives each text message, once, in order. */
   onMessage(text: string): void;
   /** The session ended or failed. */
@@ -40,6 +47,37 @@ function now(): number {
   return performance.now();
 }
 
+const USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+
+/** What Chromium sends with a same-origin fetch() (as recorded from the lab page), minus Host and Connection. */
+export function browserHeaders(origin: string, kind: 'get' | 'post' | 'upgrade'): Record<string, string> {
+  if (kind === 'upgrade') {
+    return {
+      Pragma: 'no-cache',
+      'Cache-Control': 'no-cache',
+      'User-Agent': USER_AGENT,
+      Origin: origin,
+      'Accept-Encoding': 'gzip, deflate, br, zstd',
+      'Accept-Language': 'en-US,en;q=0.9',
+    };
+  }
+  return {
+    ...(kind === 'get' ? { Pragma: 'no-cache', 'Cache-Control': 'no-cache' } : {}),
+    'sec-ch-ua-platform': '"Linux"',
+    'User-Agent': USER_AGENT,
+    'sec-ch-ua': '"Not:A-Brand";v="8", "Chromium";v="131"',
+    'sec-ch-ua-mobile': '?0',
+    Accept: '*/*',
+    ...(kind === 'post' ? { Origin: origin } : {}),
+    'Sec-Fetch-Site': 'same-origin',
+    'Sec-Fetch-Mode': 'cors',
+    'Sec-Fetch-Dest': 'empty',
+    Referer: `${origin}/`,
+    'Accept-Encoding': 'gzip, deflate, br, zstd',
+    'Accept-Language': 'en-US,en;q=0.9',
+  };
+}
+
 class WebSocketSim implements SimClient {
   readonly transport = 'websocket' as const;
   readonly opened: Promise<number>;
@@ -50,7 +88,8 @@ class WebSocketSim implements SimClient {
     const url = new URL(options.url);
     url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
     url.searchParams.set('transport', 'websocket');
-    this.ws = new WebSocket(url.toString());
+    const origin = new URL(options.url).origin;
+    this.ws = new WebSocket(url.toString(), [], options.headers === 'minimal' ? {} : { headers: browserHeaders(origin, 'upgrade') });
     this.opened = new Promise((resolve, reject) => {
       this.ws.addEventListener('open', () => resolve(now() - start), { once: true });
       this.ws.addEventListener('close', () => reject(new Error('closed before open')), { once: true });
@@ -77,13 +116,14 @@ function request(
   agent: http.Agent,
   url: string,
   method: 'GET' | 'POST',
+  extra: Record<string, string>,
   body?: Uint8Array,
 ): Promise<{ status: number; body: Buffer }> {
   return new Promise((resolve, reject) => {
     const req = http.request(url, {
       method,
       agent,
-      headers: body === undefined ? {} : { 'Content-Type': 'application/octet-stream', 'Content-Length': body.length },
+      headers: body === undefined ? extra : { 'Content-Length': String(body.length), 'Content-Type': 'application/octet-stream', ...extra },
     });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
@@ -118,9 +158,15 @@ class HttpSim implements SimClient {
   private resolveOpen!: (ms: number) => void;
   private rejectOpen!: (error: Error) => void;
   private readonly start = now();
+  private readonly getHeaders: Record<string, string>;
+  private readonly postHeaders: Record<string, string>;
 
   constructor(options: SimClientOptions) {
     this.options = options;
+    const origin = new URL(options.url).origin;
+    const browser = options.headers !== 'minimal';
+    this.getHeaders = browser ? browserHeaders(origin, 'get') : {};
+    this.postHeaders = browser ? browserHeaders(origin, 'post') : {};
     this.transport = options.transport as Exclude<LabTransport, 'websocket'>;
     this.base = new URL(options.url);
     this.base.searchParams.set('transport', this.transport);
@@ -182,7 +228,7 @@ class HttpSim implements SimClient {
     const sentAt = now();
     let answer;
     try {
-      answer = await request(this.agent, url, 'GET');
+      answer = await request(this.agent, url, 'GET', this.getHeaders);
     } catch (error) {
       this.fail((error as Error).message);
       return;
@@ -227,7 +273,7 @@ class HttpSim implements SimClient {
 
   private openStream(): void {
     const parser = new SseParser();
-    const req = http.request(this.url({}), { method: 'GET', agent: this.agent, headers: { Accept: 'text/event-stream' } });
+    const req = http.request(this.url({}), { method: 'GET', agent: this.agent, headers: { ...this.getHeaders, Accept: 'text/event-stream' } });
     this.stream = req;
     req.on('response', (res) => {
       if (res.statusCode !== 200) {
@@ -283,7 +329,7 @@ class HttpSim implements SimClient {
     this.sending = this.sending.then(async () => {
       if (this.closed) return;
       try {
-        const answer = await request(this.agent, this.url({ sid, ack: this.received }), 'POST', body);
+        const answer = await request(this.agent, this.url({ sid, ack: this.received }), 'POST', this.postHeaders, body);
         if (answer.status !== 204) this.fail(`HTTP ${answer.status} on POST`);
       } catch (error) {
         this.fail((error as Error).message);
