@@ -39,3 +39,11 @@ export {
   HTTP_TRANSPORTS,
 } from './transports/index.js';
 export { type PerMessageDeflateOptions, DEFLATE_DEFAULTS } from './protocol/permessage-deflate.js';
+export {
+  connect,
+  HotlineClient,
+  ClientState,
+  TransportFailure,
+  type ClientOptions,
+  type ReconnectOptions,
+} from './browser/index.js';
