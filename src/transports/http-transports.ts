@@ -195,7 +195,7 @@ export class HttpTransports implements Sweepable, SessionHost {
     path: string,
     query: URLSearchParams,
   ): void {
-    if (this.closed) throw new TransportError('HL_ERR_TOO_MANY_SESSIONS', 503, 'server is shutting down');
+    if (this.closed) throw new TransportError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down');
     if (this.sessions.size + this.pendingHandshakes >= this.options.maxSessions) {
       response.setHeader('Retry-After', '1');
       throw new TransportError('HL_ERR_TOO_MANY_SESSIONS', 503, 'too many sessions');
@@ -401,9 +401,17 @@ export class HttpTransports implements Sweepable, SessionHost {
    * Server shutdown: every session is closed with `code` (1001 by default), held polls
    * and streams are answered, and no new session is accepted.
    */
-  close(code = 1001, reason = 'server shutting down'): void {
+  close(code: number = 1001, reason = 'server shutting down'): void {
     this.closed = true;
     for (const session of [...this.sessions.values()]) session.shutdown(code, reason);
+  }
+
+  /** Resolves once every session has ended, or after `timeout` ms. */
+  async drained(timeout: number): Promise<void> {
+    const deadline = Date.now() + timeout;
+    while (this.sessions.size > 0 && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))));
+    }
   }
 }
 
@@ -475,6 +483,15 @@ export function enableHttpTransports(server: Server, options: HttpTransportOptio
   // on this instance (the server module knows nothing of the transports).
   const handleUpgrade = server.handleUpgrade.bind(server);
   server.handleUpgrade = (request, socket, head) => transports.handleSessionUpgrade(request, socket, head) || handleUpgrade(request, socket, head);
+  // A graceful shutdown ends the sessions too, with the same code as the WebSocket peers.
+  // Pollers need the server still listening to fetch their close packet: the sessions get
+  // up to the close timeout to finish before the server itself closes.
+  const close = server.close.bind(server);
+  server.close = async (options = {}) => {
+    transports.close(options.code, options.reason);
+    await transports.drained(options.timeout ?? server.options.closeTimeout);
+    return close(options);
+  };
   return transports;
 }
 

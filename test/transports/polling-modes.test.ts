@@ -122,3 +122,20 @@ describe('reconnection when the server no longer has the session', () => {
     client.close();
   });
 });
+
+describe('graceful shutdown', () => {
+  it('closes HTTP sessions with 1001 as it does WebSocket peers, and refuses new ones', async () => {
+    const closes: Array<[string, number]> = [];
+    const ts = await startServer(() => ({ '/s': { close: (peer: Peer, code: number) => closes.push([peer.transport, code]) } }));
+    const clients = (['websocket', 'long-polling', 'sse', 'polling'] as const).map((t) => open(ts.url('/s'), t, { reconnect: false }));
+    await Promise.all(clients.map((c) => next(c, 'open')));
+    const events = clients.map((c) => next<Event & { code: number }>(c, 'close', 5000));
+    const shutdown = ts.server.close({ timeout: 1000 });
+    const refused = await fetch(ts.url('/s?transport=polling')).catch(() => null);
+    if (refused !== null) assert.equal(refused.status, 503);
+    assert.deepEqual((await Promise.all(events)).map((e) => e.code), [1001, 1001, 1001, 1001]);
+    await shutdown;
+    while (closes.length < 4) await sleep(20);
+    assert.deepEqual(closes.map(([, code]) => code), [1001, 1001, 1001, 1001]);
+  });
+});
