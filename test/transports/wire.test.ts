@@ -6,6 +6,8 @@ import {
   SseParser,
   WireError,
   decodeBatch,
+  decodeClose,
+  decodeHandshake,
   decodeSseData,
   encodeBatch,
   fromBase64,
@@ -141,6 +143,38 @@ describe('polling batch format', () => {
         if (packets.length === decoded.packets.length) assert.equal(ascii(encodeBatch(decoded.firstSeq, packets)), ascii(bytes));
       } catch (error) {
         assert.ok(error instanceof WireError, `unexpected ${String(error)} for ${Buffer.from(bytes).toString('hex')}`);
+      }
+    }
+  });
+});
+
+describe('handshake and close decoders', () => {
+  it('decodes a handshake and refuses one missing a field or with a bad number', () => {
+    const good = { sid: 's', transport: 'sse', hold: 1, interval: 2, heartbeat: 3, sessionTimeout: 4, maxBody: 5, ackDelay: 6 };
+    assert.deepEqual(decodeHandshake(JSON.stringify(good)), good);
+    for (const bad of ['', 'null', '[]', '"x"', JSON.stringify({ ...good, sid: 1 }), JSON.stringify({ ...good, hold: -1 }), JSON.stringify({ ...good, maxBody: '5' })]) {
+      assert.throws(() => decodeHandshake(bad), WireError, bad);
+    }
+  });
+
+  it('decodes "code reason" closes and refuses anything else', () => {
+    assert.deepEqual(decodeClose('1000 '), { kind: 'c', code: 1000, reason: '' });
+    assert.deepEqual(decodeClose('4001 a b\nc'), { kind: 'c', code: 4001, reason: 'a b\nc' });
+    for (const bad of ['', '1000', '999 x', '5000 x', ' 1000 x', '1000x', '01000 x']) assert.throws(() => decodeClose(bad), WireError, bad);
+  });
+
+  it('never throws anything but WireError on random input (fuzz)', () => {
+    const r = rng(0xc105e);
+    const pieces = ['{', '}', '"sid"', ':', '"x"', ',', '"hold"', '1', '-', 'null', '[', ']', ' ', '1000', 'é', '\\u0000'];
+    for (let n = 0; n < 5000; n++) {
+      let text = '';
+      for (let i = 0, k = Math.floor(r() * 12); i < k; i++) text += pieces[Math.floor(r() * pieces.length)];
+      for (const decode of [decodeHandshake, decodeClose]) {
+        try {
+          decode(text);
+        } catch (error) {
+          assert.ok(error instanceof WireError, `unexpected ${String(error)} for ${JSON.stringify(text)}`);
+        }
       }
     }
   });
