@@ -16,6 +16,7 @@ export interface BenchServerConfig {
   interval: number;
   hold: number;
   maxPeers: number;
+  seed: number;
 }
 
 export interface BenchServerSnapshot {
@@ -44,6 +45,7 @@ async function main(): Promise<void> {
     interval: config.interval,
     hold: config.hold,
     maxPeers: config.maxPeers,
+    seed: config.seed,
     start: false,
   });
   lab.stats.cpuAttribution = 'process';

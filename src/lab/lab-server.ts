@@ -50,6 +50,8 @@ export interface LabOptions {
   webRoot?: string;
   /** Largest number of peers the lab accepts on each route. Default 5,000. */
   maxPeers?: number;
+  /** Seed of the stream's random arrivals (see EventStream). Default: unseeded. */
+  seed?: number;
 }
 
 export interface LabConfig {
@@ -107,7 +109,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   const topic = (t: LabTransport) => `lab/stream/${t}`;
   let rotation = 0;
 
-  const stream = new EventStream({ rate: config.rate, size: config.size }, (message) => {
+  const stream = new EventStream({ rate: config.rate, size: config.size, ...(options.seed !== undefined ? { seed: options.seed } : {}) }, (message) => {
     // Rotate who goes first, so that no transport always waits for the others' writes.
     const n = transports.length;
     rotation = (rotation + 1) % n;

@@ -55,6 +55,23 @@ export interface StreamOptions {
    * making its latency an accident of the two clocks.
    */
   arrivals?: 'poisson' | 'fixed';
+  /**
+   * Seed of the random gaps. The bench seeds every run alike, so that each transport
+   * meets the very same sequence of events; unseeded, each run differs.
+   */
+  seed?: number;
+}
+
+/** mulberry32: a small, well-mixed 32-bit generator, enough to draw gaps reproducibly. */
+function seeded(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 /**
@@ -68,6 +85,7 @@ export class EventStream {
   published = 0;
   private seq = 0;
   readonly arrivals: 'poisson' | 'fixed';
+  private readonly random: () => number;
   private timer: NodeJS.Timeout | null = null;
   /** When the next message is due (performance.now() ms). */
   private due = 0;
@@ -77,6 +95,7 @@ export class EventStream {
     this.rate = clamp(options.rate, STREAM_LIMITS.minRate, STREAM_LIMITS.maxRate);
     this.size = clamp(Math.round(options.size), STREAM_LIMITS.minSize, STREAM_LIMITS.maxSize);
     this.arrivals = options.arrivals ?? 'poisson';
+    this.random = options.seed === undefined ? Math.random : seeded(options.seed);
     this.emit = emit;
   }
 
@@ -120,7 +139,7 @@ export class EventStream {
   /** ms until the next message: exponential with mean 1000 / rate, or exactly that. */
   private gap(): number {
     const mean = 1000 / this.rate;
-    return this.arrivals === 'fixed' ? mean : -Math.log(1 - Math.random()) * mean;
+    return this.arrivals === 'fixed' ? mean : -Math.log(1 - this.random()) * mean;
   }
 
   private schedule(): void {

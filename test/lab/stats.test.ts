@@ -1,10 +1,10 @@
 // GET /stats: its shape is a contract for scripts and monitoring, and its numbers must
 // agree with each other and with what the clients saw.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type Lab, createLab } from '../../src/lab/lab-server.js';
 import { LAB_TRANSPORTS, type LabTransport } from '../../src/lab/palette.js';
-import { connectSim } from '../../src/lab/sim-client.js';
+import { type SimClient, connectSim } from '../../src/lab/sim-client.js';
 import { parseMessage, serverNow } from '../../src/lab/stream.js';
 import type { ReceiverReport, StatsSnapshot } from '../../src/lab/lab-stats.js';
 
@@ -14,14 +14,30 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+// Whatever happens in a test (a timeout skips its `finally`), nothing is left open to
+// keep this file's process alive.
+const labs = new Set<Lab>();
+const sims = new Set<SimClient>();
+after(async () => {
+  for (const sim of sims) sim.close();
+  await Promise.race([Promise.all([...labs].map((lab) => lab.close())), sleep(3000)]);
+});
+
 async function withLab(run: (lab: Lab, base: string) => Promise<void>): Promise<void> {
   const lab = await createLab({ rate: 4, size: SIZE, interval: 150, start: false });
+  labs.add(lab);
   const { port } = await lab.listen(0, '127.0.0.1');
   try {
     await run(lab, `http://127.0.0.1:${port}`);
   } finally {
+    labs.delete(lab);
     await lab.close();
   }
+}
+
+function track(sim: SimClient): SimClient {
+  sims.add(sim);
+  return sim;
 }
 
 test('GET /stats has every transport with the documented fields', async () => {
@@ -49,7 +65,7 @@ test('the counters of a run agree with each other and with the clients', { timeo
     const clients = LAB_TRANSPORTS.map((t) => {
       reports.set(t, { delivered: 0, latencies: [], payloadBytes: 0 });
       received.set(t, 0);
-      return connectSim({
+      return track(connectSim({
         url: `${base}/lab/stream`,
         transport: t,
         onMessage(text) {
@@ -60,7 +76,7 @@ test('the counters of a run agree with each other and with the clients', { timeo
           r.latencies.push(serverNow() - message.t);
           received.set(t, received.get(t)! + 1);
         },
-      });
+      }));
     });
     try {
       await Promise.all(clients.map((c) => c.opened));
