@@ -260,7 +260,8 @@ export class WebSocket extends EventTarget {
    */
   close(code?: number, reason?: string): void {
     if (code !== undefined) {
-      code = Number(code);
+      // WebIDL: the argument is `[Clamp] unsigned short`, so 3000.4 means 3000.
+      code = clampUnsignedShort(code);
       if (!(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999))) {
         throw domException('close code must be 1000 or in 3000-4999', 'InvalidAccessError');
       }
@@ -505,6 +506,16 @@ class ClientConnection extends WebSocketConnection {
     // A Close frame from the server moves the API to CLOSING at once (spec §"closing handshake started").
     if (this.protocolState.closeReceived !== null) this.owner.receiveClosing();
   }
+}
+
+/** WebIDL `[Clamp] unsigned short`: NaN is 0; clamp to [0, 65535]; round half to even. */
+function clampUnsignedShort(value: unknown): number {
+  const x = Number(value);
+  if (Number.isNaN(x)) return 0;
+  const clamped = Math.min(Math.max(x, 0), 65535);
+  const floor = Math.floor(clamped);
+  const fraction = clamped - floor;
+  return fraction > 0.5 || (fraction === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
 }
 
 function reportFailure(ws: WebSocket, error: unknown): void {

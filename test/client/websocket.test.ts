@@ -199,6 +199,29 @@ describe('the WebSocket API against a Hotline server', { timeout: 20_000 }, () =
     });
   }
 
+  for (const [given, sent] of [
+    [3000.4, 3000],
+    [999.6, 1000],
+    [1000.5, 1000],
+    ['4000', 4000],
+  ] as const) {
+    it(`converts close(${JSON.stringify(given)}) as WebIDL [Clamp] unsigned short: the server sees ${sent}`, async () => {
+      recorder.skipOpened();
+      const ws = await openClient(`${url}/echo`);
+      const peer = await recorder.nextPeer();
+      ws.close(given as number);
+      await closed(ws);
+      assert.equal((await recorder.wait('close', peer)).code, sent);
+    });
+  }
+
+  it('throws InvalidAccessError for close(4999.5), which [Clamp] rounds to 5000', async () => {
+    const ws = await openClient(`${url}/echo`);
+    assert.throws(() => ws.close(4999.5), domError('InvalidAccessError'));
+    ws.close();
+    await closed(ws);
+  });
+
   it('throws SyntaxError for a reason over 123 bytes of UTF-8, checking the code first', async () => {
     recorder.skipOpened();
     const ws = await openClient(`${url}/echo`);
