@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { Server } from '../../src/server/server.js';
 import type { WebSocketPeer } from '../../src/server/peer.js';
 import type { Handler, Peer, SendResult } from '../../src/types.js';
-import { RawPeer, clientFrame, closePayload } from '../support/raw.js';
+import { RawPeer, clientFrame, closePayload, upgradeRequest } from '../support/raw.js';
 import { Recorder, assertEchoes, closeWs, listening, wsClient } from '../support/server.js';
 import { delay, eventually } from '../support/timing.js';
 
@@ -317,6 +317,59 @@ describe('the connection shell', { timeout: 30_000 }, () => {
     raw.write(Buffer.concat(Array.from({ length: 50 }, (_, i) => clientFrame({ opcode: TEXT, payload: `r${i}` }))));
     for (let i = 0; i < 50; i++) assert.equal((await raw.readFrame()).payload.toString(), `r${i}`);
     assert.equal(writes.count, 1);
+    raw.destroy();
+  });
+
+  it('delivers frames sent with the upgrade request after open, and answers them after the 101', async () => {
+    behaviours.set('/eager', {});
+    const raw = await RawPeer.connect(port);
+    const key = 'dGhlIHNhbXBsZSBub25jZQ==';
+    raw.write(Buffer.concat([Buffer.from(upgradeRequest('/eager', key)), clientFrame({ opcode: TEXT, payload: 'eager' })]));
+    assert.equal((await raw.readHead()).status, 101);
+    const echo = await raw.readFrame();
+    assert.equal(echo.payload.toString(), 'eager');
+    const peer = await recorder.nextPeer();
+    assert.deepEqual(
+      recorder.events.filter((e) => e.peer === peer).map((e) => e.kind),
+      ['open', 'message'],
+    );
+    raw.destroy();
+  });
+
+  it('ignores frames that follow the client\'s Close (§5.5.1)', async () => {
+    const { raw, peer } = await open('/after-close');
+    raw.write(Buffer.concat([clientFrame({ opcode: CLOSE, payload: closePayload(1000) }), clientFrame({ opcode: TEXT, payload: 'ghost' })]));
+    assert.equal((await raw.readClose()).code, 1000);
+    await raw.waitClosed();
+    await recorder.wait('close', peer);
+    assert.equal(recorder.of('message', peer).length, 0);
+    assert.equal(recorder.of('error', peer).length, 0);
+  });
+
+  it('reports 1006 when the client closes TCP without a Close frame', async () => {
+    const { raw, peer } = await open('/fin-only');
+    raw.end();
+    const closed = await recorder.wait('close', peer);
+    assert.deepEqual([closed.code, closed.reason], [1006, '']);
+    await raw.waitClosed();
+  });
+
+  it('reports HL_ERR_SOCKET and 1006 when the client resets the connection', async () => {
+    const { raw, peer } = await open('/reset');
+    raw.socket.resetAndDestroy();
+    const closed = await recorder.wait('close', peer);
+    assert.equal(closed.code, 1006);
+    assert.equal((await recorder.wait('error', peer)).error.code, 'HL_ERR_SOCKET');
+  });
+
+  it('refuses an invalid close code or reason from the application at once, sending nothing', async () => {
+    const { raw, peer } = await open('/bad-close');
+    assert.throws(() => peer.close(1005, 'needs a code'), { code: 'HL_ERR_INVALID_ARGUMENT' });
+    assert.throws(() => peer.close(999), { code: 'HL_ERR_INVALID_ARGUMENT' });
+    assert.throws(() => peer.close(1000, 'x'.repeat(124)), { code: 'HL_ERR_INVALID_ARGUMENT' });
+    assert.equal(peer.readyState, 1);
+    raw.send({ opcode: TEXT, payload: 'still open' });
+    assert.equal((await raw.readFrame()).payload.toString(), 'still open');
     raw.destroy();
   });
 
