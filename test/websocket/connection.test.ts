@@ -336,6 +336,34 @@ describe('the connection shell', { timeout: 30_000 }, () => {
     raw.destroy();
   });
 
+  it('keeps frames that arrive while an async upgrade hook runs, in order', async () => {
+    const recorder2 = new Recorder();
+    const { server: slow, port: slowPort } = await listening({}, (s) =>
+      s.route(
+        '*',
+        recorder2.echo({
+          async upgrade() {
+            await delay(80);
+            return {};
+          },
+        }),
+      ),
+    );
+    try {
+      const raw = await RawPeer.connect(slowPort);
+      const key = 'dGhlIHNhbXBsZSBub25jZQ==';
+      raw.write(Buffer.concat([Buffer.from(upgradeRequest('/', key)), clientFrame({ opcode: TEXT, payload: 'with the request' })]));
+      await delay(20);
+      raw.write(clientFrame({ opcode: TEXT, payload: 'during the hook' }));
+      assert.equal((await raw.readHead()).status, 101);
+      assert.equal((await raw.readFrame()).payload.toString(), 'with the request');
+      assert.equal((await raw.readFrame()).payload.toString(), 'during the hook');
+      raw.destroy();
+    } finally {
+      await slow.close({ timeout: 200 });
+    }
+  });
+
   it('ignores frames that follow the client\'s Close (§5.5.1)', async () => {
     const { raw, peer } = await open('/after-close');
     raw.write(Buffer.concat([clientFrame({ opcode: CLOSE, payload: closePayload(1000) }), clientFrame({ opcode: TEXT, payload: 'ghost' })]));
