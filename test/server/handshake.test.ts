@@ -107,6 +107,21 @@ describe('the opening handshake over real sockets', { timeout: 30_000 }, () => {
     peer.destroy();
   });
 
+  for (const [name, headers] of [
+    ['Connection: keep-alive, Upgrade (as Firefox sends it)', { Connection: 'keep-alive, Upgrade' }],
+    ['Upgrade and Connection in other letter cases', { Upgrade: 'WebSocket', Connection: 'upgrade' }],
+    ['a subprotocol list with spaces and an empty item', { 'Sec-WebSocket-Protocol': 'chat ,  , superchat' }],
+  ] as const) {
+    it(`accepts ${name}`, async () => {
+      const peer = await RawPeer.connect(port);
+      peer.write(request('/echo', headers));
+      const head = await peer.readHead();
+      assert.equal(head.status, 101, head.raw);
+      assert.equal(head.headers['sec-websocket-accept'], SAMPLE_ACCEPT);
+      peer.destroy();
+    });
+  }
+
   it('answers a missing Sec-WebSocket-Key with 400', async () => {
     await expectRefusal(request('/echo', { 'Sec-WebSocket-Key': '' }), 400);
   });
