@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { CloseCode, HotlineError, ProtocolError } from '../errors.js';
-import { type Chunk, Protocol, type ProtocolEvent, State } from '../protocol/protocol.js';
+import { type Chunk, Protocol, type ProtocolEvent, State, encodeClosePayload } from '../protocol/protocol.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import type { Side } from '../protocol/side.js';
 import { Opcode } from '../protocol/opcode.js';
@@ -237,7 +237,9 @@ export abstract class WebSocketConnection implements Sweepable {
   close(code: number = CloseCode.NO_STATUS, reason = ''): void {
     if (this.finished || this.protocolState.closeSent !== null) return;
     if (this.sendQueue !== null) {
-      // Let compressed messages ahead of the close leave first.
+      // Let compressed messages ahead of the close leave first. Bad arguments throw now,
+      // not later from a zlib callback where nothing would catch them.
+      encodeClosePayload(code, reason);
       this.pendingClose = { code, reason };
       return;
     }

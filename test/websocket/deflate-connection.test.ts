@@ -535,6 +535,32 @@ describe('permessage-deflate over real sockets: bad input fails that connection 
   });
 });
 
+describe('permessage-deflate over real sockets: sending while compressed messages are still leaving', { timeout: 30_000 }, () => {
+  let f: Fixture;
+  before(async () => {
+    f = await fixture({ perMessageDeflate: true });
+  });
+  after(() => teardown(f));
+
+  async function quietPeer(): Promise<{ raw: RawPeer; peer: Peer<any> }> {
+    const { raw } = await openRaw(f.port, '/quiet', OFFER);
+    return { raw, peer: await f.recorder.nextPeer() };
+  }
+
+  it('throws at once on an invalid close code while a compressed message is pending, not later from a zlib callback', async () => {
+    const { raw, peer } = await quietPeer();
+    peer.send(text(5 * KiB));
+    assert.throws(() => peer.close(999, 'bad'), { code: 'HL_ERR_INVALID_ARGUMENT' });
+    assert.throws(() => peer.close(1000, 'x'.repeat(124)), { code: 'HL_ERR_INVALID_ARGUMENT' });
+    const [message] = (await readData(raw, 1)).data;
+    assert.equal(message!.rsv1, true);
+    peer.close(1000, 'fine');
+    const close = await raw.readClose();
+    assert.deepEqual([close.code, close.reason, close.before.length], [1000, 'fine', 0]);
+    raw.destroy();
+  });
+});
+
 // ---- A decompression bomb, with the server in its own process -------------------------------
 
 /**
