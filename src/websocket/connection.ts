@@ -127,7 +127,8 @@ export abstract class WebSocketConnection implements Sweepable {
 
   get readyState(): 1 | 2 | 3 {
     if (this.finished) return State.CLOSED;
-    return this.protocolState.state === State.OPEN ? State.OPEN : State.CLOSING;
+    // close() waiting for compressed messages to leave has started closing all the same.
+    return this.protocolState.state === State.OPEN && this.pendingClose === null ? State.OPEN : State.CLOSING;
   }
 
   /** Bytes accepted by `send` and not yet handed to the kernel. */
@@ -154,7 +155,7 @@ export abstract class WebSocketConnection implements Sweepable {
    * connection is closing or over `maxBufferedAmount`.
    */
   sendData(data: Buffer, isBinary: boolean, compress: boolean | undefined): SendResult {
-    if (this.protocolState.closeSent !== null || this.finished) return 'dropped';
+    if (this.protocolState.closeSent !== null || this.pendingClose !== null || this.finished) return 'dropped';
     if (this.protocolState.fragmenting) return 'dropped';
     if (this.overLimit(data.length)) return 'dropped';
     if (this.codec !== null && (compress ?? this.codec.shouldCompress(data.length))) {
@@ -235,7 +236,7 @@ export abstract class WebSocketConnection implements Sweepable {
    * codes or reasons throw `HL_ERR_INVALID_ARGUMENT` before anything is sent.
    */
   close(code: number = CloseCode.NO_STATUS, reason = ''): void {
-    if (this.finished || this.protocolState.closeSent !== null) return;
+    if (this.finished || this.protocolState.closeSent !== null || this.pendingClose !== null) return;
     if (this.sendQueue !== null) {
       // Let compressed messages ahead of the close leave first. Bad arguments throw now,
       // not later from a zlib callback where nothing would catch them.

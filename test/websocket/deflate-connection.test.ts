@@ -559,6 +559,21 @@ describe('permessage-deflate over real sockets: sending while compressed message
     assert.deepEqual([close.code, close.reason, close.before.length], [1000, 'fine', 0]);
     raw.destroy();
   });
+
+  it('drops sends after close() while a compressed message is pending, and sends the Close last', async () => {
+    const { raw, peer } = await quietPeer();
+    assert.notEqual(peer.send(text(5 * KiB)), 'dropped');
+    peer.close(1000, 'bye');
+    assert.equal(peer.readyState, 2, 'CLOSING from the call on');
+    assert.equal(peer.send(text(5 * KiB, 2)), 'dropped');
+    assert.equal(peer.send('late'), 'dropped');
+    peer.close(4000, 'second close is ignored');
+    const close = await raw.readClose();
+    assert.deepEqual([close.code, close.reason], [1000, 'bye']);
+    assert.equal(close.before.length, 1, 'only the message sent before close()');
+    assert.equal(close.before[0]!.rsv1, true);
+    raw.destroy();
+  });
 });
 
 // ---- A decompression bomb, with the server in its own process -------------------------------
