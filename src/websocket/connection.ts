@@ -430,6 +430,9 @@ export abstract class WebSocketConnection implements Sweepable {
   flush(): void {
     this.flushScheduled = false;
     this.afterProtocolStep();
+    // Compressed sends answer `buffered`. Once the last of them is handed to a socket
+    // that is not backed up itself, the socket will emit no 'drain': this is the drain.
+    if (this.drainWanted && this.sendQueue === null && !this.socket.writableNeedDrain) this.drained();
   }
 
   /** Writes what is queued, then closes the transport if the protocol expects it. */
@@ -502,6 +505,11 @@ export abstract class WebSocketConnection implements Sweepable {
   handleDrain(): void {
     if (!this.drainWanted || this.finished) return;
     if (this.bufferedAmount > 0) return;
+    this.drained();
+  }
+
+  private drained(): void {
+    if (this.finished) return;
     this.drainWanted = false;
     try {
       this.onDrain();

@@ -574,6 +574,15 @@ describe('permessage-deflate over real sockets: sending while compressed message
     assert.equal(close.before[0]!.rsv1, true);
     raw.destroy();
   });
+
+  it('fires drain after a compressed send answered buffered, though the socket never backed up', async () => {
+    const { raw, peer } = await quietPeer();
+    const result = peer.send(text(5 * KiB));
+    assert.notEqual(result, 'dropped');
+    if (result === 'buffered') await f.recorder.wait('drain', peer, 2000);
+    await readData(raw, 1);
+    raw.destroy();
+  });
 });
 
 // ---- A decompression bomb, with the server in its own process -------------------------------
