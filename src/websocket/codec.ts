@@ -11,6 +11,6 @@ export interface MessageCodec {
   compress(data: Buffer, callback: (error: Error | null, result?: Buffer) => void): void;
   /** Inflates a whole message, failing with 1009 past the size limit, 1007 on bad data. */
   decompress(data: Buffer, callback: (error: HotlineError | null, result?: Buffer) => void): void;
-  /** Frees zlib state; pending callbacks are dropped. */
+  /** Frees zlib state; pending callbacks are called at once with an error, never later. */
   close(): void;
 }
