@@ -35,6 +35,14 @@ type State = (typeof State)[keyof typeof State];
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * A data frame at least this long that spans several reads is assembled in its own
+ * buffer as its bytes arrive: each read is copied, unmasked and checked while it is still
+ * in the CPU cache, and the reads are not kept around to be joined in a second pass.
+ * Below it, buffering the reads costs less than an early allocation.
+ */
+const ASSEMBLY_THRESHOLD = 64 * 1024;
+
 function protocolError(code: ConstructorParameters<typeof ProtocolError>[0], message: string): ProtocolError {
   return new ProtocolError(code, CloseCode.PROTOCOL_ERROR, message);
 }
@@ -69,6 +77,13 @@ export class FrameParser {
   private readonly maskingKey = Buffer.alloc(4);
   /** Payload bytes already unmasked (and validated) in place while the frame was incomplete. */
   private processed = 0;
+  /**
+   * The payload of a large frame, filled as its bytes arrive (see ASSEMBLY_THRESHOLD).
+   * Caveat: it is allocated for the announced length (already checked against
+   * `maxPayload`); the pages become resident only as bytes are written into them.
+   */
+  private assembly: Buffer | null = null;
+  private assembled = 0;
 
   // The message being reassembled (RFC 6455 §5.4).
   private messageOpcode = 0;
@@ -101,6 +116,7 @@ export class FrameParser {
     this.buffered = 0;
     this.offset = 0;
     this.fragments = null;
+    this.assembly = null;
   }
 
   write(chunk: Buffer): void {
@@ -137,8 +153,22 @@ export class FrameParser {
           this.state = State.PAYLOAD;
           break;
         case State.PAYLOAD:
+          if (this.assembly !== null) {
+            if (!this.assemble()) return;
+            const payload = this.assembly;
+            this.assembly = null;
+            this.state = State.HEADER;
+            this.dataFrame(payload);
+            break;
+          }
           if (this.buffered < this.payloadLength) {
-            this.processPartialPayload();
+            if (this.payloadLength >= ASSEMBLY_THRESHOLD) {
+              this.assembly = Buffer.allocUnsafe(this.payloadLength);
+              this.assembled = 0;
+              this.assemble();
+            } else {
+              this.processPartialPayload();
+            }
             return;
           }
           this.readPayload();
@@ -194,6 +224,41 @@ export class FrameParser {
     // otherwise cost time quadratic in their number.
     this.chunks.splice(0, c);
     return out;
+  }
+
+  /** Moves `n` buffered bytes into `target` at `at` (n <= buffered). */
+  private copyInto(target: Buffer, at: number, n: number): void {
+    this.buffered -= n;
+    let c = 0;
+    while (n > 0) {
+      const chunk = this.chunks[c]!;
+      const take = Math.min(chunk.length - this.offset, n);
+      target.set(take === chunk.length ? chunk : chunk.subarray(this.offset, this.offset + take), at);
+      at += take;
+      n -= take;
+      this.offset += take;
+      if (this.offset === chunk.length) {
+        c++;
+        this.offset = 0;
+      }
+    }
+    this.chunks.splice(0, c);
+  }
+
+  /**
+   * Adds the buffered bytes to the frame being assembled, unmasking and checking them in
+   * the destination (§5.3: the mask index is the payload offset). True when it is whole.
+   */
+  private assemble(): boolean {
+    const target = this.assembly!;
+    const from = this.assembled;
+    const to = Math.min(this.payloadLength, from + this.buffered);
+    if (to === from) return false;
+    this.copyInto(target, from, to - from);
+    if (this.masked) applyMask(target, this.maskingKey, from, to, from);
+    if (this.validating && !this.utf8!.write(target, from, to)) throw invalidUtf8();
+    this.assembled = to;
+    return to === this.payloadLength;
   }
 
   private readHeader(): void {
@@ -337,6 +402,12 @@ export class FrameParser {
     if (this.validating && done < length && !this.utf8!.write(payload, done, length)) {
       throw invalidUtf8();
     }
+    this.dataFrame(payload);
+  }
+
+  /** A data frame's payload is whole, unmasked and checked. */
+  private dataFrame(payload: Buffer): void {
+    const length = payload.length;
     this.messageLength += length;
     if (this.fin && this.fragments === null) {
       // The common case: a whole message in one frame, handed over without a copy.

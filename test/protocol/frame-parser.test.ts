@@ -758,6 +758,34 @@ describe('FrameParser: memory', () => {
         assert.equal(sink.messages[1]!.toString(), 'second');
       });
 
+      it('assembles a large frame that spans reads without keeping the reads', () => {
+        const sink = new Recorder();
+        const parser = newParser(side, sink);
+        const payload = randomBytes(prng(11), 300_000);
+        const input = peerFrame(side, { opcode: Opcode.BINARY, payload });
+        const internals = parser as unknown as { chunks: Buffer[]; buffered: number };
+        for (let at = 0; at < input.length; at += 65_537) {
+          parser.write(Buffer.from(input.subarray(at, at + 65_537)));
+          if (sink.messages.length === 0) assert.equal(internals.chunks.length, 0);
+        }
+        assert.equal(sink.messages.length, 1);
+        assert.ok(payload.equals(sink.messages[0]!));
+        assert.equal(internals.buffered, 0);
+      });
+
+      it('fails a large trickled text frame at the first read with invalid UTF-8', () => {
+        const protocol = newProtocol(side);
+        const payload = Buffer.alloc(200_000, 0x61);
+        payload[70_000] = 0xff;
+        const input = peerFrame(side, { opcode: Opcode.TEXT, payload });
+        protocol.receiveData(input.subarray(0, 65_536));
+        assert.equal(protocol.failure, null);
+        protocol.receiveData(input.subarray(65_536, 80_000));
+        const failure = protocol.failure as ProtocolError | null;
+        assert.equal(failure?.code, 'HL_ERR_INVALID_UTF8');
+        assert.equal(failure?.closeCode, 1007);
+      });
+
       it('keeps a flood of empty fragments in constant memory', () => {
         const sink = new Recorder();
         const parser = newParser(side, sink, { maxFragments: 1_000_000 });
