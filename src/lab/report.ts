@@ -142,7 +142,7 @@ export function svgBarChart(chart: BarChart): string {
   for (const t of ticks) {
     const x = left + scale(t);
     parts.push(`<line x1="${x.toFixed(1)}" y1="${top - 6}" x2="${x.toFixed(1)}" y2="${top + plotHeight}" stroke="#e3e3e3"/>`);
-    parts.push(`<text x="${x.toFixed(1)}" y="${top + plotHeight + 16}" text-anchor="middle" fill="#555" font-size="11">${escapeXml(formatNumber(t))}</text>`);
+    parts.push(`<text x="${x.toFixed(1)}" y="${top + plotHeight + 16}" text-anchor="middle" fill="#555" font-size="11">${escapeXml(formatTick(t))}</text>`);
   }
   parts.push(`<text x="${left + plotWidth / 2}" y="${top + plotHeight + 36}" text-anchor="middle" fill="#333">${escapeXml(chart.axis)}${log ? ' (log scale)' : ''}</text>`);
   chart.rows.forEach((row, i) => {
@@ -157,6 +157,12 @@ export function svgBarChart(chart: BarChart): string {
   });
   parts.push('</svg>');
   return parts.join('\n') + '\n';
+}
+
+/** Axis ticks: as short as they can be (1, 10, 0.5, 1,000). */
+function formatTick(value: number): string {
+  if (value >= 1000) return Math.round(value).toLocaleString('en-US');
+  return String(Number(value.toPrecision(3)));
 }
 
 function niceStep(raw: number): number {

@@ -20,7 +20,8 @@ function seriesFor(format: Format, points: boolean): uPlot.Series[] {
       (t): uPlot.Series => ({
         label: LOOK[t].label,
         stroke: LOOK[t].colour,
-        width: points ? 0 : 2,
+        // (With no path drawn, the width only shapes the legend's marker.)
+        width: 2,
         ...(points
           ? {
               paths: () => null,

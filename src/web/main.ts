@@ -43,6 +43,10 @@ let requestsChart: SeriesChart;
 let bytesChart: SeriesChart;
 let perMessageChart: SeriesChart;
 let previous: StatsSnapshot | null = null;
+/** The last few snapshots, for rates over a sliding window. */
+const recent: StatsSnapshot[] = [];
+/** Seconds the request and byte rates are averaged over. */
+const RATE_WINDOW = 5;
 
 function $(id: string): HTMLElement {
   return document.getElementById(id)!;
@@ -241,23 +245,27 @@ function render(snapshot: StatsSnapshot): void {
   renderTable(snapshot);
   syncControls(snapshot);
   const at = snapshot.now / 1000;
-  if (previous !== null && snapshot.since === previous.since) {
-    const dt = (snapshot.now - previous.now) / 1000;
-    if (dt > 0) {
-      const req = {} as Record<LabTransport, number | null>;
-      const bytes = {} as Record<LabTransport, number | null>;
-      const perMessage = {} as Record<LabTransport, number | null>;
-      for (const t of LAB_TRANSPORTS) {
-        const a = previous.transports[t];
-        const b = snapshot.transports[t];
-        req[t] = (b.requests - a.requests) / dt;
-        bytes[t] = (b.bytesIn + b.bytesOut - a.bytesIn - a.bytesOut) / dt;
-        perMessage[t] = b.perMessage.bytes;
-      }
-      requestsChart.push(at, req);
-      bytesChart.push(at, bytes);
-      perMessageChart.push(at, perMessage);
+  if (previous !== null && snapshot.since !== previous.since) recent.length = 0;
+  recent.push(snapshot);
+  // Rates over a sliding window of a few seconds: one-second samples of polls that come
+  // once a second would only show aliasing.
+  while (recent.length > RATE_WINDOW + 1) recent.shift();
+  const first = recent[0]!;
+  const dt = (snapshot.now - first.now) / 1000;
+  if (recent.length > 1 && dt > 0) {
+    const req = {} as Record<LabTransport, number | null>;
+    const bytes = {} as Record<LabTransport, number | null>;
+    const perMessage = {} as Record<LabTransport, number | null>;
+    for (const t of LAB_TRANSPORTS) {
+      const a = first.transports[t];
+      const b = snapshot.transports[t];
+      req[t] = (b.requests - a.requests) / dt;
+      bytes[t] = (b.bytesIn + b.bytesOut - a.bytesIn - a.bytesOut) / dt;
+      perMessage[t] = b.perMessage.bytes;
     }
+    requestsChart.push(at, req);
+    bytesChart.push(at, bytes);
+    perMessageChart.push(at, perMessage);
   }
   previous = snapshot;
   latencyChart.redraw();
@@ -313,6 +321,7 @@ function setupControls(): void {
     bytesChart.clear();
     perMessageChart.clear();
     previous = null;
+    recent.length = 0;
     render(snapshot);
   });
 }
