@@ -218,6 +218,32 @@ describe('permessage-deflate over real sockets: what the server sends', { timeou
     raw.destroy();
   });
 
+  it('answers the first acceptable of several offers, and honours it (Autobahn 13.7)', async () => {
+    const offers = 'permessage-deflate; client_no_context_takeover; client_max_window_bits, permessage-deflate; client_no_context_takeover, permessage-deflate';
+    const { raw, answer, peer } = await quietPeer(offers);
+    assert.equal(answer, 'permessage-deflate; client_no_context_takeover; server_max_window_bits=12; client_max_window_bits=12');
+    // No context on our side either: every message compressed on its own inflates.
+    for (let i = 0; i < 3; i++) raw.send({ opcode: TEXT, payload: deflate(text(3 * KiB, i)), rsv1: true });
+    await eventually(() => f.recorder.of('message', peer).length === 3, 2000, 'three messages');
+    assert.deepEqual(f.recorder.of('message', peer).map((m) => m.data.toString()), [0, 1, 2].map((i) => text(3 * KiB, i)));
+    raw.destroy();
+  });
+
+  it('inflates a 128 KiB message cut into 64-byte frames (Autobahn 12.x auto-fragmentation)', async () => {
+    const { raw, peer } = await quietPeer();
+    const message = text(128 * KiB, 12);
+    const payload = deflate(message);
+    const frames: Buffer[] = [];
+    for (let at = 0; at < payload.length; at += 64) {
+      frames.push(clientFrame({ opcode: at === 0 ? TEXT : CONTINUATION, payload: payload.subarray(at, at + 64), rsv1: at === 0, fin: at + 64 >= payload.length }));
+    }
+    assert.ok(frames.length > 20, `${frames.length} frames`);
+    raw.write(Buffer.concat(frames));
+    const got = await f.recorder.wait('message', peer);
+    assert.equal(got.data.toString(), message);
+    raw.destroy();
+  });
+
   it('sends a message over the threshold as one frame with RSV1, which inflates to what was sent', async () => {
     const { raw, peer } = await quietPeer();
     const message = text(20 * KiB);
