@@ -1,6 +1,39 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { createLab } from '../lab/lab-server.js';
 import { STREAM_LIMITS } from '../lab/stream.js';
 import { UsageError, integer, parseArgs } from './args.js';
+
+export const SERVE_USAGE = `Usage: hotline serve [options]
+
+The lab: one port serves the page, the browser client and every transport; the server
+pushes one event stream over WebSocket, SSE, long polling, short polling and interval
+polling at once, and measures each. The numbers are also at GET /stats.
+
+Options:
+  --port N         port (default 8080)
+  --host H         interface (default: all)
+  --rate R         events per second at start, 0.1-200 (default 2; the page can change it)
+  --size BYTES     bytes per event at start, 48-16384 (default 128)
+  --interval MS    poll interval told to polling clients, 100-10000 (default 1000)
+`;
+
+/** From dist/src/cli/ to the repository root. */
+const ROOT = new URL('../../../', import.meta.url);
+
+/**
+ * A checkout where the page was never built (dist/web/ missing) builds it now, when the
+ * build script and esbuild are there: `npm start` then works whatever ran before it.
+ */
+function ensurePage(): void {
+  if (existsSync(new URL('dist/web/lab.js', ROOT))) return;
+  const script = fileURLToPath(new URL('scripts/build-web.mjs', ROOT));
+  if (!existsSync(script)) return;
+  process.stdout.write('Building the lab page (scripts/build-web.mjs)…\n');
+  const result = spawnSync(process.execPath, [script], { stdio: 'inherit' });
+  if (result.status !== 0) process.stderr.write('hotline: the lab page could not be built; the server runs without it\n');
+}
 
 /** `hotline serve`: the lab, on one port (default 8080). */
 export async function serveCommand(argv: string[], untilSignal: () => Promise<void>): Promise<number> {
@@ -10,7 +43,12 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
     rate: { type: 'string' },
     size: { type: 'string' },
     interval: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
   });
+  if (values.help) {
+    process.stdout.write(SERVE_USAGE);
+    return 0;
+  }
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])}`);
   const port = integer(values.port, 'port', 8080);
   const rate = values.rate === undefined ? 2 : Number(values.rate);
@@ -24,6 +62,7 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
   const interval = integer(values.interval, 'interval', 1000);
   if (interval < 100 || interval > 10_000) throw new UsageError('--interval must be between 100 and 10,000 ms');
 
+  ensurePage();
   const lab = await createLab({ rate, size, interval });
   const address = await lab.listen(port, values.host);
   const shown = values.host === undefined || values.host === '::' || values.host === '0.0.0.0' ? 'localhost' : values.host.includes(':') ? `[${values.host}]` : values.host;
