@@ -117,10 +117,12 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
   protected onClose(code: number, reason: string): void {
     this.host.topics.removeSubscriber(this);
     this.host.peerClosed(this);
-    if (this.failure !== null && !(this.failure as { closeCode?: number }).closeCode) {
-      // Socket errors and timeouts were not reported through the protocol: report them now.
+    // Socket errors and timeouts were not reported through the protocol: report them now
+    // (and build the error only when there is a hook to receive it).
+    const failure = this.handler.error === undefined ? null : this.failure;
+    if (failure !== null && !(failure as { closeCode?: number }).closeCode) {
       try {
-        this.handler.error?.(this, this.failure);
+        this.handler.error!(this, failure);
       } catch {
         // already closing
       }

@@ -1,4 +1,4 @@
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { CloseCode, HandshakeError, HotlineError, invalidArgument } from '../errors.js';
@@ -210,49 +210,45 @@ export class Server implements PeerHost {
       abort(socket, error as HandshakeError);
       return true;
     }
-    const pending = new PendingHandshake(socket, this.sweep.now + this.options.handshakeTimeout, this);
-    this.handshakes.add(pending);
-    this.sweep.add(pending);
-
-    const upgradeRequest: UpgradeRequest = {
-      url,
-      path,
-      query: new URLSearchParams(url.includes('?') ? url.slice(url.indexOf('?') + 1) : ''),
-      headers: request.headers,
-      remoteAddress: socket.remoteAddress ?? '',
-      transport: Transport.WEBSOCKET,
-      protocols: validated.protocols,
-    };
+    const upgradeRequest = new WebSocketUpgradeRequest(url, path, request.headers, socket.remoteAddress ?? '', validated.protocols);
     let accepted: UpgradeAccept<unknown> | void | Promise<UpgradeAccept<unknown> | void>;
     try {
       accepted = route.handler.upgrade?.(upgradeRequest);
     } catch (error) {
-      this.finishHandshake(pending, route, validated, head, error, undefined);
+      this.finishHandshake(socket, null, route, validated, head, error, undefined);
       return true;
     }
     if (accepted instanceof Promise) {
+      // Only a hook that answers later needs a deadline (and a place in the count of
+      // handshakes in progress); a synchronous answer completes the handshake right here.
+      const pending = new PendingHandshake(socket, this.sweep.now + this.options.handshakeTimeout, this);
+      this.handshakes.add(pending);
+      this.sweep.add(pending);
       accepted.then(
-        (value) => this.finishHandshake(pending, route, validated, head, undefined, value),
-        (error: unknown) => this.finishHandshake(pending, route, validated, head, error ?? new Error('rejected'), undefined),
+        (value) => this.finishHandshake(socket, pending, route, validated, head, undefined, value),
+        (error: unknown) => this.finishHandshake(socket, pending, route, validated, head, error ?? new Error('rejected'), undefined),
       );
     } else {
-      this.finishHandshake(pending, route, validated, head, undefined, accepted);
+      this.finishHandshake(socket, null, route, validated, head, undefined, accepted);
     }
     return true;
   }
 
   private finishHandshake(
-    pending: PendingHandshake,
+    socket: Socket,
+    pending: PendingHandshake | null,
     route: Route<any>,
     validated: ReturnType<typeof validateRequest>,
     head: Buffer,
     error: unknown,
     accepted: UpgradeAccept<unknown> | void,
   ): void {
-    const { socket } = pending;
-    this.handshakes.delete(pending);
-    this.sweep.delete(pending);
-    if (pending.expired || socket.destroyed) return;
+    if (pending !== null) {
+      this.handshakes.delete(pending);
+      this.sweep.delete(pending);
+      if (pending.expired) return;
+    }
+    if (socket.destroyed) return;
     if (error !== undefined) {
       abort(socket, upgradeError(error));
       return;
@@ -351,6 +347,27 @@ export class Server implements PeerHost {
     }
     own?.closeAllConnections();
     await serverClosed;
+  }
+}
+
+/** What the `upgrade` hook sees. The query string is parsed only when it is read. */
+class WebSocketUpgradeRequest implements UpgradeRequest {
+  readonly transport = Transport.WEBSOCKET;
+  private parsedQuery: URLSearchParams | null = null;
+  constructor(
+    readonly url: string,
+    readonly path: string,
+    readonly headers: IncomingHttpHeaders,
+    readonly remoteAddress: string,
+    readonly protocols: readonly string[],
+  ) {}
+
+  get query(): URLSearchParams {
+    if (this.parsedQuery === null) {
+      const at = this.url.indexOf('?');
+      this.parsedQuery = new URLSearchParams(at === -1 ? '' : this.url.slice(at + 1));
+    }
+    return this.parsedQuery;
   }
 }
 

@@ -80,8 +80,24 @@ export abstract class WebSocketConnection implements Sweepable {
   private sendQueue: Array<{ data: Buffer; binary: boolean }> | null = null;
   /** User code threw: no more events are delivered. */
   private aborted = false;
+  private failed: Error | null = null;
+  /**
+   * A socket error (a reset, mostly), kept raw: wrapping it captures a stack trace, which
+   * is wasted on the many peers that vanish with nobody asking why.
+   */
+  private socketError: Error | null = null;
+
   /** Why the connection failed, reported with the close. */
-  protected failure: Error | null = null;
+  protected get failure(): Error | null {
+    if (this.failed === null && this.socketError !== null) {
+      this.failed = new HotlineError('HL_ERR_SOCKET', this.socketError.message, { cause: this.socketError });
+    }
+    return this.failed;
+  }
+
+  protected set failure(error: Error | null) {
+    this.failed = error;
+  }
 
   constructor(socket: Socket, sweep: Sweep, options: ConnectionOptions, head?: Buffer) {
     this.socket = socket;
@@ -498,7 +514,7 @@ export abstract class WebSocketConnection implements Sweepable {
 
   /** @internal */
   handleSocketError(error: Error): void {
-    if (this.failure === null) this.failure = new HotlineError('HL_ERR_SOCKET', error.message, { cause: error });
+    if (this.failed === null && this.socketError === null) this.socketError = error;
   }
 
   /** @internal */
