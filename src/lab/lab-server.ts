@@ -166,7 +166,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     },
     (request, response) => {
       handleLabRequest(request, response).catch((error: unknown) => {
-        if (!response.headersSent) sendJson(response, 500, { error: (error as Error).message });
+        if (!response.headersSent) sendJson(response, (error as Error).message === 'body too large' ? 413 : 500, { error: (error as Error).message });
         else response.destroy();
       });
     },
@@ -201,6 +201,14 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     if (pathname === '/stats' && (method === 'GET' || method === 'HEAD')) {
       sendJson(response, 200, snapshot(), { 'Access-Control-Allow-Origin': '*' });
       return;
+    }
+    // Changes come as JSON: a form or a cross-site `fetch` in text/plain cannot send that
+    // without a CORS preflight, which this server does not answer.
+    if (method === 'POST' && (pathname === '/lab/config' || pathname === '/lab/report' || pathname === '/lab/reset')) {
+      if (!/^application\/json\b/.test(request.headers['content-type'] ?? '')) {
+        request.resume();
+        return sendJson(response, 415, { error: 'send application/json' });
+      }
     }
     if (pathname === '/lab/clock') {
       sendJson(response, 200, { now: serverNow() });

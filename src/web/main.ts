@@ -313,7 +313,7 @@ function setupControls(): void {
     for (const t of ['polling', 'interval-polling'] as const) openPane(panes.get(t)!);
   });
   $('reset').addEventListener('click', async () => {
-    const response = await fetch('/lab/reset', { method: 'POST' });
+    const response = await fetch('/lab/reset', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
     const snapshot = (await response.json()) as StatsSnapshot;
     for (const pane of panes.values()) pane.pending = freshPending();
     latencyChart.clear();

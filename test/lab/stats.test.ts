@@ -145,7 +145,7 @@ test('the counters of a run agree with each other and with the clients', { timeo
       assert.equal(again.transports.websocket.delivered, published);
 
       // Reset zeroes everything.
-      const reset = (await (await fetch(`${base}/lab/reset`, { method: 'POST' })).json()) as StatsSnapshot;
+      const reset = (await (await fetch(`${base}/lab/reset`, { method: 'POST', headers: { 'Content-Type': 'application/json' } })).json()) as StatsSnapshot;
       for (const t of LAB_TRANSPORTS) {
         assert.equal(reset.transports[t].delivered, 0);
         assert.equal(reset.transports[t].requests, 0);
@@ -158,10 +158,14 @@ test('the counters of a run agree with each other and with the clients', { timeo
 
 test('/lab/report ignores what is not a report', async () => {
   await withLab(async (_lab, base) => {
-    const bad = await fetch(`${base}/lab/report`, { method: 'POST', body: 'not json' });
+    const json = { 'Content-Type': 'application/json' };
+    const plain = await fetch(`${base}/lab/report`, { method: 'POST', body: '{"transports":{}}' });
+    assert.equal(plain.status, 415, 'text/plain (what a cross-site form can send) is refused');
+    const bad = await fetch(`${base}/lab/report`, { method: 'POST', headers: json, body: 'not json' });
     assert.equal(bad.status, 400);
     const odd = await fetch(`${base}/lab/report`, {
       method: 'POST',
+      headers: json,
       body: JSON.stringify({ transports: { nope: { delivered: 5 }, websocket: { delivered: -3, latencies: ['x', 1] } } }),
     });
     const stats = (await odd.json()) as StatsSnapshot;
