@@ -45,7 +45,8 @@ function makeChart(
     height: HEIGHT,
     series: seriesFor(options.format, options.points),
     scales: {
-      x: { time: true },
+      // Always the last WINDOW_S seconds: a steady time axis from the first second on.
+      x: { time: true, range: (_u, min, max) => [Math.min(min, max - WINDOW_S), max] },
       y: options.log ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, Math.max(options.minY ?? 1, max * 1.1)] },
     },
     axes: [
