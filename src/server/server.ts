@@ -3,6 +3,7 @@ import type { Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { CloseCode, HandshakeError, HotlineError, invalidArgument } from '../errors.js';
 import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
+import { encodeClosePayload } from '../protocol/protocol.js';
 import { TopicTree, type Publication, type Subscriber } from '../pubsub/topic-tree.js';
 import {
   type Handler,
@@ -324,6 +325,10 @@ export class Server implements PeerHost {
     const timeout = options.timeout ?? this.options.closeTimeout;
     const code = options.code ?? CloseCode.GOING_AWAY;
     const reason = options.reason ?? 'server shutting down';
+    // Misuse throws before anything is shut down: a code or reason no Close frame may
+    // carry (RFC 6455 §7.4, §5.5) would otherwise fail at the first peer, leaving the
+    // server refusing connections with its peers still open.
+    encodeClosePayload(code, reason);
     this.closing = true;
     const own = this.ownServer;
     const serverClosed = own === null ? Promise.resolve() : new Promise<void>((resolve) => own.close(() => resolve()));

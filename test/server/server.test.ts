@@ -373,6 +373,28 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     await closeHttp(app);
   });
 
+  it('rejects an invalid close code or reason before shutting anything down', async () => {
+    // Regression: the first peer's close() threw after the listener was already closed,
+    // leaving a half-closed server whose peers stayed open.
+    const { server, url } = await listening({}, (s) => s.route('*', new Recorder().echo()));
+    const ws = await wsClient(`${url}/`);
+    let another: Awaited<ReturnType<typeof wsClient>> | null = null;
+    try {
+      await assert.rejects(server.close({ code: 999 }), { code: 'HL_ERR_INVALID_ARGUMENT' });
+      await assert.rejects(server.close({ code: 1000, reason: 'x'.repeat(124) }), { code: 'HL_ERR_INVALID_ARGUMENT' });
+      await assertEchoes(ws);
+      another = await wsClient(`${url}/`);
+      await assertEchoes(another);
+      const closes = [ws, another].map((c) => new Promise<number>((resolve) => c.once('close', (code: number) => resolve(code))));
+      await server.close({ timeout: 500 });
+      assert.deepEqual(await Promise.all(closes), [1001, 1001]);
+    } finally {
+      ws.terminate();
+      another?.terminate();
+      await server.close({ timeout: 100 });
+    }
+  });
+
   it('resolves at once with no peers', async () => {
     const { server } = await listening({}, (s) => s.route('*', {}));
     const started = Date.now();
