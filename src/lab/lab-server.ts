@@ -124,23 +124,25 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     }
   });
 
-  const streamHandler: Handler<null> = {
+  const streamHandler: Handler<{ counted: boolean }> = {
     upgrade(request) {
       if (!transports.includes(request.transport as LabTransport)) throw new UpgradeRejection(404, 'transport not served here');
-      return { data: null };
+      return { data: { counted: false } };
     },
-    open(peer: Peer<null>) {
+    open(peer: Peer<{ counted: boolean }>) {
       const t = peer.transport as LabTransport;
       if (!transports.includes(t) || peerCounts.get(t)! >= maxPeers) {
         peer.close(1013, 'the lab is full');
         return;
       }
+      peer.data.counted = true;
       peerCounts.set(t, peerCounts.get(t)! + 1);
       peer.subscribe(topic(t));
     },
-    close(peer: Peer<null>) {
+    close(peer: Peer<{ counted: boolean }>) {
+      if (!peer.data.counted) return;
       const t = peer.transport as LabTransport;
-      if (peer.isSubscribed(topic(t)) || peerCounts.get(t)! > 0) peerCounts.set(t, Math.max(0, peerCounts.get(t)! - 1));
+      peerCounts.set(t, peerCounts.get(t)! - 1);
     },
   };
   const chat = createChat(server, () => {

@@ -174,3 +174,26 @@ test('/lab/report ignores what is not a report', async () => {
     assert.equal((stats.transports as Record<string, unknown>).nope, undefined);
   });
 });
+
+test('a full lab refuses the extra peer and counts only those it serves', async () => {
+  const lab = await createLab({ maxPeers: 1, start: false });
+  labs.add(lab);
+  const { port } = await lab.listen(0, '127.0.0.1');
+  const url = `http://127.0.0.1:${port}/lab/stream`;
+  try {
+    const first = track(connectSim({ url, transport: 'websocket', onMessage() {} }));
+    await first.opened;
+    let closed = '';
+    const second = track(connectSim({ url, transport: 'websocket', onMessage() {}, onClose: (reason) => (closed = reason) }));
+    await second.opened;
+    for (let i = 0; i < 40 && closed === ''; i++) await sleep(25);
+    assert.equal(closed, 'closed 1013');
+    assert.equal(lab.peers('websocket'), 1);
+    first.close();
+    for (let i = 0; i < 40 && lab.peers('websocket') !== 0; i++) await sleep(25);
+    assert.equal(lab.peers('websocket'), 0);
+  } finally {
+    labs.delete(lab);
+    await lab.close();
+  }
+});
