@@ -309,6 +309,35 @@ describe('the WebSocket API against a Hotline server', { timeout: 20_000 }, () =
     assert.equal((await recorder.wait('close', peer)).code, 1006);
   });
 
+  it('drives every client deadline from one process-wide timer, not one per connection', async () => {
+    const first = await openClient(`${url}/echo`);
+    const created: string[] = [];
+    const realSetTimeout = globalThis.setTimeout;
+    const realSetInterval = globalThis.setInterval;
+    const fromSource = () => /\/dist\/src\//.test(new Error().stack ?? '');
+    globalThis.setTimeout = ((...args: Parameters<typeof realSetTimeout>) => {
+      if (fromSource()) created.push('setTimeout');
+      return realSetTimeout(...args);
+    }) as typeof realSetTimeout;
+    globalThis.setInterval = ((...args: Parameters<typeof realSetInterval>) => {
+      if (fromSource()) created.push('setInterval');
+      return realSetInterval(...args);
+    }) as typeof realSetInterval;
+    let clients: WebSocket[] = [];
+    try {
+      // Handshake deadlines, then close deadlines, for 20 connections.
+      clients = await Promise.all(Array.from({ length: 20 }, () => openClient(`${url}/echo`, [], { handshakeTimeout: 5000, closeTimeout: 1000 })));
+      for (const ws of clients) ws.close();
+      await Promise.all(clients.map((ws) => closed(ws)));
+    } finally {
+      globalThis.setTimeout = realSetTimeout;
+      globalThis.setInterval = realSetInterval;
+    }
+    assert.deepEqual(created, []);
+    first.close();
+    await closed(first);
+  });
+
   it('connects through the agent option', async () => {
     let created = 0;
     const agent = new http.Agent();
