@@ -34,6 +34,23 @@ const State = {
 type State = (typeof State)[keyof typeof State];
 
 const EMPTY = Buffer.alloc(0);
+/** "Nothing buffered", shared and frozen: an idle parser holds no array of its own. */
+const NO_CHUNKS: Buffer[] = Object.freeze([]) as unknown as Buffer[];
+
+/**
+ * The masking key of the frame being unmasked, as bytes. Parsing is synchronous, so one
+ * scratch array serves every parser; each keeps its key as a number, which costs an idle
+ * connection nothing (a Buffer of its own would cost an ArrayBuffer and its backing store).
+ */
+const KEY = new Uint8Array(4);
+
+function keyBytes(key: number): Uint8Array {
+  KEY[0] = key >>> 24;
+  KEY[1] = (key >>> 16) & 0xff;
+  KEY[2] = (key >>> 8) & 0xff;
+  KEY[3] = key & 0xff;
+  return KEY;
+}
 
 /**
  * A data frame at least this long that spans several reads is assembled in its own
@@ -62,7 +79,7 @@ export class FrameParser {
   private readonly maxFragments: number;
 
   private state: State = State.HEADER;
-  private readonly chunks: Buffer[] = [];
+  private chunks: Buffer[] = NO_CHUNKS;
   /** Read position inside `chunks[0]`. */
   private offset = 0;
   /** Bytes in `chunks` from `offset` on. */
@@ -74,7 +91,8 @@ export class FrameParser {
   private opcode = 0;
   private masked = false;
   private payloadLength = 0;
-  private readonly maskingKey = Buffer.alloc(4);
+  /** §5.3: the 4-byte key, big-endian in one number. */
+  private maskingKey = 0;
   /** Payload bytes already unmasked (and validated) in place while the frame was incomplete. */
   private processed = 0;
   /**
@@ -112,7 +130,7 @@ export class FrameParser {
   /** Stops parsing: further input is ignored. */
   stop(): void {
     this.state = State.STOPPED;
-    this.chunks.length = 0;
+    this.chunks = NO_CHUNKS;
     this.buffered = 0;
     this.offset = 0;
     this.fragments = null;
@@ -121,6 +139,7 @@ export class FrameParser {
 
   write(chunk: Buffer): void {
     if (this.state === State.STOPPED || chunk.length === 0) return;
+    if (this.chunks === NO_CHUNKS) this.chunks = [];
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     try {
@@ -149,7 +168,7 @@ export class FrameParser {
           break;
         case State.MASKING_KEY:
           if (this.buffered < 4) return;
-          for (let i = 0; i < 4; i++) this.maskingKey[i] = this.readByte();
+          this.maskingKey = ((this.readByte() << 24) | (this.readByte() << 16) | (this.readByte() << 8) | this.readByte()) >>> 0;
           this.state = State.PAYLOAD;
           break;
         case State.PAYLOAD:
@@ -255,7 +274,7 @@ export class FrameParser {
     const to = Math.min(this.payloadLength, from + this.buffered);
     if (to === from) return false;
     this.copyInto(target, from, to - from);
-    if (this.masked) applyMask(target, this.maskingKey, from, to, from);
+    if (this.masked) applyMask(target, keyBytes(this.maskingKey), from, to, from);
     if (this.validating && !this.utf8!.write(target, from, to)) throw invalidUtf8();
     this.assembled = to;
     return to === this.payloadLength;
@@ -380,7 +399,7 @@ export class FrameParser {
       if (from < to) {
         const start = begin + (from - position);
         const end = begin + (to - position);
-        if (this.masked) applyMask(chunk, this.maskingKey, start, end, from);
+        if (this.masked) applyMask(chunk, keyBytes(this.maskingKey), start, end, from);
         if (checkText && !this.utf8!.write(chunk, start, end)) throw invalidUtf8();
       }
       position += size;
@@ -392,7 +411,7 @@ export class FrameParser {
     const length = this.payloadLength;
     const payload = this.consume(length);
     const done = this.processed;
-    if (this.masked && done < length) applyMask(payload, this.maskingKey, done, length, done);
+    if (this.masked && done < length) applyMask(payload, keyBytes(this.maskingKey), done, length, done);
     this.state = State.HEADER;
 
     if (isControl(this.opcode)) {

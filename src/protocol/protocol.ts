@@ -44,6 +44,13 @@ export type Chunk = Buffer | Uint8Array;
 
 const EMPTY = Buffer.alloc(0);
 
+/**
+ * Shared, frozen stand-ins for "nothing queued": an idle connection (most of them, most
+ * of the time) holds no arrays of its own. The first push replaces them.
+ */
+const NO_EVENTS: ProtocolEvent[] = Object.freeze([]) as unknown as ProtocolEvent[];
+const NO_CHUNKS: Chunk[] = Object.freeze([]) as unknown as Chunk[];
+
 export class Protocol implements FrameSink {
   readonly side: Side;
   private readonly parser: FrameParser;
@@ -58,8 +65,8 @@ export class Protocol implements FrameSink {
   /** True after the peer's end of the stream (TCP FIN) was seen. */
   eofReceived = false;
 
-  private events: ProtocolEvent[] = [];
-  private outgoing: Chunk[] = [];
+  private events: ProtocolEvent[] = NO_EVENTS;
+  private outgoing: Chunk[] = NO_CHUNKS;
   private outgoingBytes = 0;
   /** Opcode of the fragmented message being sent, 0 when none (§5.4). */
   private sendingOpcode = 0;
@@ -99,7 +106,7 @@ export class Protocol implements FrameSink {
   eventsReceived(): ProtocolEvent[] {
     const events = this.events;
     if (events.length === 0) return events;
-    this.events = [];
+    this.events = NO_EVENTS;
     return events;
   }
 
@@ -107,7 +114,7 @@ export class Protocol implements FrameSink {
   dataToSend(): Chunk[] {
     const out = this.outgoing;
     if (out.length === 0) return out;
-    this.outgoing = [];
+    this.outgoing = NO_CHUNKS;
     this.outgoingBytes = 0;
     return out;
   }
@@ -132,17 +139,17 @@ export class Protocol implements FrameSink {
   onMessage(data: Buffer, binary: boolean, compressed: boolean): void {
     // §5.5.1: after sending a Close frame, an endpoint may still receive data until the
     // peer's Close arrives; it is delivered, as browsers do.
-    this.events.push({ type: 'message', data, binary, compressed });
+    this.queueEvent({ type: 'message', data, binary, compressed });
   }
 
   onPing(data: Buffer): void {
     // §5.5.2: a Pong with the same payload, "as soon as is practical", unless closing.
     if (this.closeSent === null) this.queueFrame(Opcode.PONG, data, true, false);
-    this.events.push({ type: 'ping', data });
+    this.queueEvent({ type: 'ping', data });
   }
 
   onPong(data: Buffer): void {
-    this.events.push({ type: 'pong', data });
+    this.queueEvent({ type: 'pong', data });
   }
 
   onClose(code: number, reason: string, payload: Buffer): void {
@@ -153,7 +160,12 @@ export class Protocol implements FrameSink {
       this.queueFrame(Opcode.CLOSE, code === CloseCode.NO_STATUS ? EMPTY : payload.subarray(0, 2), true, false);
     }
     this.state = State.CLOSED;
-    this.events.push({ type: 'close', code, reason });
+    this.queueEvent({ type: 'close', code, reason });
+  }
+
+  private queueEvent(event: ProtocolEvent): void {
+    if (this.events === NO_EVENTS) this.events = [];
+    this.events.push(event);
   }
 
   // ---- Output ---------------------------------------------------------------------------
@@ -230,7 +242,7 @@ export class Protocol implements FrameSink {
       this.queueFrame(Opcode.CLOSE, encodeClosePayload(error.closeCode, reason), true, false);
     }
     this.state = State.CLOSED;
-    this.events.push({ type: 'error', error });
+    this.queueEvent({ type: 'error', error });
   }
 
   private checkSendable(): void {
@@ -242,6 +254,7 @@ export class Protocol implements FrameSink {
   private queueFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1: boolean): void {
     const mask = this.maskGenerator === null ? null : this.maskGenerator();
     const frame = encodeFrame(opcode, payload, { fin, rsv1, mask });
+    if (this.outgoing === NO_CHUNKS) this.outgoing = [];
     if (Buffer.isBuffer(frame)) {
       this.outgoing.push(frame);
       this.outgoingBytes += frame.length;
@@ -255,6 +268,7 @@ export class Protocol implements FrameSink {
   sendEncoded(frame: Chunk): void {
     this.checkSendable();
     if (this.sendingOpcode !== 0) throw invalidState('a fragmented message is being sent');
+    if (this.outgoing === NO_CHUNKS) this.outgoing = [];
     this.outgoing.push(frame);
     this.outgoingBytes += frame.length;
   }
