@@ -315,7 +315,7 @@ export class WebSocket extends EventTarget {
     const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
     const request = (secure ? https : http).request(requestOptions);
     this.request = request;
-    this.pending = new PendingClientHandshake(this, clientSweep.now + (options.handshakeTimeout ?? 30_000));
+    this.pending = new PendingClientHandshake(this, Date.now() + (options.handshakeTimeout ?? 30_000));
     clientSweep.add(this.pending);
 
     request.on('upgrade', (response: IncomingMessage, socket: Socket, head: Buffer) => {

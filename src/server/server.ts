@@ -222,7 +222,7 @@ export class Server implements PeerHost {
     if (accepted instanceof Promise) {
       // Only a hook that answers later needs a deadline (and a place in the count of
       // handshakes in progress); a synchronous answer completes the handshake right here.
-      const pending = new PendingHandshake(socket, this.sweep.now + this.options.handshakeTimeout, this);
+      const pending = new PendingHandshake(socket, Date.now() + this.options.handshakeTimeout, this);
       this.handshakes.add(pending);
       this.sweep.add(pending);
       accepted.then(

@@ -230,8 +230,16 @@ export abstract class WebSocketConnection implements Sweepable {
   /** Streams one fragment of a message (RFC 6455 §5.4); uncompressed. */
   sendFragmentData(data: Buffer, isBinary: boolean, fin: boolean): SendResult {
     if (this.protocolState.closeSent !== null || this.finished || this.sendQueue !== null) return 'dropped';
+    // Over the limit, a new message is refused; a message already started is completed
+    // (dropping one of its fragments would corrupt it) and the caller is told to wait.
+    if (!this.protocolState.fragmenting && this.overLimit(data.length)) return 'dropped';
+    const over = this.bufferedAmount + data.length > this.maxBufferedAmount;
     this.protocolState.sendFragment(data, isBinary, fin);
     this.scheduleFlush();
+    if (over) {
+      this.drainWanted = true;
+      return 'buffered';
+    }
     return this.sendResult();
   }
 
@@ -261,7 +269,7 @@ export abstract class WebSocketConnection implements Sweepable {
       return;
     }
     this.protocolState.sendClose(code, reason);
-    this.closeDeadline = this.sweepRef.now + this.closeTimeout;
+    this.closeDeadline = Date.now() + this.closeTimeout;
     this.afterProtocolStep();
   }
 
@@ -322,7 +330,7 @@ export abstract class WebSocketConnection implements Sweepable {
         this.safely(deliverPong, event.data, false);
         break;
       case 'close':
-        this.closeDeadline = this.sweepRef.now + this.closeTimeout;
+        this.closeDeadline = Date.now() + this.closeTimeout;
         break;
       case 'error':
         this.failure = event.error;
@@ -353,7 +361,7 @@ export abstract class WebSocketConnection implements Sweepable {
     if (this.failure === null) this.failure = error instanceof Error ? error : failure;
     this.protocolState.fail(failure);
     this.protocolState.eventsReceived(); // the error event is ours; do not loop back into user code
-    this.closeDeadline = this.sweepRef.now + this.closeTimeout;
+    this.closeDeadline = Date.now() + this.closeTimeout;
   }
 
   private inflate(data: Buffer, binary: boolean, events: ProtocolEvent[], rest: number): void {
@@ -388,7 +396,7 @@ export abstract class WebSocketConnection implements Sweepable {
     this.protocolState.eventsReceived();
     this.failure = error;
     this.safely(deliverError, error, false);
-    this.closeDeadline = this.sweepRef.now + this.closeTimeout;
+    this.closeDeadline = Date.now() + this.closeTimeout;
     this.afterProtocolStep();
   }
 
@@ -457,7 +465,7 @@ export abstract class WebSocketConnection implements Sweepable {
     if (this.protocolState.closeExpected && !this.socket.writableEnded) {
       // RFC 6455 §7.1.1: the server closes TCP first; after a failure, either side does.
       this.socket.end();
-      if (this.closeDeadline === 0) this.closeDeadline = this.sweepRef.now + this.closeTimeout;
+      if (this.closeDeadline === 0) this.closeDeadline = Date.now() + this.closeTimeout;
     }
   }
 

@@ -13,7 +13,11 @@ export class Sweep {
   private readonly members = new Set<Sweepable>();
   private timer: NodeJS.Timeout | null = null;
   private readonly interval: number;
-  /** A clock updated once per tick, cheap enough to read on every received chunk. */
+  /**
+   * A clock updated once per tick, cheap enough to read on every received chunk. It lags
+   * by up to one tick, so deadlines are armed from `Date.now()` (else they would fire up
+   * to a tick early); only idle tracking reads this one.
+   */
   now = Date.now();
 
   /** `interval` is the granularity of every deadline driven by this sweep (ms). */
