@@ -18,6 +18,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import path from 'node:path';
 import { WebSocket as WsClient, WebSocketServer, type PerMessageDeflateOptions as WsTypes } from 'ws';
 
 import { Server } from '../../src/server/server.js';
@@ -304,13 +306,14 @@ function wsEcho(ws: WsClient): void {
   });
 }
 
-async function hotlineClientCase(c: HotlineClientCase): Promise<void> {
-  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: { threshold: 0, ...c.server } as WsTypes });
-  await new Promise((resolve) => wss.once('listening', resolve));
-  wss.on('connection', wsEcho);
-  const tap = await FrameTap.start((wss.address() as AddressInfo).port);
+/**
+ * A Hotline client through a frame tap to an echo server on `port`: sends every message,
+ * checks the echoes byte for byte and in order, closes, and returns the wire.
+ */
+async function hotlineClientRoundTrip(port: number, client: PerMessageDeflateOptions, messages: readonly Message[], name: string): Promise<TappedConnection> {
+  const tap = await FrameTap.start(port);
   try {
-    const ws = new WebSocket(`ws://127.0.0.1:${tap.port}/`, [], { perMessageDeflate: c.client });
+    const ws = new WebSocket(`ws://127.0.0.1:${tap.port}/`, [], { perMessageDeflate: client });
     ws.binaryType = 'nodebuffer';
     const received: Array<{ data: Buffer; binary: boolean }> = [];
     const done = withTimeout(
@@ -318,15 +321,16 @@ async function hotlineClientCase(c: HotlineClientCase): Promise<void> {
         ws.onmessage = (event) => {
           const binary = typeof event.data !== 'string';
           received.push({ data: binary ? (event.data as Buffer) : Buffer.from(event.data as string), binary });
-          if (received.length === c.messages.length) resolve();
+          if (received.length === messages.length) resolve();
         };
         ws.onclose = (event) => {
-          if (received.length < c.messages.length) reject(new Error(`closed ${event.code} ${event.reason} after ${received.length} echoes`));
+          if (received.length < messages.length) reject(new Error(`closed ${event.code} ${event.reason} after ${received.length} echoes`));
         };
       }),
       TIMEOUT,
-      `${c.name}: ${c.messages.length} echoes`,
+      `${name}: ${messages.length} echoes`,
     );
+    done.catch(() => {}); // awaited below; a failed assertion before that must not leave it unhandled
     await withTimeout(
       new Promise<void>((resolve, reject) => {
         ws.onopen = () => resolve();
@@ -335,27 +339,41 @@ async function hotlineClientCase(c: HotlineClientCase): Promise<void> {
       2000,
       'the Hotline client to open',
     );
-    done.catch(() => {}); // awaited below; a failed assertion before that must not leave it unhandled
-    assert.equal([...wss.clients][0]!.extensions, 'permessage-deflate');
     assert.equal(ws.extensions, tap.connections[0]!.toClient.header('sec-websocket-extensions'), 'Hotline reports what it was answered');
     // The WHATWG API sends whole messages; text goes as a string.
-    for (const message of c.messages) ws.send(message.binary ? message.data : message.data.toString());
+    for (const message of messages) ws.send(message.binary ? message.data : message.data.toString());
     await done;
-    assertSameMessages(received, c.messages, c.name);
+    assertSameMessages(received, messages, name);
 
     const closed = new Promise((resolve) => (ws.onclose = resolve));
     ws.close(1000);
     await closed;
-    const wire: TappedConnection = tap.connections[0]!;
+    const wire = tap.connections[0]!;
+    const clientThreshold = client.threshold ?? 1024;
+    assertWire(wire.toServer.messages(), messages.map((m) => ({ ...m, fragments: 1 })), (m) => m.data.length >= clientThreshold, `${name}, Hotline → server`);
+    return wire;
+  } finally {
+    await tap.close();
+  }
+}
+
+async function hotlineClientCase(c: HotlineClientCase): Promise<void> {
+  const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: { threshold: 0, ...c.server } as WsTypes });
+  await new Promise((resolve) => wss.once('listening', resolve));
+  let serverExtensions = '';
+  wss.on('connection', (ws) => {
+    serverExtensions = ws.extensions;
+    wsEcho(ws);
+  });
+  try {
+    const wire = await hotlineClientRoundTrip((wss.address() as AddressInfo).port, c.client, c.messages, c.name);
+    assert.equal(serverExtensions, 'permessage-deflate');
     const agreed = extensionParams(wire.toClient.header('sec-websocket-extensions'));
-    const clientThreshold = c.client.threshold ?? 1024;
-    assertWire(wire.toServer.messages(), c.messages.map((m) => ({ ...m, fragments: 1 })), (m) => m.data.length >= clientThreshold, `${c.name}, Hotline → ws`);
     const serverThreshold = c.server.threshold ?? 0;
     const echoed = c.messages.map((m) => ({ ...m, fragments: m.data.length < 32 * 1024 ? 1 : 3 }));
     for (const [i, message] of wire.toClient.messages().entries()) assert.equal(message.frames.length, echoed[i]!.fragments, `echo ${i} frames`);
     assertWire(wire.toClient.messages(), echoed, wsCompresses('server_no_context_takeover' in agreed, serverThreshold), `${c.name}, ws → Hotline`);
   } finally {
-    await tap.close();
     await new Promise((resolve) => wss.close(resolve));
   }
 }
@@ -451,6 +469,85 @@ describe('permessage-deflate: ws server, Hotline client', { timeout: 120_000 }, 
           threshold: n % 3 === 0 ? 0 : 1024,
         };
         await hotlineClientCase({ name: `ws ${label(server)} / Hotline ${label(client)}`, server, client, messages: LIGHT(1000 + n) });
+      }
+    });
+  }
+});
+
+// ---- uWebSockets.js server, Hotline client ---------------------------------------------------
+
+/**
+ * uWebSockets.js (C++, its own permessage-deflate code) as a third, independent peer.
+ * Loaded from its native addon, so that the package's JavaScript fallback (built on
+ * `ws`) is never what answers.
+ */
+interface Uws {
+  App(): any;
+  us_listen_socket_close(token: unknown): void;
+  us_socket_local_port(token: unknown): number;
+  [name: string]: any;
+}
+
+function loadUws(): Uws | string {
+  try {
+    const require = createRequire(import.meta.url);
+    const dir = path.dirname(require.resolve('@trufflesuite/uws-js-unofficial/package.json'));
+    const uws = require(path.join(dir, 'dist', `uws_${process.platform}_${process.arch}_${process.versions.modules}.node`)) as Uws;
+    return typeof uws.App === 'function' && String(uws.App).includes('[native code]') ? uws : 'not the native addon';
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
+
+const uws = loadUws();
+
+async function uwsServer(compression: number): Promise<{ port: number; close: () => void }> {
+  const u = uws as Uws;
+  const app = u.App();
+  app.ws('/*', {
+    compression,
+    maxPayloadLength: 1024 * 1024,
+    maxBackpressure: 64 * 1024 * 1024,
+    idleTimeout: 0,
+    // The third argument asks uWS to compress the echo.
+    message: (ws: any, message: ArrayBuffer, isBinary: boolean) => ws.send(message, isBinary, true),
+  });
+  const token = await new Promise<unknown>((resolve, reject) =>
+    app.listen('127.0.0.1', 0, (t: unknown) => (t ? resolve(t) : reject(new Error('uWS could not listen')))),
+  );
+  return {
+    port: u.us_socket_local_port(token),
+    close: () => {
+      u.us_listen_socket_close(token);
+      app.close?.();
+    },
+  };
+}
+
+describe('permessage-deflate: uWebSockets.js server, Hotline client', { timeout: 60_000, skip: typeof uws === 'string' && `uWebSockets.js unavailable: ${uws}` }, () => {
+  const u = uws as Uws;
+  const compressors = ['SHARED_COMPRESSOR', 'DEDICATED_COMPRESSOR_3KB', 'DEDICATED_COMPRESSOR_4KB', 'DEDICATED_COMPRESSOR_8KB', 'DEDICATED_COMPRESSOR_16KB', 'DEDICATED_COMPRESSOR_32KB', 'DEDICATED_COMPRESSOR_64KB', 'DEDICATED_COMPRESSOR_128KB', 'DEDICATED_COMPRESSOR_256KB'];
+  const decompressors = ['SHARED_DECOMPRESSOR', 'DEDICATED_DECOMPRESSOR_512B', 'DEDICATED_DECOMPRESSOR_1KB', 'DEDICATED_DECOMPRESSOR_2KB', 'DEDICATED_DECOMPRESSOR_4KB', 'DEDICATED_DECOMPRESSOR_8KB', 'DEDICATED_DECOMPRESSOR_16KB', 'DEDICATED_DECOMPRESSOR_32KB'];
+  let n = 0;
+  for (const compressor of compressors) {
+    it(`echoes every size with ${compressor} × each decompressor, the Hotline client offering its default or the value-less window`, async () => {
+      for (const decompressor of decompressors) {
+        n++;
+        const name = `uWS ${compressor} | ${decompressor}`;
+        const server = await uwsServer(u[compressor] | u[decompressor]);
+        try {
+          const client: PerMessageDeflateOptions = n % 2 === 0 ? {} : { clientMaxWindowBits: true, threshold: 0 };
+          const wire = await hotlineClientRoundTrip(server.port, client, LIGHT(3000 + n), name);
+          const answer = wire.toClient.header('sec-websocket-extensions');
+          assert.match(answer ?? '', /^permessage-deflate/, `${name}: uWS agreed to compress`);
+          // Whatever uWS chooses to compress: RSV1 on first frames only, and it does compress.
+          const echoes = wire.toClient.messages();
+          assert.equal(echoes.length, LIGHT(3000 + n).length);
+          for (const echo of echoes) for (const frame of echo.frames.slice(1)) assert.equal(frame.rsv1, false, `${name}: RSV1 on a continuation`);
+          assert.ok(echoes.some((m) => m.compressed), `${name}: uWS compressed nothing`);
+        } finally {
+          server.close();
+        }
       }
     });
   }
