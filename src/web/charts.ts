@@ -9,7 +9,7 @@ import { fmtBytes, fmtMs, fmtNumber, fmtTick } from './format.js';
 
 const HEIGHT = 230;
 /** Seconds of history on every chart. */
-export const WINDOW_S = 90;
+export const WINDOW_S = 60;
 
 type Format = (value: number) => string;
 
