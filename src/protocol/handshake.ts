@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { HandshakeError } from '../errors.js';
+import { isToken } from './extensions.js';
 
 /**
  * The opening handshake (RFC 6455 §4), both sides, on already-parsed HTTP messages. The
@@ -44,12 +45,8 @@ export function generateKey(): string {
 /** §4.1: base64 of exactly 16 bytes is 22 characters and `==` (trailing bits are not policed, as in browsers). */
 const KEY_PATTERN = /^[A-Za-z0-9+/]{22}==$/;
 
-/** RFC 7230 §3.2.6 token characters, for subprotocol names (§4.1 requires tokens). */
-const TOKEN_PATTERN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-export function isToken(value: string): boolean {
-  return TOKEN_PATTERN.test(value);
-}
+// Subprotocol names (§4.1) and header names are RFC 7230 §3.2.6 tokens.
+export { isToken };
 
 function single(value: HeaderValue): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
