@@ -8,8 +8,12 @@ import { applyMask } from './mask.js';
  * always copied: §5.3 requires masking and the caller's buffer must stay intact.
  */
 
-/** Payloads up to this size are copied next to their header rather than written separately. */
-export const COPY_THRESHOLD = 16 * 1024;
+/**
+ * Payloads up to this size are copied next to their header rather than written separately.
+ * Kept small: the shell merges the frames of one flush into a single buffer anyway (up
+ * to its merge limit), so copying a larger payload here would copy it twice.
+ */
+export const COPY_THRESHOLD = 1024;
 
 export interface FrameOptions {
   fin: boolean;
