@@ -31,6 +31,12 @@ export interface Route<D = unknown> {
  */
 export type HttpRouteHandler = (request: IncomingMessage, response: ServerResponse, route: Route, server: Server) => boolean;
 
+/** Claims an upgrade before the server treats it as a new WebSocket peer; true if taken. */
+export type UpgradeInterceptor = (request: IncomingMessage, socket: Socket, head: Buffer) => boolean;
+
+/** A step of the graceful shutdown that runs before the peers are closed. */
+export type ShutdownStep = (options: CloseOptions) => Promise<void>;
+
 export interface CloseOptions {
   /** ms to wait for peers to finish the closing handshake before dropping them. */
   timeout?: number;
@@ -60,6 +66,8 @@ export class Server implements PeerHost {
   private closing = false;
   private whenEmpty: (() => void) | null = null;
   private httpRouteHandler: HttpRouteHandler | null = null;
+  private upgradeInterceptor: UpgradeInterceptor | null = null;
+  private readonly shutdownSteps: ShutdownStep[] = [];
   private extensionNegotiator: ExtensionNegotiator = noExtensions;
 
   constructor(options: ServerOptions = {}) {
@@ -86,6 +94,19 @@ export class Server implements PeerHost {
   /** @internal The HTTP transports' entry point. */
   setHttpRouteHandler(handler: HttpRouteHandler | null): void {
     this.httpRouteHandler = handler;
+  }
+
+  /**
+   * @internal Upgrades the HTTP transports claim (a session moving onto a WebSocket) are
+   * theirs; every other upgrade is a new WebSocket peer.
+   */
+  setUpgradeInterceptor(interceptor: UpgradeInterceptor | null): void {
+    this.upgradeInterceptor = interceptor;
+  }
+
+  /** @internal Work `close()` does first, while the server still serves (sessions fetching their close). */
+  addShutdownStep(step: ShutdownStep): void {
+    this.shutdownSteps.push(step);
   }
 
   /** @internal The extension negotiation (permessage-deflate). */
@@ -191,6 +212,7 @@ export class Server implements PeerHost {
    * Returns false when no route matches (the socket is left alone).
    */
   handleUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): boolean {
+    if (this.upgradeInterceptor !== null && this.upgradeInterceptor(request, socket, head)) return true;
     const url = request.url ?? '/';
     const path = pathOf(url);
     const route = this.findRoute(path);
@@ -329,6 +351,7 @@ export class Server implements PeerHost {
     // carry (RFC 6455 §7.4, §5.5) would otherwise fail at the first peer, leaving the
     // server refusing connections with its peers still open.
     encodeClosePayload(code, reason);
+    for (const step of this.shutdownSteps) await step(options);
     this.closing = true;
     const own = this.ownServer;
     const serverClosed = own === null ? Promise.resolve() : new Promise<void>((resolve) => own.close(() => resolve()));

@@ -479,19 +479,15 @@ export function enableHttpTransports(server: Server, options: HttpTransportOptio
   }
   server.setHttpRouteHandler((request, response, route) => transports.handle(request, response, route));
   // Upgrades that name a session move that session onto a WebSocket; every other upgrade
-  // is the server's as before. The server has no hook for this, so its method is wrapped
-  // on this instance (the server module knows nothing of the transports).
-  const handleUpgrade = server.handleUpgrade.bind(server);
-  server.handleUpgrade = (request, socket, head) => transports.handleSessionUpgrade(request, socket, head) || handleUpgrade(request, socket, head);
+  // is the server's as before.
+  server.setUpgradeInterceptor((request, socket, head) => transports.handleSessionUpgrade(request, socket, head));
   // A graceful shutdown ends the sessions too, with the same code as the WebSocket peers.
   // Pollers need the server still listening to fetch their close packet: the sessions get
   // up to the close timeout to finish before the server itself closes.
-  const close = server.close.bind(server);
-  server.close = async (options = {}) => {
+  server.addShutdownStep(async (options) => {
     transports.close(options.code, options.reason);
     await transports.drained(options.timeout ?? server.options.closeTimeout);
-    return close(options);
-  };
+  });
   return transports;
 }
 
