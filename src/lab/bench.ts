@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { BenchServerConfig, BenchServerSnapshot } from './bench-server.js';
 import { Histogram, type LatencySummary } from './histogram.js';
 import { STREAM_PATH } from './lab-server.js';
+import type { TrafficCounts } from './lab-stats.js';
 import { LAB_TRANSPORTS, type LabTransport } from './palette.js';
 import { type SimClient, connectSim } from './sim-client.js';
 import { parseMessage } from './stream.js';
@@ -52,7 +53,7 @@ export interface BenchProgress {
   detail: string;
 }
 
-export interface TransportResult {
+export interface TransportResult extends TrafficCounts {
   transport: LabTransport;
   clients: number;
   connected: number;
@@ -62,16 +63,6 @@ export interface TransportResult {
   published: number;
   /** published × connected clients. */
   expected: number;
-  delivered: number;
-  lost: number;
-  duplicates: number;
-  requests: number;
-  emptyResponses: number;
-  connections: number;
-  bytesIn: number;
-  bytesOut: number;
-  payloadBytes: number;
-  latencyMs: LatencySummary;
   setupMs: LatencySummary;
   serverCpuMs: number;
   serverCpuPercent: number;

@@ -26,11 +26,8 @@ export interface ReceiverReport {
   payloadBytes?: number;
 }
 
-export interface TransportSnapshot {
-  /** Peers open on the measured route over this transport. */
-  peers: number;
-  /** Messages the server handed to this transport's peers. */
-  sent: number;
+/** What the lab measures of one transport's traffic, live (`/stats`) and in the bench. */
+export interface TrafficCounts {
   /** Messages the receivers reported. */
   delivered: number;
   lost: number;
@@ -46,6 +43,13 @@ export interface TransportSnapshot {
   /** Application payload delivered (what a perfect transport would move). */
   payloadBytes: number;
   latencyMs: LatencySummary;
+}
+
+export interface TransportSnapshot extends TrafficCounts {
+  /** Peers open on the measured route over this transport. */
+  peers: number;
+  /** Messages the server handed to this transport's peers. */
+  sent: number;
   /** Server CPU attributed to this transport (ms). */
   cpuMs: number;
   /** Derived: per delivered message; null before the first delivery. */
