@@ -14,7 +14,7 @@ import { type Seen, closed, nextMessage, openClient, record } from '../support/c
 import { acceptFor, closePayload } from '../support/raw.js';
 import { type RawHandshake, RawServer, serverFrame, switching } from '../support/raw-server.js';
 import { Recorder, listening } from '../support/server.js';
-import { delay, deferred, eventually } from '../support/timing.js';
+import { delay, deferred, eventually, spyOnTimers } from '../support/timing.js';
 
 const TEXT = 0x1;
 const BINARY = 0x2;
@@ -311,18 +311,8 @@ describe('the WebSocket API against a Hotline server', { timeout: 20_000 }, () =
 
   it('drives every client deadline from one process-wide timer, not one per connection', async () => {
     const first = await openClient(`${url}/echo`);
-    const created: string[] = [];
-    const realSetTimeout = globalThis.setTimeout;
-    const realSetInterval = globalThis.setInterval;
-    const fromSource = () => /\/dist\/src\//.test(new Error().stack ?? '');
-    globalThis.setTimeout = ((...args: Parameters<typeof realSetTimeout>) => {
-      if (fromSource()) created.push('setTimeout');
-      return realSetTimeout(...args);
-    }) as typeof realSetTimeout;
-    globalThis.setInterval = ((...args: Parameters<typeof realSetInterval>) => {
-      if (fromSource()) created.push('setInterval');
-      return realSetInterval(...args);
-    }) as typeof realSetInterval;
+    const timers = spyOnTimers();
+    const { created } = timers;
     let clients: WebSocket[] = [];
     try {
       // Handshake deadlines, then close deadlines, for 20 connections.
@@ -330,8 +320,7 @@ describe('the WebSocket API against a Hotline server', { timeout: 20_000 }, () =
       for (const ws of clients) ws.close();
       await Promise.all(clients.map((ws) => closed(ws)));
     } finally {
-      globalThis.setTimeout = realSetTimeout;
-      globalThis.setInterval = realSetInterval;
+      timers.restore();
     }
     assert.deepEqual(created, []);
     first.close();

@@ -52,3 +52,29 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (value: T)
   });
   return { promise, resolve, reject };
 }
+
+/**
+ * Records every setTimeout/setInterval that Hotline's own code (dist/src) creates until
+ * `restore()`: the tests that check that deadlines come from one shared timer.
+ */
+export function spyOnTimers(): { created: string[]; restore(): void } {
+  const created: string[] = [];
+  const realSetTimeout = globalThis.setTimeout;
+  const realSetInterval = globalThis.setInterval;
+  const fromSource = () => /\/dist\/src\//.test(new Error().stack ?? '');
+  globalThis.setTimeout = ((...args: Parameters<typeof realSetTimeout>) => {
+    if (fromSource()) created.push('setTimeout');
+    return realSetTimeout(...args);
+  }) as typeof realSetTimeout;
+  globalThis.setInterval = ((...args: Parameters<typeof realSetInterval>) => {
+    if (fromSource()) created.push('setInterval');
+    return realSetInterval(...args);
+  }) as typeof realSetInterval;
+  return {
+    created,
+    restore() {
+      globalThis.setTimeout = realSetTimeout;
+      globalThis.setInterval = realSetInterval;
+    },
+  };
+}

@@ -10,7 +10,7 @@ import type { WebSocketPeer } from '../../src/server/peer.js';
 import type { Handler, Peer, SendResult } from '../../src/types.js';
 import { RawPeer, clientFrame, closePayload, upgradeRequest } from '../support/raw.js';
 import { Recorder, assertEchoes, closeWs, listening, wsClient } from '../support/server.js';
-import { delay, eventually } from '../support/timing.js';
+import { delay, eventually, spyOnTimers } from '../support/timing.js';
 
 const TEXT = 0x1;
 const BINARY = 0x2;
@@ -464,18 +464,8 @@ describe('heartbeats and idle timeout', { timeout: 20_000 }, () => {
     // One connection first, so that the sweep is running.
     const first = await RawPeer.open(port, '/first');
     await eventually(() => server.sweep.size === 1, 1000, 'the first peer to join the sweep');
-    const created: string[] = [];
-    const realSetTimeout = globalThis.setTimeout;
-    const realSetInterval = globalThis.setInterval;
-    const fromSource = () => /\/dist\/src\//.test(new Error().stack ?? '');
-    globalThis.setTimeout = ((...args: Parameters<typeof realSetTimeout>) => {
-      if (fromSource()) created.push('setTimeout');
-      return realSetTimeout(...args);
-    }) as typeof realSetTimeout;
-    globalThis.setInterval = ((...args: Parameters<typeof realSetInterval>) => {
-      if (fromSource()) created.push('setInterval');
-      return realSetInterval(...args);
-    }) as typeof realSetInterval;
+    const timers = spyOnTimers();
+    const { created } = timers;
     let raws: RawPeer[] = [];
     try {
       raws = await Promise.all(Array.from({ length: 20 }, (_, i) => RawPeer.open(port, `/many/${i}`)));
@@ -485,8 +475,7 @@ describe('heartbeats and idle timeout', { timeout: 20_000 }, () => {
       // Half the idle timeout passes: every peer is pinged, by the same sweep.
       for (const raw of raws) assert.equal((await raw.readFrame(IDLE + SLACK)).opcode, PING);
     } finally {
-      globalThis.setTimeout = realSetTimeout;
-      globalThis.setInterval = realSetInterval;
+      timers.restore();
     }
     assert.deepEqual(created, [], 'no timer was created for 20 more connections');
     for (const raw of [first, ...raws]) raw.destroy();
