@@ -4,7 +4,7 @@ import { type Chunk, Protocol, type ProtocolEvent, State, encodeClosePayload } f
 import { isValidUtf8 } from '../protocol/utf8.js';
 import type { Side } from '../protocol/side.js';
 import { Opcode } from '../protocol/opcode.js';
-import { encodeFrameContiguous } from '../protocol/frame-encoder.js';
+import { COPY_THRESHOLD, encodeFrameContiguous } from '../protocol/frame-encoder.js';
 import type { SendResult } from '../types.js';
 import type { Sweep, Sweepable } from './sweep.js';
 import type { MessageCodec } from './codec.js';
@@ -39,8 +39,14 @@ export interface ConnectionOptions {
   extensions: string;
 }
 
-/** Small writes are merged into one buffer: one syscall beats writev for tiny frames. */
+/**
+ * The frames of one flush go out in one write. Small ones are merged into one buffer (one
+ * syscall, no writev bookkeeping); once a payload above the encoder's copy threshold is
+ * among them, they go out with writev instead, so that payload is never copied here.
+ */
 const MERGE_LIMIT = 64 * 1024;
+/** A whole small frame: a payload the encoder copies, plus the longest header (§5.2). */
+const MERGE_CHUNK_LIMIT = COPY_THRESHOLD + 14;
 
 const kConnection = Symbol('hotline.connection');
 type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection };
@@ -478,8 +484,13 @@ export abstract class WebSocketConnection implements Sweepable {
       return;
     }
     let total = 0;
-    for (let i = 0; i < count; i++) total += chunks[i]!.length;
-    if (total <= MERGE_LIMIT) {
+    let largest = 0;
+    for (let i = 0; i < count; i++) {
+      const length = chunks[i]!.length;
+      total += length;
+      if (length > largest) largest = length;
+    }
+    if (total <= MERGE_LIMIT && largest <= MERGE_CHUNK_LIMIT) {
       this.socket.write(concat(chunks, total));
       return;
     }
