@@ -1,13 +1,85 @@
+import { MASK_WASM } from './mask-wasm.js';
+
 /**
  * RFC 6455 §5.3: payload byte i is XORed with mask byte (i + offset) % 4. This runs over
- * every byte a client sends, so the bulk is done 32 bits at a time on an aligned
- * Int32Array view, four words per iteration.
+ * every byte a client sends, so it is the hottest loop of a server receiving large
+ * messages. Two implementations:
+ *
+ * - WebAssembly SIMD (mask.wat): the bytes are copied into the module's 64 KiB scratch
+ *   memory, XORed 16 bytes per instruction, and copied back. Both copies are memcpy, so
+ *   this is 3-5x faster than the best plain JavaScript from 64 bytes up.
+ * - JavaScript: 32 bits at a time on an aligned Int32Array view, four words per
+ *   iteration. Used below 64 bytes, and where WebAssembly is unavailable (`--jitless`,
+ *   or a runtime without SIMD): compiling the module then fails and this takes over.
  */
 
-const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+interface SimdMasker {
+  /** The module's memory, the scratch area. */
+  readonly scratch: Uint8Array;
+  /** XORs scratch[ptr, ptr + len) with `word`, little-endian: its low byte goes first. */
+  readonly mask: (ptr: number, len: number, word: number) => void;
+}
+
+function loadSimd(): SimdMasker | null {
+  try {
+    const { exports } = new WebAssembly.Instance(new WebAssembly.Module(MASK_WASM));
+    return {
+      scratch: new Uint8Array((exports.memory as WebAssembly.Memory).buffer),
+      mask: exports.mask as SimdMasker['mask'],
+    };
+  } catch {
+    return null;
+  }
+}
+
+const simd = loadSimd();
+
+/** Which implementation `applyMask` uses for large payloads in this process. */
+export const maskImplementation: 'simd' | 'js' = simd === null ? 'js' : 'simd';
+
+/** From this length on the SIMD path wins, copies included (measured). */
+const SIMD_MIN = 64;
 
 /** XORs `data[start, end)` in place with `mask`, as if the payload began at `offset`. */
 export function applyMask(
+  data: Uint8Array,
+  mask: Uint8Array,
+  start = 0,
+  end = data.length,
+  offset = 0,
+): void {
+  if (simd !== null && end - start >= SIMD_MIN) applyMaskSimd(simd, data, mask, start, end, offset);
+  else applyMaskJs(data, mask, start, end, offset);
+}
+
+function applyMaskSimd(
+  simd: SimdMasker,
+  data: Uint8Array,
+  mask: Uint8Array,
+  start: number,
+  end: number,
+  offset: number,
+): void {
+  const { scratch } = simd;
+  // WebAssembly loads are little-endian whatever the host: byte k of the word is the key
+  // byte for payload offset `offset + k`.
+  const word =
+    mask[offset & 3]! | (mask[(offset + 1) & 3]! << 8) | (mask[(offset + 2) & 3]! << 16) | (mask[(offset + 3) & 3]! << 24);
+  // Slices are a multiple of 4 bytes long (the scratch size), so the key's phase carries
+  // over from one slice to the next unchanged.
+  for (let i = start; i < end; ) {
+    const n = Math.min(end - i, scratch.length);
+    scratch.set(data.subarray(i, i + n));
+    simd.mask(0, n, word);
+    data.set(n === scratch.length ? scratch : scratch.subarray(0, n), i);
+    i += n;
+  }
+}
+
+const littleEndian = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** The plain JavaScript masking; exported so tests can hold both paths to the same answers. */
+export function applyMaskJs(
   data: Uint8Array,
   mask: Uint8Array,
   start = 0,

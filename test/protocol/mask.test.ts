@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { applyMask } from '../../src/protocol/mask.js';
+import { applyMask as applyMaskDispatch, applyMaskJs, maskImplementation } from '../../src/protocol/mask.js';
 import { hex, naiveMask, prng, randomBytes } from '../support/bytes.js';
 
 const MASK = hex('37 fa 21 3d');
@@ -12,7 +15,12 @@ function placed(random: () => number, byteOffset: number, length: number): Uint8
   return backing.subarray(byteOffset, byteOffset + length);
 }
 
-describe('applyMask', () => {
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+for (const [name, applyMask] of [
+  ['applyMask', applyMaskDispatch],
+  ['applyMask, JavaScript path', applyMaskJs],
+] as const) describe(name, () => {
   it('unmasks the RFC 6455 §5.7 "Hello" example', () => {
     const data = hex('7f 9f 4d 51 58');
     applyMask(data, MASK);
@@ -55,7 +63,8 @@ describe('applyMask', () => {
   it('matches a byte-by-byte loop on large misaligned buffers', () => {
     const random = prng(99);
     for (let byteOffset = 0; byteOffset < 4; byteOffset++) {
-      for (const length of [1000, 4097, 65536 + 3]) {
+      // Past the SIMD scratch size (64 KiB), a payload is masked in several slices.
+      for (const length of [64, 65, 1000, 4097, 65536, 65536 + 3, 2 * 65536 + 7]) {
         const data = placed(random, byteOffset, length);
         const expected = naiveMask(data, MASK, byteOffset);
         applyMask(data, MASK, 0, length, byteOffset);
@@ -90,5 +99,53 @@ describe('applyMask', () => {
     const original = Buffer.from(data);
     applyMask(data, hex('00 00 00 00'));
     assert.deepEqual(data, original);
+  });
+});
+
+describe('the SIMD masking module', () => {
+  it('is what this Node uses', () => {
+    // Node 20 has WebAssembly SIMD; a silent fallback to JavaScript would cost 3-5x.
+    assert.equal(maskImplementation, 'simd');
+  });
+
+  it('masks a 64 KiB slice boundary at every key offset and alignment', () => {
+    const random = prng(11);
+    for (let offset = 0; offset < 4; offset++) {
+      for (let byteOffset = 0; byteOffset < 4; byteOffset++) {
+        const data = placed(random, byteOffset, 65536 + 130);
+        const expected = naiveMask(data.subarray(61, 65536 + 129), MASK, offset);
+        const before = Buffer.from(data);
+        applyMaskDispatch(data, MASK, 61, 65536 + 129, offset);
+        assert.deepEqual(Buffer.from(data.subarray(61, 65536 + 129)), expected);
+        assert.deepEqual(Buffer.from(data.subarray(0, 61)), before.subarray(0, 61));
+        assert.deepEqual(Buffer.from(data.subarray(65536 + 129)), before.subarray(65536 + 129));
+      }
+    }
+  });
+
+  it('is generated from mask.wat (src/protocol/mask-wasm.ts is up to date)', async () => {
+    const script = `${ROOT}scripts/build-mask-wasm.mjs`;
+    const { compileMaskWasm, render } = (await import(script)) as {
+      compileMaskWasm(): Promise<Buffer>;
+      render(bytes: Buffer): string;
+    };
+    const committed = readFileSync(`${ROOT}src/protocol/mask-wasm.ts`, 'utf8');
+    assert.equal(committed, render(await compileMaskWasm()), 'run node scripts/build-mask-wasm.mjs');
+  });
+
+  it('falls back to JavaScript where WebAssembly is off (--jitless), with the same results', () => {
+    const program = `
+      import { applyMask, maskImplementation } from ${JSON.stringify(`${ROOT}dist/src/protocol/mask.js`)};
+      const data = Buffer.alloc(1000, 0x5a);
+      applyMask(data, Buffer.from([0x37, 0xfa, 0x21, 0x3d]), 0, 1000, 1);
+      process.stdout.write(maskImplementation + ' ' + data.toString('hex'));
+    `;
+    const output = execFileSync(process.execPath, ['--jitless', '--no-warnings', '--input-type=module', '-e', program], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const [implementation, hexBytes] = output.split(' ');
+    assert.equal(implementation, 'js');
+    assert.deepEqual(Buffer.from(hexBytes!, 'hex'), naiveMask(Buffer.alloc(1000, 0x5a), MASK, 1));
   });
 });
