@@ -13,13 +13,20 @@ export const BROADCAST_PATH = '/broadcast';
 const BROADCAST_TOPIC = 'broadcast';
 
 interface EchoData {
-  broadcast: boolean;
+  readonly broadcast: boolean;
 }
+
+/**
+ * A peer's data only says which of the two behaviours it gets, and is never written:
+ * two shared objects serve every peer, so an idle connection holds no data of its own.
+ */
+const ON_BROADCAST: EchoData = Object.freeze({ broadcast: true });
+const ON_ECHO: EchoData = Object.freeze({ broadcast: false });
 
 export function echoHandler(server: Server): Handler<EchoData> {
   return {
     upgrade(request) {
-      return { data: { broadcast: request.path === BROADCAST_PATH } };
+      return { data: request.path === BROADCAST_PATH ? ON_BROADCAST : ON_ECHO };
     },
     open(peer: Peer<EchoData>) {
       if (peer.data.broadcast) peer.subscribe(BROADCAST_TOPIC);
