@@ -15,7 +15,7 @@ let nextId = 0;
 export interface PeerHost {
   readonly topics: TopicTree;
   publish(topic: string, data: Payload, isBinary?: boolean, options?: { except?: Subscriber }): number;
-  peerClosed(peer: WebSocketPeer): void;
+  peerClosed(): void;
 }
 
 /** A server-side WebSocket peer: the connection shell plus the handler-style API. */
@@ -116,7 +116,7 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
 
   protected onClose(code: number, reason: string): void {
     this.host.topics.removeSubscriber(this);
-    this.host.peerClosed(this);
+    this.host.peerClosed();
     // Socket errors and timeouts were not reported through the protocol: report them now
     // (and build the error only when there is a hook to receive it).
     const failure = this.handler.error === undefined ? null : this.failure;

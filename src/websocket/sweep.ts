@@ -47,6 +47,11 @@ export class Sweep {
     }
   }
 
+  /** The members, in the order they joined; members may leave while this runs. */
+  [Symbol.iterator](): IterableIterator<Sweepable> {
+    return this.members.values();
+  }
+
   /** Runs a tick now (tests, shutdown). */
   run(): void {
     this.now = Date.now();
