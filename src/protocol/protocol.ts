@@ -52,8 +52,8 @@ const NO_EVENTS: ProtocolEvent[] = Object.freeze([]) as unknown as ProtocolEvent
 const NO_CHUNKS: Chunk[] = Object.freeze([]) as unknown as Chunk[];
 
 export class Protocol implements FrameSink {
-  readonly side: Side;
   private readonly parser: FrameParser;
+  /** Null on the server side, which never masks. */
   private readonly maskGenerator: (() => Uint8Array) | null;
 
   state: State = State.OPEN;
@@ -72,7 +72,6 @@ export class Protocol implements FrameSink {
   private sendingOpcode = 0;
 
   constructor(options: ProtocolOptions) {
-    this.side = options.side;
     this.parser = new FrameParser(this, {
       side: options.side,
       allowRsv1: options.allowRsv1 ?? false,
@@ -81,6 +80,11 @@ export class Protocol implements FrameSink {
     });
     // §5.3: every client frame is masked; server frames never are.
     this.maskGenerator = options.side === Side.CLIENT ? (options.maskGenerator ?? randomMask) : null;
+  }
+
+  /** Which end of the connection this is; read from the masking, so it costs no field. */
+  get side(): Side {
+    return this.maskGenerator === null ? Side.SERVER : Side.CLIENT;
   }
 
   // ---- Input --------------------------------------------------------------------------

@@ -58,63 +58,117 @@ export interface SharedFrame {
   frame?: Buffer;
 }
 
+/**
+ * What the connections of one sweep (one server, or every client) nearly always share:
+ * kept once and pointed at, rather than copied into each connection.
+ */
+interface SharedSettings {
+  readonly sweep: Sweep;
+  readonly closeTimeout: number;
+  readonly idleTimeout: number;
+  readonly sendPings: boolean;
+  readonly maxBufferedAmount: number;
+}
+
+/** The settings last used with each sweep; a connection with the same values reuses them. */
+const settingsBySweep = new WeakMap<Sweep, SharedSettings>();
+
+function sharedSettings(sweep: Sweep, options: ConnectionOptions): SharedSettings {
+  const last = settingsBySweep.get(sweep);
+  if (
+    last !== undefined &&
+    last.closeTimeout === options.closeTimeout &&
+    last.idleTimeout === options.idleTimeout &&
+    last.sendPings === options.sendPings &&
+    last.maxBufferedAmount === options.maxBufferedAmount
+  ) {
+    return last;
+  }
+  const settings: SharedSettings = {
+    sweep,
+    closeTimeout: options.closeTimeout,
+    idleTimeout: options.idleTimeout,
+    sendPings: options.sendPings,
+    maxBufferedAmount: options.maxBufferedAmount,
+  };
+  settingsBySweep.set(sweep, settings);
+  return settings;
+}
+
+/**
+ * What the opening handshake settled (subprotocol, extensions, the permessage-deflate
+ * codec) and, with a codec, the state of the compression pipeline. Most connections
+ * negotiate nothing and share `NOTHING_NEGOTIATED`; it is never written, because only a
+ * connection with a codec ever fills the pipeline fields.
+ */
+class Negotiated {
+  /** Events waiting behind a message being inflated (RFC 7692: order must hold). */
+  blocked: ProtocolEvent[] | null = null;
+  /** Messages being compressed, so that sends leave in order. */
+  compressing = 0;
+  sendQueue: Array<{ data: Buffer; binary: boolean }> | null = null;
+  /** A close() that waits for the compressed messages ahead of it. */
+  pendingClose: { code: number; reason: string } | null = null;
+
+  constructor(
+    readonly protocol: string,
+    readonly extensions: string,
+    readonly codec: MessageCodec | null,
+  ) {}
+}
+
+const NOTHING_NEGOTIATED = new Negotiated('', '', null);
+
+// The boolean state of a connection, as bits of one small integer: a field each would
+// cost every connection 8 bytes.
+const PING_SENT = 1;
+const FLUSH_SCHEDULED = 2;
+/** While user code runs for a read, sends are only queued; the read's end flushes them. */
+const DISPATCHING = 4;
+const DRAIN_WANTED = 8;
+const FINISHED = 16;
+/** User code threw: no more events are delivered. */
+const ABORTED = 32;
+/** `failed` holds a socket error not yet wrapped (see `failure`). */
+const RAW_SOCKET_ERROR = 64;
+
 export abstract class WebSocketConnection implements Sweepable {
   readonly socket: Socket;
   protected readonly protocolState: Protocol;
-  protected readonly sweepRef: Sweep;
-  readonly protocol: string;
-  readonly extensions: string;
-
-  private readonly closeTimeout: number;
-  private readonly idleTimeout: number;
-  private readonly sendPings: boolean;
-  private readonly maxBufferedAmount: number;
-  private readonly codec: MessageCodec | null;
-
+  private readonly settings: SharedSettings;
+  private readonly negotiated: Negotiated;
+  private flags = 0;
   private lastReceived: number;
-  private pingSent = false;
   private closeDeadline = 0;
-  private flushScheduled = false;
-  /** While user code runs for a read, sends are only queued; the read's end flushes them. */
-  private dispatching = false;
-  private drainWanted = false;
-  private finished = false;
-  /** Events waiting behind a message being inflated (RFC 7692: order must hold). */
-  private blocked: ProtocolEvent[] | null = null;
-  /** Messages waiting for compression, so that sends leave in order. */
-  private compressing = 0;
-  private sendQueue: Array<{ data: Buffer; binary: boolean }> | null = null;
-  /** User code threw: no more events are delivered. */
-  private aborted = false;
-  private failed: Error | null = null;
   /**
-   * A socket error (a reset, mostly), kept raw: wrapping it captures a stack trace, which
-   * is wasted on the many peers that vanish with nobody asking why.
+   * Why the connection failed. A socket error (a reset, mostly) is kept raw until asked
+   * for: wrapping it captures a stack trace, which is wasted on the many peers that
+   * vanish with nobody asking why.
    */
-  private socketError: Error | null = null;
+  private failed: Error | null = null;
 
   /** Why the connection failed, reported with the close. */
   protected get failure(): Error | null {
-    if (this.failed === null && this.socketError !== null) {
-      this.failed = new HotlineError('HL_ERR_SOCKET', this.socketError.message, { cause: this.socketError });
+    if ((this.flags & RAW_SOCKET_ERROR) !== 0) {
+      this.flags &= ~RAW_SOCKET_ERROR;
+      const cause = this.failed!;
+      this.failed = new HotlineError('HL_ERR_SOCKET', cause.message, { cause });
     }
     return this.failed;
   }
 
   protected set failure(error: Error | null) {
+    this.flags &= ~RAW_SOCKET_ERROR;
     this.failed = error;
   }
 
   constructor(socket: Socket, sweep: Sweep, options: ConnectionOptions, head?: Buffer) {
     this.socket = socket;
-    this.sweepRef = sweep;
-    this.protocol = options.protocol;
-    this.extensions = options.extensions;
-    this.closeTimeout = options.closeTimeout;
-    this.idleTimeout = options.idleTimeout;
-    this.sendPings = options.sendPings;
-    this.maxBufferedAmount = options.maxBufferedAmount;
-    this.codec = options.codec;
+    this.settings = sharedSettings(sweep, options);
+    this.negotiated =
+      options.codec === null && options.protocol === '' && options.extensions === ''
+        ? NOTHING_NEGOTIATED
+        : new Negotiated(options.protocol, options.extensions, options.codec);
     this.protocolState = new Protocol({
       side: options.side,
       allowRsv1: options.codec !== null,
@@ -136,6 +190,28 @@ export abstract class WebSocketConnection implements Sweepable {
     if (head !== undefined && head.length > 0) this.receive(head);
   }
 
+  /** Negotiated subprotocol ('' when none). */
+  get protocol(): string {
+    return this.negotiated.protocol;
+  }
+
+  /** Negotiated extensions, as the response header's value ('' when none). */
+  get extensions(): string {
+    return this.negotiated.extensions;
+  }
+
+  private get finished(): boolean {
+    return (this.flags & FINISHED) !== 0;
+  }
+
+  private get aborted(): boolean {
+    return (this.flags & ABORTED) !== 0;
+  }
+
+  private get drainWanted(): boolean {
+    return (this.flags & DRAIN_WANTED) !== 0;
+  }
+
   // ---- Hooks for the owner ---------------------------------------------------------------
 
   protected abstract onMessage(data: Buffer, isBinary: boolean): void;
@@ -150,7 +226,7 @@ export abstract class WebSocketConnection implements Sweepable {
   get readyState(): 1 | 2 | 3 {
     if (this.finished) return State.CLOSED;
     // close() waiting for compressed messages to leave has started closing all the same.
-    return this.protocolState.state === State.OPEN && this.pendingClose === null ? State.OPEN : State.CLOSING;
+    return this.protocolState.state === State.OPEN && this.negotiated.pendingClose === null ? State.OPEN : State.CLOSING;
   }
 
   /** Bytes accepted by `send` and not yet handed to the kernel. */
@@ -163,9 +239,10 @@ export abstract class WebSocketConnection implements Sweepable {
   }
 
   private queuedForCompression(): number {
-    if (this.sendQueue === null) return 0;
+    const queue = this.negotiated.sendQueue;
+    if (queue === null) return 0;
     let total = 0;
-    for (const item of this.sendQueue) total += item.data.length;
+    for (const item of queue) total += item.data.length;
     return total;
   }
 
@@ -177,15 +254,16 @@ export abstract class WebSocketConnection implements Sweepable {
    * connection is closing or over `maxBufferedAmount`.
    */
   sendData(data: Buffer, isBinary: boolean, compress: boolean | undefined): SendResult {
-    if (this.protocolState.closeSent !== null || this.pendingClose !== null || this.finished) return 'dropped';
+    const { codec, sendQueue, pendingClose } = this.negotiated;
+    if (this.protocolState.closeSent !== null || pendingClose !== null || this.finished) return 'dropped';
     if (this.protocolState.fragmenting) return 'dropped';
     if (this.overLimit(data.length)) return 'dropped';
-    if (this.codec !== null && (compress ?? this.codec.shouldCompress(data.length))) {
+    if (codec !== null && (compress ?? codec.shouldCompress(data.length))) {
       this.enqueueCompressed(data, isBinary);
-    } else if (this.sendQueue !== null) {
+    } else if (sendQueue !== null) {
       // Keep order behind messages still being compressed.
-      this.sendQueue.push({ data, binary: isBinary });
-      this.sendQueue.push(UNCOMPRESSED_MARK);
+      sendQueue.push({ data, binary: isBinary });
+      sendQueue.push(UNCOMPRESSED_MARK);
     } else {
       this.protocolState.sendMessage(data, isBinary);
       this.scheduleFlush();
@@ -198,8 +276,8 @@ export abstract class WebSocketConnection implements Sweepable {
    * batching: frames queued in this tick and flushed at its end are "sent".
    */
   private sendResult(): SendResult {
-    if (this.socket.writableNeedDrain || this.sendQueue !== null) {
-      this.drainWanted = true;
+    if (this.socket.writableNeedDrain || this.negotiated.sendQueue !== null) {
+      this.flags |= DRAIN_WANTED;
       return 'buffered';
     }
     return 'sent';
@@ -207,8 +285,8 @@ export abstract class WebSocketConnection implements Sweepable {
 
   private overLimit(length: number): boolean {
     const buffered = this.bufferedAmount;
-    if (buffered > 0 && buffered + length > this.maxBufferedAmount) {
-      this.drainWanted = true;
+    if (buffered > 0 && buffered + length > this.settings.maxBufferedAmount) {
+      this.flags |= DRAIN_WANTED;
       return true;
     }
     return false;
@@ -217,7 +295,8 @@ export abstract class WebSocketConnection implements Sweepable {
   /** Sends a frame shared by many peers, encoding it on first use (server side only). */
   sendShared(message: SharedFrame): SendResult {
     if (this.protocolState.closeSent !== null || this.finished || this.protocolState.fragmenting) return 'dropped';
-    if (this.sendQueue !== null || (this.codec !== null && this.codec.shouldCompress(message.data.length))) {
+    const { codec, sendQueue } = this.negotiated;
+    if (sendQueue !== null || (codec !== null && codec.shouldCompress(message.data.length))) {
       return this.sendData(message.data, message.isBinary, undefined);
     }
     if (this.overLimit(message.data.length)) return 'dropped';
@@ -235,15 +314,15 @@ export abstract class WebSocketConnection implements Sweepable {
 
   /** Streams one fragment of a message (RFC 6455 §5.4); uncompressed. */
   sendFragmentData(data: Buffer, isBinary: boolean, fin: boolean): SendResult {
-    if (this.protocolState.closeSent !== null || this.finished || this.sendQueue !== null) return 'dropped';
+    if (this.protocolState.closeSent !== null || this.finished || this.negotiated.sendQueue !== null) return 'dropped';
     // Over the limit, a new message is refused; a message already started is completed
     // (dropping one of its fragments would corrupt it) and the caller is told to wait.
     if (!this.protocolState.fragmenting && this.overLimit(data.length)) return 'dropped';
-    const over = this.bufferedAmount + data.length > this.maxBufferedAmount;
+    const over = this.bufferedAmount + data.length > this.settings.maxBufferedAmount;
     this.protocolState.sendFragment(data, isBinary, fin);
     this.scheduleFlush();
     if (over) {
-      this.drainWanted = true;
+      this.flags |= DRAIN_WANTED;
       return 'buffered';
     }
     return this.sendResult();
@@ -266,20 +345,19 @@ export abstract class WebSocketConnection implements Sweepable {
    * codes or reasons throw `HL_ERR_INVALID_ARGUMENT` before anything is sent.
    */
   close(code: number = CloseCode.NO_STATUS, reason = ''): void {
-    if (this.finished || this.protocolState.closeSent !== null || this.pendingClose !== null) return;
-    if (this.sendQueue !== null) {
+    const negotiated = this.negotiated;
+    if (this.finished || this.protocolState.closeSent !== null || negotiated.pendingClose !== null) return;
+    if (negotiated.sendQueue !== null) {
       // Let compressed messages ahead of the close leave first. Bad arguments throw now,
       // not later from a zlib callback where nothing would catch them.
       encodeClosePayload(code, reason);
-      this.pendingClose = { code, reason };
+      negotiated.pendingClose = { code, reason };
       return;
     }
     this.protocolState.sendClose(code, reason);
-    this.closeDeadline = Date.now() + this.closeTimeout;
+    this.closeDeadline = Date.now() + this.settings.closeTimeout;
     this.afterProtocolStep();
   }
-
-  private pendingClose: { code: number; reason: string } | null = null;
 
   /** Drops the connection at once (no closing handshake). */
   terminate(): void {
@@ -291,14 +369,15 @@ export abstract class WebSocketConnection implements Sweepable {
 
   /** @internal Called for each chunk read from the socket. */
   receive(chunk: Buffer): void {
-    this.lastReceived = this.sweepRef.now;
-    this.pingSent = false;
+    this.lastReceived = this.settings.sweep.now;
+    this.flags &= ~PING_SENT;
     if (this.aborted) return;
-    if (this.blocked !== null) {
+    const blocked = this.negotiated.blocked;
+    if (blocked !== null) {
       // Parsing is paused while a message inflates; the socket is paused too, but a
       // chunk may already be on its way.
       this.protocolState.receiveData(chunk);
-      this.blocked.push(...this.protocolState.eventsReceived());
+      blocked.push(...this.protocolState.eventsReceived());
       return;
     }
     this.protocolState.receiveData(chunk);
@@ -307,7 +386,7 @@ export abstract class WebSocketConnection implements Sweepable {
   }
 
   private dispatch(events: ProtocolEvent[], from: number): void {
-    this.dispatching = true;
+    this.flags |= DISPATCHING;
     try {
       for (let i = from; i < events.length; i++) {
         const event = events[i]!;
@@ -319,7 +398,7 @@ export abstract class WebSocketConnection implements Sweepable {
         if (this.finished || this.aborted) break;
       }
     } finally {
-      this.dispatching = false;
+      this.flags &= ~DISPATCHING;
     }
     this.afterProtocolStep();
   }
@@ -336,7 +415,7 @@ export abstract class WebSocketConnection implements Sweepable {
         this.safely(deliverPong, event.data, false);
         break;
       case 'close':
-        this.closeDeadline = Date.now() + this.closeTimeout;
+        this.closeDeadline = Date.now() + this.settings.closeTimeout;
         break;
       case 'error':
         this.failure = event.error;
@@ -361,24 +440,25 @@ export abstract class WebSocketConnection implements Sweepable {
   }
 
   private internalError(error: unknown): void {
-    this.aborted = true;
+    this.flags |= ABORTED;
     const failure = new ProtocolError('HL_ERR_INVALID_STATE', CloseCode.INTERNAL_ERROR, 'internal error');
     (failure as { cause?: unknown }).cause = error;
     if (this.failure === null) this.failure = error instanceof Error ? error : failure;
     this.protocolState.fail(failure);
     this.protocolState.eventsReceived(); // the error event is ours; do not loop back into user code
-    this.closeDeadline = Date.now() + this.closeTimeout;
+    this.closeDeadline = Date.now() + this.settings.closeTimeout;
   }
 
   private inflate(data: Buffer, binary: boolean, events: ProtocolEvent[], rest: number): void {
-    this.dispatching = false;
+    const negotiated = this.negotiated;
+    this.flags &= ~DISPATCHING;
     this.writeOut(); // what user code sent for earlier messages leaves now
-    this.blocked = events.slice(rest);
+    negotiated.blocked = events.slice(rest);
     this.socket.pause();
-    this.codec!.decompress(data, (error, result) => {
+    negotiated.codec!.decompress(data, (error, result) => {
       if (this.finished) return;
-      const queued = this.blocked ?? [];
-      this.blocked = null;
+      const queued = negotiated.blocked ?? [];
+      negotiated.blocked = null;
       this.socket.resume();
       if (error) {
         this.failWith(error instanceof ProtocolError ? error : new ProtocolError('HL_ERR_INVALID_COMPRESSED_DATA', CloseCode.INVALID_PAYLOAD, 'invalid compressed data'));
@@ -389,9 +469,9 @@ export abstract class WebSocketConnection implements Sweepable {
         this.failWith(new ProtocolError('HL_ERR_INVALID_UTF8', CloseCode.INVALID_PAYLOAD, 'invalid UTF-8 in text message'));
         return;
       }
-      this.dispatching = true;
+      this.flags |= DISPATCHING;
       this.safely(deliverMessage, result!, binary);
-      this.dispatching = false;
+      this.flags &= ~DISPATCHING;
       this.writeOut();
       this.dispatch(queued, 0);
     });
@@ -402,18 +482,19 @@ export abstract class WebSocketConnection implements Sweepable {
     this.protocolState.eventsReceived();
     this.failure = error;
     this.safely(deliverError, error, false);
-    this.closeDeadline = Date.now() + this.closeTimeout;
+    this.closeDeadline = Date.now() + this.settings.closeTimeout;
     this.afterProtocolStep();
   }
 
   // ---- Compression -------------------------------------------------------------------------
 
   private enqueueCompressed(data: Buffer, binary: boolean): void {
-    if (this.sendQueue === null) this.sendQueue = [];
-    this.sendQueue.push({ data, binary });
-    this.compressing++;
-    this.codec!.compress(data, (error, compressed) => {
-      this.compressing--;
+    const negotiated = this.negotiated;
+    if (negotiated.sendQueue === null) negotiated.sendQueue = [];
+    negotiated.sendQueue.push({ data, binary });
+    negotiated.compressing++;
+    negotiated.codec!.compress(data, (error, compressed) => {
+      negotiated.compressing--;
       if (this.finished) return;
       if (error) {
         this.internalError(error);
@@ -426,7 +507,8 @@ export abstract class WebSocketConnection implements Sweepable {
 
   /** Compression finishes in call order; release messages from the head of the queue. */
   private compressedReady(original: Buffer, compressed: Buffer): void {
-    const queue = this.sendQueue!;
+    const negotiated = this.negotiated;
+    const queue = negotiated.sendQueue!;
     const head = queue.shift()!;
     if (head.data !== original) throw new Error('compression completed out of order');
     if (this.protocolState.closeSent === null) this.protocolState.sendMessage(compressed, head.binary, true);
@@ -437,10 +519,10 @@ export abstract class WebSocketConnection implements Sweepable {
       if (this.protocolState.closeSent === null) this.protocolState.sendMessage(item.data, item.binary);
     }
     if (queue.length === 0) {
-      this.sendQueue = null;
-      if (this.pendingClose !== null) {
-        const { code, reason } = this.pendingClose;
-        this.pendingClose = null;
+      negotiated.sendQueue = null;
+      if (negotiated.pendingClose !== null) {
+        const { code, reason } = negotiated.pendingClose;
+        negotiated.pendingClose = null;
         this.close(code, reason);
         return;
       }
@@ -451,18 +533,18 @@ export abstract class WebSocketConnection implements Sweepable {
   // ---- Writing ---------------------------------------------------------------------------
 
   private scheduleFlush(): void {
-    if (this.dispatching || this.flushScheduled) return;
-    this.flushScheduled = true;
+    if ((this.flags & (DISPATCHING | FLUSH_SCHEDULED)) !== 0) return;
+    this.flags |= FLUSH_SCHEDULED;
     process.nextTick(flushConnection, this);
   }
 
   /** @internal */
   flush(): void {
-    this.flushScheduled = false;
+    this.flags &= ~FLUSH_SCHEDULED;
     this.afterProtocolStep();
     // Compressed sends answer `buffered`. Once the last of them is handed to a socket
     // that is not backed up itself, the socket will emit no 'drain': this is the drain.
-    if (this.drainWanted && this.sendQueue === null && !this.socket.writableNeedDrain) this.drained();
+    if (this.drainWanted && this.negotiated.sendQueue === null && !this.socket.writableNeedDrain) this.drained();
   }
 
   /** Writes what is queued, then closes the transport if the protocol expects it. */
@@ -471,7 +553,7 @@ export abstract class WebSocketConnection implements Sweepable {
     if (this.protocolState.closeExpected && !this.socket.writableEnded) {
       // RFC 6455 §7.1.1: the server closes TCP first; after a failure, either side does.
       this.socket.end();
-      if (this.closeDeadline === 0) this.closeDeadline = Date.now() + this.closeTimeout;
+      if (this.closeDeadline === 0) this.closeDeadline = Date.now() + this.settings.closeTimeout;
     }
   }
 
@@ -511,13 +593,14 @@ export abstract class WebSocketConnection implements Sweepable {
       }
       return;
     }
-    if (this.idleTimeout <= 0) return;
+    const { idleTimeout, sendPings } = this.settings;
+    if (idleTimeout <= 0) return;
     const idle = now - this.lastReceived;
-    if (idle >= this.idleTimeout) {
-      this.failure = new HotlineError('HL_ERR_IDLE_TIMEOUT', `nothing received for ${this.idleTimeout} ms`);
+    if (idle >= idleTimeout) {
+      this.failure = new HotlineError('HL_ERR_IDLE_TIMEOUT', `nothing received for ${idleTimeout} ms`);
       this.socket.destroy();
-    } else if (this.sendPings && !this.pingSent && idle >= this.idleTimeout / 2) {
-      this.pingSent = true;
+    } else if (sendPings && (this.flags & PING_SENT) === 0 && idle >= idleTimeout / 2) {
+      this.flags |= PING_SENT;
       this.ping();
     }
   }
@@ -533,7 +616,9 @@ export abstract class WebSocketConnection implements Sweepable {
 
   /** @internal */
   handleSocketError(error: Error): void {
-    if (this.failed === null && this.socketError === null) this.socketError = error;
+    if (this.failed !== null) return;
+    this.failed = error;
+    this.flags |= RAW_SOCKET_ERROR;
   }
 
   /** @internal */
@@ -545,7 +630,7 @@ export abstract class WebSocketConnection implements Sweepable {
 
   private drained(): void {
     if (this.finished) return;
-    this.drainWanted = false;
+    this.flags &= ~DRAIN_WANTED;
     try {
       this.onDrain();
     } catch (error) {
@@ -557,11 +642,14 @@ export abstract class WebSocketConnection implements Sweepable {
   /** @internal The TCP connection is gone: report the close exactly once. */
   finish(): void {
     if (this.finished) return;
-    this.finished = true;
-    this.sweepRef.delete(this);
-    this.codec?.close();
-    this.blocked = null;
-    this.sendQueue = null;
+    this.flags |= FINISHED;
+    this.settings.sweep.delete(this);
+    const negotiated = this.negotiated;
+    if (negotiated.codec !== null) {
+      negotiated.codec.close();
+      negotiated.blocked = null;
+      negotiated.sendQueue = null;
+    }
     const { closeReceived, closeSent } = this.protocolState;
     this.protocolState.receiveEof();
     // §7.1.5: the close code is the one in the peer's Close frame; 1006 when none came.
