@@ -303,7 +303,7 @@ export class Server implements PeerHost {
     }
     socket.off('error', onHandshakeSocketError);
     socket.write(response);
-    const peer = new WebSocketPeer(socket, head, this.sweep, this.options, route.handler, this, {
+    const peer = new WebSocketPeer(socket, this.sweep, this.options, route.handler, this, {
       protocol,
       extensions: negotiated.response,
       codec: negotiated.codec,
@@ -311,7 +311,7 @@ export class Server implements PeerHost {
     });
     this.peerCount++;
     try {
-      peer.start();
+      peer.start(head);
     } catch (failure) {
       // An `open` hook that throws fails that peer alone (1011), never the server.
       peer.failInternally(failure);
