@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { CloseCode, ProtocolError } from '../errors.js';
 import { isValidCloseCode } from './close-code.js';
 import { type FrameLimits, MAX_CONTROL_PAYLOAD } from './limits.js';
@@ -418,8 +419,12 @@ export class FrameParser {
       this.controlFrame(payload);
       return;
     }
-    if (this.validating && done < length && !this.utf8!.write(payload, done, length)) {
-      throw invalidUtf8();
+    if (this.validating && done < length) {
+      // A whole message in one frame, nothing of it checked yet: one native call, no
+      // streaming state (the validator stays at a boundary, as `endMessage` expects).
+      const valid =
+        done === 0 && this.fin && this.fragments === null ? isUtf8(payload) : this.utf8!.write(payload, done, length);
+      if (!valid) throw invalidUtf8();
     }
     this.dataFrame(payload);
   }
