@@ -1,6 +1,7 @@
 import { CloseCode, HotlineError, ProtocolError, invalidState } from '../errors.js';
 import { MAX_CLOSE_REASON_BYTES, isValidCloseCode } from './close-code.js';
-import { encodeFrame, randomMask } from './frame-encoder.js';
+import { encodeFrame, headerLength, randomMask } from './frame-encoder.js';
+import { FrameRun, SLAB_FRAME_LIMIT, encodeIntoSlab } from './frame-slab.js';
 import { type FrameSink, FrameParser } from './frame-parser.js';
 import { DEFAULT_FRAME_LIMITS, type FrameLimits, MAX_CONTROL_PAYLOAD } from './limits.js';
 import { Opcode } from './opcode.js';
@@ -66,7 +67,8 @@ export class Protocol implements FrameSink {
   eofReceived = false;
 
   private events: ProtocolEvent[] = NO_EVENTS;
-  private outgoing: Chunk[] = NO_CHUNKS;
+  /** Frames queued for the transport; runs of small frames stay in the slab until taken. */
+  private outgoing: Array<Chunk | FrameRun> = NO_CHUNKS;
   private outgoingBytes = 0;
   /** Opcode of the fragmented message being sent, 0 when none (§5.4). */
   private sendingOpcode = 0;
@@ -117,10 +119,14 @@ export class Protocol implements FrameSink {
   /** Takes the bytes queued since the last call, in order. */
   dataToSend(): Chunk[] {
     const out = this.outgoing;
-    if (out.length === 0) return out;
+    if (out.length === 0) return NO_CHUNKS;
     this.outgoing = NO_CHUNKS;
     this.outgoingBytes = 0;
-    return out;
+    for (let i = 0; i < out.length; i++) {
+      const chunk = out[i]!;
+      if (chunk instanceof FrameRun) out[i] = chunk.take();
+    }
+    return out as Chunk[];
   }
 
   /** Bytes waiting in `dataToSend()`. */
@@ -257,8 +263,17 @@ export class Protocol implements FrameSink {
 
   private queueFrame(opcode: number, payload: Uint8Array, fin: boolean, rsv1: boolean): void {
     const mask = this.maskGenerator === null ? null : this.maskGenerator();
-    const frame = encodeFrame(opcode, payload, { fin, rsv1, mask });
     if (this.outgoing === NO_CHUNKS) this.outgoing = [];
+    const frameLength = headerLength(payload.length, mask !== null) + payload.length;
+    if (frameLength <= SLAB_FRAME_LIMIT) {
+      const out = this.outgoing;
+      const last = out.length > 0 ? out[out.length - 1] : undefined;
+      const run = encodeIntoSlab(last instanceof FrameRun ? last : null, opcode, payload, fin, rsv1, mask);
+      if (run !== null) out.push(run);
+      this.outgoingBytes += frameLength;
+      return;
+    }
+    const frame = encodeFrame(opcode, payload, { fin, rsv1, mask });
     if (Buffer.isBuffer(frame)) {
       this.outgoing.push(frame);
       this.outgoingBytes += frame.length;
