@@ -138,8 +138,18 @@ export abstract class WebSocketConnection implements Sweepable {
   private readonly settings: SharedSettings;
   private readonly negotiated: Negotiated;
   private flags = 0;
-  private lastReceived: number;
-  private closeDeadline = 0;
+  /**
+   * Sweep ticks since something was last received, as uSockets counts them: a small
+   * integer, which V8 stores in the object itself, where a timestamp (beyond 31 bits)
+   * would take a 16-byte heap number for every connection.
+   */
+  private idleTicks = 0;
+  /**
+   * When to drop TCP if the closing handshake has not completed (ms, `Date.now()`); null
+   * until a close starts. Null, not 0: a field that has held only small integers gets a
+   * heap number of its own in every connection once a timestamp is stored in any of them.
+   */
+  private closeDeadline: number | null = null;
   /**
    * Why the connection failed. A socket error (a reset, mostly) is kept raw until asked
    * for: wrapping it captures a stack trace, which is wasted on the many peers that
@@ -175,7 +185,6 @@ export abstract class WebSocketConnection implements Sweepable {
       maxPayload: options.maxPayload,
       maxFragments: options.maxFragments,
     });
-    this.lastReceived = sweep.now;
 
     const owned = socket as OwnedSocket;
     owned[kConnection] = this;
@@ -355,7 +364,7 @@ export abstract class WebSocketConnection implements Sweepable {
       return;
     }
     this.protocolState.sendClose(code, reason);
-    this.closeDeadline = Date.now() + this.settings.closeTimeout;
+    this.armCloseDeadline();
     this.afterProtocolStep();
   }
 
@@ -369,7 +378,7 @@ export abstract class WebSocketConnection implements Sweepable {
 
   /** @internal Called for each chunk read from the socket. */
   receive(chunk: Buffer): void {
-    this.lastReceived = this.settings.sweep.now;
+    this.idleTicks = 0;
     this.flags &= ~PING_SENT;
     if (this.aborted) return;
     const blocked = this.negotiated.blocked;
@@ -415,7 +424,7 @@ export abstract class WebSocketConnection implements Sweepable {
         this.safely(deliverPong, event.data, false);
         break;
       case 'close':
-        this.closeDeadline = Date.now() + this.settings.closeTimeout;
+        this.armCloseDeadline();
         break;
       case 'error':
         this.failure = event.error;
@@ -446,7 +455,7 @@ export abstract class WebSocketConnection implements Sweepable {
     if (this.failure === null) this.failure = error instanceof Error ? error : failure;
     this.protocolState.fail(failure);
     this.protocolState.eventsReceived(); // the error event is ours; do not loop back into user code
-    this.closeDeadline = Date.now() + this.settings.closeTimeout;
+    this.armCloseDeadline();
   }
 
   private inflate(data: Buffer, binary: boolean, events: ProtocolEvent[], rest: number): void {
@@ -482,7 +491,7 @@ export abstract class WebSocketConnection implements Sweepable {
     this.protocolState.eventsReceived();
     this.failure = error;
     this.safely(deliverError, error, false);
-    this.closeDeadline = Date.now() + this.settings.closeTimeout;
+    this.armCloseDeadline();
     this.afterProtocolStep();
   }
 
@@ -553,7 +562,7 @@ export abstract class WebSocketConnection implements Sweepable {
     if (this.protocolState.closeExpected && !this.socket.writableEnded) {
       // RFC 6455 §7.1.1: the server closes TCP first; after a failure, either side does.
       this.socket.end();
-      if (this.closeDeadline === 0) this.closeDeadline = Date.now() + this.settings.closeTimeout;
+      if (this.closeDeadline === null) this.armCloseDeadline();
     }
   }
 
@@ -584,18 +593,24 @@ export abstract class WebSocketConnection implements Sweepable {
 
   // ---- Deadlines -------------------------------------------------------------------------
 
-  /** @internal Called by the shared sweep. */
+  private armCloseDeadline(): void {
+    this.closeDeadline = Date.now() + this.settings.closeTimeout;
+  }
+
+  /** @internal Called by the shared sweep, once per tick. */
   sweep(now: number): void {
-    if (this.closeDeadline !== 0) {
+    if (this.closeDeadline !== null) {
       if (now >= this.closeDeadline) {
         if (this.failure === null) this.failure = new HotlineError('HL_ERR_CLOSE_TIMEOUT', 'closing handshake timed out');
         this.socket.destroy();
       }
       return;
     }
-    const { idleTimeout, sendPings } = this.settings;
+    const { idleTimeout, sendPings, sweep } = this.settings;
     if (idleTimeout <= 0) return;
-    const idle = now - this.lastReceived;
+    // Counted in ticks, this may fire up to one tick early, as the timestamp it replaces
+    // did; a stalled event loop postpones it by the length of the stall.
+    const idle = ++this.idleTicks * sweep.interval;
     if (idle >= idleTimeout) {
       this.failure = new HotlineError('HL_ERR_IDLE_TIMEOUT', `nothing received for ${idleTimeout} ms`);
       this.socket.destroy();

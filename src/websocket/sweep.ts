@@ -12,15 +12,15 @@ export interface Sweepable {
 export class Sweep {
   private readonly members = new Set<Sweepable>();
   private timer: NodeJS.Timeout | null = null;
-  private readonly interval: number;
+  /** ms between ticks: the granularity of every deadline driven by this sweep. */
+  readonly interval: number;
   /**
-   * A clock updated once per tick, cheap enough to read on every received chunk. It lags
-   * by up to one tick, so deadlines are armed from `Date.now()` (else they would fire up
-   * to a tick early); only idle tracking reads this one.
+   * A clock updated once per tick, cheap enough to read on every request. It lags by up
+   * to one tick, so deadlines are armed from `Date.now()` (else they would fire up to a
+   * tick early).
    */
   now = Date.now();
 
-  /** `interval` is the granularity of every deadline driven by this sweep (ms). */
   constructor(interval: number) {
     this.interval = Math.max(1, Math.floor(interval));
   }
