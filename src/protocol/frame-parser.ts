@@ -2,7 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { CloseCode, ProtocolError } from '../errors.js';
 import { isValidCloseCode } from './close-code.js';
 import { type FrameLimits, MAX_CONTROL_PAYLOAD } from './limits.js';
-import { applyMask } from './mask.js';
+import { SMALL, applyMask, unmaskSmallIsAscii } from './mask.js';
 import { Opcode, isControl, isKnownOpcode } from './opcode.js';
 import { Side } from './side.js';
 import { Utf8Validator } from './utf8.js';
@@ -412,14 +412,21 @@ export class FrameParser {
     const length = this.payloadLength;
     const payload = this.consume(length);
     const done = this.processed;
-    if (this.masked && done < length) applyMask(payload, keyBytes(this.maskingKey), done, length, done);
     this.state = State.HEADER;
+    // Bytes [done, length) are still masked and unchecked.
+    let ascii = false;
+    if (this.masked && done < length) {
+      const key = keyBytes(this.maskingKey);
+      if (length - done < SMALL) ascii = unmaskSmallIsAscii(payload, key, done, length, done);
+      else applyMask(payload, key, done, length, done);
+    }
 
     if (isControl(this.opcode)) {
       this.controlFrame(payload);
       return;
     }
-    if (this.validating && done < length) {
+    // ASCII after a sequence boundary keeps the validator at a boundary: nothing to check.
+    if (this.validating && done < length && !(ascii && this.utf8!.complete)) {
       // A whole message in one frame, nothing of it checked yet: one native call, no
       // streaming state (the validator stays at a boundary, as `endMessage` expects).
       const valid =

@@ -43,7 +43,7 @@ export const maskImplementation: 'simd' | 'js' = simd === null ? 'js' : 'simd';
  * Below this length a plain byte loop is fastest: the copies and views the other paths
  * set up cost more than they save (measured: 64 bytes in ~28 ns against ~50-80 ns).
  */
-const SMALL = 128;
+export const SMALL = 128;
 
 /** XORs `data[start, end)` in place with `mask`, as if the payload began at `offset`. */
 export function applyMask(
@@ -68,6 +68,36 @@ export function applyMaskJs(
 ): void {
   if (end - start < SMALL) applyMaskBytes(data, mask, start, end, offset);
   else applyMaskWords(data, mask, start, end, offset);
+}
+
+/**
+ * `applyMask` for a payload under 128 bytes that also tells whether every unmasked byte is
+ * ASCII. Such text is valid UTF-8 (RFC 3629), so a short text message needs no second
+ * pass to be checked: the OR of its bytes comes with the unmasking for free.
+ */
+export function unmaskSmallIsAscii(
+  data: Uint8Array,
+  mask: Uint8Array,
+  start: number,
+  end: number,
+  offset: number,
+): boolean {
+  const k0 = mask[offset & 3]!;
+  const k1 = mask[(offset + 1) & 3]!;
+  const k2 = mask[(offset + 2) & 3]!;
+  const k3 = mask[(offset + 3) & 3]!;
+  let seen = 0;
+  let i = start;
+  for (const last = end - 3; i < last; i += 4) {
+    seen |= data[i]! ^= k0;
+    seen |= data[i + 1]! ^= k1;
+    seen |= data[i + 2]! ^= k2;
+    seen |= data[i + 3]! ^= k3;
+  }
+  if (i < end) seen |= data[i++]! ^= k0;
+  if (i < end) seen |= data[i++]! ^= k1;
+  if (i < end) seen |= data[i]! ^= k2;
+  return seen < 0x80;
 }
 
 /** Byte by byte, four per iteration with the key bytes in registers. */

@@ -537,6 +537,15 @@ const BAD_FRAMES: BadFrameCase[] = [
     before: [{ type: 'ping', data: Buffer.from('x') }],
   },
   {
+    when: 'a character cut across fragments is continued by ASCII (E2 | 41 42)',
+    input: (peer, side) => {
+      const first = peer({ opcode: Opcode.TEXT, fin: false, payload: hex('48 e2') });
+      return cut(concat(first, peer({ opcode: Opcode.CONTINUATION, payload: hex('41 42') })), first.length + header(side) + 1);
+    },
+    code: 'HL_ERR_INVALID_UTF8',
+    closeCode: 1007,
+  },
+  {
     when: 'a single-frame text message ends in the middle of a character',
     input: (peer) => ({ failing: peer({ opcode: Opcode.TEXT, payload: hex('48 e2 82') }) }),
     code: 'HL_ERR_INVALID_UTF8',

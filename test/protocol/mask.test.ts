@@ -3,7 +3,13 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { applyMask as applyMaskDispatch, applyMaskJs, maskImplementation } from '../../src/protocol/mask.js';
+import {
+  SMALL,
+  applyMask as applyMaskDispatch,
+  applyMaskJs,
+  maskImplementation,
+  unmaskSmallIsAscii,
+} from '../../src/protocol/mask.js';
 import { hex, naiveMask, prng, randomBytes } from '../support/bytes.js';
 
 const MASK = hex('37 fa 21 3d');
@@ -147,5 +153,25 @@ describe('the SIMD masking module', () => {
     const [implementation, hexBytes] = output.split(' ');
     assert.equal(implementation, 'js');
     assert.deepEqual(Buffer.from(hexBytes!, 'hex'), naiveMask(Buffer.alloc(1000, 0x5a), MASK, 1));
+  });
+});
+
+describe('unmaskSmallIsAscii', () => {
+  it('unmasks like applyMask and tells whether every unmasked byte is ASCII', () => {
+    const random = prng(21);
+    for (let length = 0; length < SMALL; length++) {
+      for (let offset = 0; offset < 4; offset++) {
+        // Plain ASCII, then the same with one byte >= 0x80 at each end and in the middle.
+        for (const high of [-1, 0, length >> 1, length - 1]) {
+          if (high >= length) continue;
+          const plain = Buffer.from(Array.from({ length }, () => Math.floor(random() * 0x80)));
+          if (high >= 0) plain[high] = 0x80 + Math.floor(random() * 0x80);
+          const data = naiveMask(plain, MASK, offset);
+          const ascii = unmaskSmallIsAscii(data, MASK, 0, length, offset);
+          assert.deepEqual(Buffer.from(data), plain);
+          assert.equal(ascii, high < 0, `length ${length}, offset ${offset}, high byte at ${high}`);
+        }
+      }
+    }
   });
 });
