@@ -43,6 +43,23 @@ export interface ProtocolOptions extends Partial<FrameLimits> {
 
 export type Chunk = Buffer | Uint8Array;
 
+/** The code and reason of a Close frame (§5.5.1). */
+export interface CloseInfo {
+  readonly code: number;
+  readonly reason: string;
+}
+
+/**
+ * What happens as a connection ends (§7), kept apart: four fields that an open connection
+ * would otherwise hold for nothing, where it now holds one null.
+ */
+interface Ending {
+  closeSent: CloseInfo | null;
+  closeReceived: CloseInfo | null;
+  failure: ProtocolError | null;
+  eofReceived: boolean;
+}
+
 const EMPTY = Buffer.alloc(0);
 
 /**
@@ -58,13 +75,8 @@ export class Protocol implements FrameSink {
   private readonly maskGenerator: (() => Uint8Array) | null;
 
   state: State = State.OPEN;
-  /** §7.1.3 / §7.1.5: what we sent and what we received in the closing handshake. */
-  closeSent: { code: number; reason: string } | null = null;
-  closeReceived: { code: number; reason: string } | null = null;
-  /** The error we failed the connection with (§7.1.7), if any. */
-  failure: ProtocolError | null = null;
-  /** True after the peer's end of the stream (TCP FIN) was seen. */
-  eofReceived = false;
+  /** How the connection is ending; null until it starts to (most connections, most of the time). */
+  private ending: Ending | null = null;
 
   private events: ProtocolEvent[] = NO_EVENTS;
   /** Frames queued for the transport; runs of small frames stay in the slab until taken. */
@@ -89,6 +101,32 @@ export class Protocol implements FrameSink {
     return this.maskGenerator === null ? Side.SERVER : Side.CLIENT;
   }
 
+  /** §7.1.3 / §7.1.5: the Close frame we sent, if any. */
+  get closeSent(): CloseInfo | null {
+    return this.ending === null ? null : this.ending.closeSent;
+  }
+
+  /** §7.1.5: the Close frame we received, if any. */
+  get closeReceived(): CloseInfo | null {
+    return this.ending === null ? null : this.ending.closeReceived;
+  }
+
+  /** The error we failed the connection with (§7.1.7), if any. */
+  get failure(): ProtocolError | null {
+    return this.ending === null ? null : this.ending.failure;
+  }
+
+  /** True after the peer's end of the stream (TCP FIN) was seen. */
+  get eofReceived(): boolean {
+    return this.ending !== null && this.ending.eofReceived;
+  }
+
+  /** The record of how the connection ends, made when it starts to. */
+  private startEnding(): Ending {
+    if (this.ending === null) this.ending = { closeSent: null, closeReceived: null, failure: null, eofReceived: false };
+    return this.ending;
+  }
+
   // ---- Input --------------------------------------------------------------------------
 
   /** Feeds bytes received from the peer. Violations fail the connection; nothing throws. */
@@ -103,7 +141,7 @@ export class Protocol implements FrameSink {
 
   /** The peer closed its side of the stream (§7.1.1 TCP close). */
   receiveEof(): void {
-    this.eofReceived = true;
+    this.startEnding().eofReceived = true;
     this.parser.stop();
     this.state = State.CLOSED;
   }
@@ -163,10 +201,11 @@ export class Protocol implements FrameSink {
   }
 
   onClose(code: number, reason: string, payload: Buffer): void {
-    this.closeReceived = { code, reason };
-    if (this.closeSent === null) {
+    const ending = this.startEnding();
+    ending.closeReceived = { code, reason };
+    if (ending.closeSent === null) {
       // §5.5.1: answer with a Close frame, echoing the status code received.
-      this.closeSent = { code, reason: '' };
+      ending.closeSent = { code, reason: '' };
       this.queueFrame(Opcode.CLOSE, code === CloseCode.NO_STATUS ? EMPTY : payload.subarray(0, 2), true, false);
     }
     this.state = State.CLOSED;
@@ -232,9 +271,10 @@ export class Protocol implements FrameSink {
   sendClose(code: number = CloseCode.NO_STATUS, reason = ''): void {
     if (this.closeSent !== null || this.state === State.CLOSED) return;
     const payload = encodeClosePayload(code, reason);
-    this.closeSent = { code, reason };
+    const ending = this.startEnding();
+    ending.closeSent = { code, reason };
     this.queueFrame(Opcode.CLOSE, payload, true, false);
-    this.state = this.closeReceived !== null ? State.CLOSED : State.CLOSING;
+    this.state = ending.closeReceived !== null ? State.CLOSED : State.CLOSING;
   }
 
   /**
@@ -243,12 +283,13 @@ export class Protocol implements FrameSink {
    */
   fail(error: ProtocolError): void {
     if (this.failure !== null) return;
-    this.failure = error;
+    const ending = this.startEnding();
+    ending.failure = error;
     this.parser.stop();
-    if (this.closeSent === null) {
+    if (ending.closeSent === null) {
       // 1011 withholds details (§7.4.1 gives no reason to leak internals); others explain.
       const reason = error.closeCode === CloseCode.INTERNAL_ERROR ? '' : truncateReason(error.message);
-      this.closeSent = { code: error.closeCode, reason };
+      ending.closeSent = { code: error.closeCode, reason };
       this.queueFrame(Opcode.CLOSE, encodeClosePayload(error.closeCode, reason), true, false);
     }
     this.state = State.CLOSED;
