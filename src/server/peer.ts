@@ -18,6 +18,12 @@ export interface PeerHost {
   peerClosed(): void;
 }
 
+/** What every peer of one route shares: the route's handler and the server. */
+export interface PeerContext<D = unknown> {
+  readonly handler: Handler<D>;
+  readonly host: PeerHost;
+}
+
 /** A server-side WebSocket peer: the connection shell plus the handler-style API. */
 export class WebSocketPeer<D = unknown> extends WebSocketConnection implements Peer<D>, Subscriber {
   /**
@@ -26,15 +32,14 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
    */
   private serial: number | string;
   data: D;
-  private readonly handler: Handler<D>;
-  private readonly host: PeerHost;
+  /** One reference to what the route's peers share, rather than a field for each. */
+  private readonly context: PeerContext<D>;
 
   constructor(
     socket: Socket,
     sweep: Sweep,
     options: ResolvedServerOptions,
-    handler: Handler<D>,
-    host: PeerHost,
+    context: PeerContext<D>,
     negotiated: { protocol: string; extensions: string; codec: MessageCodec | null; data: D },
   ) {
     const connection: ConnectionOptions = {
@@ -52,8 +57,15 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
     super(socket, sweep, connection);
     this.serial = ++nextId;
     this.data = negotiated.data;
-    this.handler = handler;
-    this.host = host;
+    this.context = context;
+  }
+
+  private get handler(): Handler<D> {
+    return this.context.handler;
+  }
+
+  private get host(): PeerHost {
+    return this.context.host;
   }
 
   /** Unique within the process. */

@@ -18,7 +18,7 @@ import { toBuffer } from '../websocket/payload.js';
 import { Sweep, type Sweepable, granularityFor } from '../websocket/sweep.js';
 import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
 import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from './options.js';
-import { type PeerHost, WebSocketPeer } from './peer.js';
+import { type PeerContext, type PeerHost, WebSocketPeer } from './peer.js';
 
 export interface Route<D = unknown> {
   readonly path: string;
@@ -59,6 +59,8 @@ export class Server implements PeerHost {
 
   private readonly routes = new Map<string, Route<any>>();
   private fallbackRoute: Route<any> | null = null;
+  /** What the peers of each route share, made once per route. */
+  private readonly peerContexts = new WeakMap<Route<any>, PeerContext<any>>();
   /**
    * Open WebSocket peers. They are not kept in a set of their own: every one of them is in
    * the sweep until it closes, and a second set would cost each connection another entry
@@ -303,7 +305,7 @@ export class Server implements PeerHost {
     }
     socket.off('error', onHandshakeSocketError);
     socket.write(response);
-    const peer = new WebSocketPeer(socket, this.sweep, this.options, route.handler, this, {
+    const peer = new WebSocketPeer(socket, this.sweep, this.options, this.peerContext(route), {
       protocol,
       extensions: negotiated.response,
       codec: negotiated.codec,
@@ -316,6 +318,15 @@ export class Server implements PeerHost {
       // An `open` hook that throws fails that peer alone (1011), never the server.
       peer.failInternally(failure);
     }
+  }
+
+  private peerContext<D>(route: Route<D>): PeerContext<D> {
+    let context = this.peerContexts.get(route);
+    if (context === undefined) {
+      context = { handler: route.handler, host: this };
+      this.peerContexts.set(route, context);
+    }
+    return context;
   }
 
   /** @internal */
