@@ -11,7 +11,7 @@ import type { ResolvedServerOptions } from './options.js';
 
 let nextId = 0;
 
-/** What a peer needs from its server: the handler, the topics, and a way to leave. */
+/** What a peer needs from its server: the topics, publishing, and a way to leave. */
 export interface PeerHost {
   readonly topics: TopicTree;
   publish(topic: string, data: Payload, isBinary?: boolean, options?: { except?: Subscriber }): number;
