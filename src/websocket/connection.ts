@@ -221,6 +221,16 @@ export abstract class WebSocketConnection implements Sweepable {
     return (this.flags & DRAIN_WANTED) !== 0;
   }
 
+  /**
+   * No frame may be sent any more: ours was the Close (§5.5.1), or the peer's stream ended
+   * (§7.1.1; until the socket closes, a send must be dropped, not thrown from the protocol
+   * core into a timer), or the connection is gone.
+   */
+  private get sendingEnded(): boolean {
+    const protocol = this.protocolState;
+    return protocol.closeSent !== null || protocol.state === State.CLOSED || this.finished;
+  }
+
   // ---- Hooks for the owner ---------------------------------------------------------------
 
   protected abstract onMessage(data: Buffer, isBinary: boolean): void;
@@ -264,7 +274,7 @@ export abstract class WebSocketConnection implements Sweepable {
    */
   sendData(data: Buffer, isBinary: boolean, compress: boolean | undefined): SendResult {
     const { codec, sendQueue, pendingClose } = this.negotiated;
-    if (this.protocolState.closeSent !== null || pendingClose !== null || this.finished) return 'dropped';
+    if (this.sendingEnded || pendingClose !== null) return 'dropped';
     if (this.protocolState.fragmenting) return 'dropped';
     if (this.overLimit(data.length)) return 'dropped';
     if (codec !== null && (compress ?? codec.shouldCompress(data.length))) {
@@ -303,7 +313,7 @@ export abstract class WebSocketConnection implements Sweepable {
 
   /** Sends a frame shared by many peers, encoding it on first use (server side only). */
   sendShared(message: SharedFrame): SendResult {
-    if (this.protocolState.closeSent !== null || this.finished || this.protocolState.fragmenting) return 'dropped';
+    if (this.sendingEnded || this.protocolState.fragmenting) return 'dropped';
     const { codec, sendQueue } = this.negotiated;
     if (sendQueue !== null || (codec !== null && codec.shouldCompress(message.data.length))) {
       return this.sendData(message.data, message.isBinary, undefined);
@@ -323,7 +333,7 @@ export abstract class WebSocketConnection implements Sweepable {
 
   /** Streams one fragment of a message (RFC 6455 §5.4); uncompressed. */
   sendFragmentData(data: Buffer, isBinary: boolean, fin: boolean): SendResult {
-    if (this.protocolState.closeSent !== null || this.finished || this.negotiated.sendQueue !== null) return 'dropped';
+    if (this.sendingEnded || this.negotiated.sendQueue !== null) return 'dropped';
     // Over the limit, a new message is refused; a message already started is completed
     // (dropping one of its fragments would corrupt it) and the caller is told to wait.
     if (!this.protocolState.fragmenting && this.overLimit(data.length)) return 'dropped';
@@ -338,13 +348,13 @@ export abstract class WebSocketConnection implements Sweepable {
   }
 
   ping(data?: Buffer): void {
-    if (this.protocolState.closeSent !== null || this.finished) return;
+    if (this.sendingEnded) return;
     this.protocolState.sendPing(data);
     this.scheduleFlush();
   }
 
   pong(data?: Buffer): void {
-    if (this.protocolState.closeSent !== null || this.finished) return;
+    if (this.sendingEnded) return;
     this.protocolState.sendPong(data);
     this.scheduleFlush();
   }

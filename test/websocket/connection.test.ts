@@ -245,6 +245,22 @@ describe('the connection shell', { timeout: 30_000 }, () => {
     raw.destroy();
   });
 
+  it('drops sends once the peer ended its stream, while the socket still drains (never throws into the sweep)', async () => {
+    const { raw, peer } = await open('/ended', {}, { allowHalfOpen: true });
+    // A peer that does not read: our FIN waits behind the bytes the kernel holds, so the
+    // socket stays open after the peer's own FIN, and the idle sweep still visits it.
+    raw.socket.pause();
+    for (let i = 0; i < 16 && peer.send(Buffer.alloc(MiB, 1)) !== 'buffered'; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    raw.end();
+    await eventually(() => peer.readyState !== 1, 2000, 'the server to see the FIN');
+    assert.equal(peer.send('late'), 'dropped');
+    assert.doesNotThrow(() => shell(peer).ping(), 'the heartbeat Ping the sweep would send');
+    raw.destroy();
+    assert.equal((await recorder.wait('close', peer)).code, 1006);
+  });
+
   it('fires drain after a send was dropped over maxBufferedAmount within one tick', async () => {
     const results: SendResult[] = [];
     const { raw, peer } = await open('/drain-dropped', {
