@@ -169,7 +169,10 @@ export class FrameParser {
           break;
         case State.MASKING_KEY:
           if (this.buffered < 4) return;
-          this.maskingKey = ((this.readByte() << 24) | (this.readByte() << 16) | (this.readByte() << 8) | this.readByte()) >>> 0;
+          // Kept as a signed 32-bit integer: a small integer to V8 whatever the key, where
+          // an unsigned one above 2^31 would be a heap number, and from then on would give
+          // every parser's field a 16-byte box of its own.
+          this.maskingKey = (this.readByte() << 24) | (this.readByte() << 16) | (this.readByte() << 8) | this.readByte();
           this.state = State.PAYLOAD;
           break;
         case State.PAYLOAD:
