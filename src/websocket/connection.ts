@@ -637,6 +637,9 @@ export abstract class WebSocketConnection implements Sweepable {
     // §7.1.1 / §7.1.5: the peer closed TCP. Without a Close frame first, this is 1006.
     this.protocolState.receiveEof();
     if (!this.socket.writableEnded) this.socket.end();
+    // Our FIN waits behind whatever the peer has not read yet; a peer that never reads
+    // again must not keep the socket open (with no idle timeout, nothing else would end it).
+    if (this.closeDeadline === null) this.armCloseDeadline();
   }
 
   /** @internal */

@@ -261,6 +261,20 @@ describe('the connection shell', { timeout: 30_000 }, () => {
     assert.equal((await recorder.wait('close', peer)).code, 1006);
   });
 
+  it('ends a socket the peer half-closed but never reads, after the close timeout', async () => {
+    const { raw, peer } = await open('/ended-unread', {}, { allowHalfOpen: true });
+    raw.socket.pause();
+    for (let i = 0; i < 16 && peer.send(Buffer.alloc(MiB, 1)) !== 'buffered'; i++) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    raw.end();
+    // closeTimeout is 300 ms here; the socket would otherwise stay open for as long as
+    // the peer keeps it (this server has no idle timeout).
+    const closed = await recorder.wait('close', peer);
+    assert.equal(closed.code, 1006);
+    raw.destroy();
+  });
+
   it('fires drain after a send was dropped over maxBufferedAmount within one tick', async () => {
     const results: SendResult[] = [];
     const { raw, peer } = await open('/drain-dropped', {
