@@ -75,8 +75,16 @@ function trimOws(value: string): string {
   return value.slice(start, end);
 }
 
-/** Whether the head asks for the WebSocket protocol (RFC 6455 §4.1 item 5, case-insensitive). */
-export function asksForWebSocket(head: RequestHead): boolean {
-  const upgrade = head.headers['upgrade'];
-  return upgrade !== undefined && upgrade.split(',').some((protocol) => protocol.trim().toLowerCase() === 'websocket');
+/**
+ * Whether the head is an upgrade to WebSocket: an Upgrade field naming the protocol
+ * (RFC 6455 §4.1 item 5) and a Connection field with the "upgrade" option (item 6; RFC
+ * 9110 §7.8 makes Upgrade without it meaningless). Tokens are case-insensitive. Without
+ * both, an HTTP server treats the request as an ordinary one, and so does the caller.
+ */
+export function isWebSocketUpgrade(head: RequestHead): boolean {
+  return hasToken(head.headers['upgrade'], 'websocket') && hasToken(head.headers['connection'], 'upgrade');
+}
+
+function hasToken(value: string | undefined, token: string): boolean {
+  return value !== undefined && value.split(',').some((item) => item.trim().toLowerCase() === token);
 }

@@ -1,9 +1,10 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import net, { type AddressInfo, type Socket } from 'node:net';
 import { CloseCode, HandshakeError, HotlineError, invalidArgument } from '../errors.js';
 import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
 import { encodeClosePayload } from '../protocol/protocol.js';
+import { findEndOfHead, isWebSocketUpgrade, parseRequestHead } from '../protocol/request-head.js';
 import { TopicTree, type Publication, type Subscriber } from '../pubsub/topic-tree.js';
 import {
   type Handler,
@@ -31,8 +32,19 @@ export interface Route<D = unknown> {
  */
 export type HttpRouteHandler = (request: IncomingMessage, response: ServerResponse, route: Route, server: Server) => boolean;
 
+/**
+ * What the opening handshake reads of a request: Node's `IncomingMessage` when the request
+ * came through an HTTP server, or the head Hotline read itself on its own listener.
+ */
+export interface UpgradeHead {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly httpVersion: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
 /** Claims an upgrade before the server treats it as a new WebSocket peer; true if taken. */
-export type UpgradeInterceptor = (request: IncomingMessage, socket: Socket, head: Buffer) => boolean;
+export type UpgradeInterceptor = (request: UpgradeHead, socket: Socket, head: Buffer) => boolean;
 
 /** A step of the graceful shutdown that runs before the peers are closed. */
 export type ShutdownStep = (options: CloseOptions) => Promise<void>;
@@ -70,6 +82,7 @@ export class Server implements PeerHost {
   private readonly handshakes = new Set<PendingHandshake>();
   private readonly attached: AnyHttpServer[] = [];
   private ownServer: http.Server | null = null;
+  private listener: net.Server | null = null;
   private closing = false;
   private whenEmpty: (() => void) | null = null;
   private httpRouteHandler: HttpRouteHandler | null = null;
@@ -161,8 +174,13 @@ export class Server implements PeerHost {
   }
 
   /**
-   * Listens on its own HTTP server. Requests outside the routes go to `fallback` (404
-   * by default). The request head must arrive within `handshakeTimeout` (408 otherwise).
+   * Listens on its own port. Requests outside the routes go to `fallback` (404 by
+   * default). The request head must arrive within `handshakeTimeout` (408 otherwise).
+   *
+   * The listener reads the first bytes of each connection itself: a plain WebSocket
+   * handshake (nearly all of them) is answered at once, without an HTTP server's parser,
+   * request and response objects; anything else is handed, bytes and all, to an
+   * `http.Server` (`httpServer`) that answers it as usual, upgrades included.
    */
   async listen(
     port: number,
@@ -180,14 +198,60 @@ export class Server implements PeerHost {
     );
     this.ownServer = server;
     this.attach(server);
+    const listener = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    this.listener = listener;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, host, () => {
-        server.off('error', reject);
+      listener.once('error', reject);
+      listener.listen(port, host, () => {
+        listener.off('error', reject);
         resolve();
       });
     });
-    return server.address() as AddressInfo;
+    // The HTTP server never listens itself; 'listening' is what starts its tracking of
+    // connections (the head and request timeouts, closeIdleConnections).
+    server.emit('listening');
+    return listener.address() as AddressInfo;
+  }
+
+  /** A connection to `listen`'s port: wait for its first bytes, within the handshake timeout. */
+  private accept(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy();
+      return;
+    }
+    const waiting = new AwaitingHead(socket, Date.now() + this.options.handshakeTimeout, this);
+    this.sweep.add(waiting);
+    socket.on('error', onHandshakeSocketError);
+    socket.once('data', (chunk: Buffer) => this.firstBytes(waiting, chunk));
+  }
+
+  private firstBytes(waiting: AwaitingHead, chunk: Buffer): void {
+    const { socket } = waiting;
+    this.sweep.delete(waiting);
+    socket.off('error', onHandshakeSocketError);
+    if (waiting.expired || socket.destroyed) return;
+    const end = findEndOfHead(chunk);
+    const head = end === -1 ? null : parseRequestHead(chunk, end);
+    if (head === null || !isWebSocketUpgrade(head)) {
+      // Not a plain handshake whole in one read: the HTTP server reads it from the start.
+      socket.pause();
+      socket.unshift(chunk);
+      this.ownServer!.emit('connection', socket);
+      socket.resume();
+      return;
+    }
+    // As an HTTP server leaves a socket for 'upgrade' listeners: not flowing until the
+    // connection listens, so bytes that follow (while an async hook runs) wait in it.
+    (socket as { readableFlowing: boolean | null }).readableFlowing = null;
+    if (!this.handleUpgrade(head, socket, chunk.subarray(end + 4))) {
+      abort(socket, new HandshakeError('HL_ERR_NOT_FOUND', 404, 'no WebSocket route here'));
+    }
+  }
+
+  /** @internal The first bytes of a connection did not arrive in time. */
+  headTimedOut(waiting: AwaitingHead): void {
+    this.sweep.delete(waiting);
+    abort(waiting.socket, new HandshakeError('HL_ERR_HANDSHAKE_TIMEOUT', 408, 'request head timed out'));
   }
 
   // ---- HTTP requests -----------------------------------------------------------------------
@@ -218,7 +282,7 @@ export class Server implements PeerHost {
    * Runs the server side of the opening handshake (RFC 6455 §4.2) on an `upgrade` event.
    * Returns false when no route matches (the socket is left alone).
    */
-  handleUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): boolean {
+  handleUpgrade(request: UpgradeHead, socket: Socket, head: Buffer): boolean {
     if (this.upgradeInterceptor !== null && this.upgradeInterceptor(request, socket, head)) return true;
     const url = request.url ?? '/';
     const path = pathOf(url);
@@ -370,8 +434,18 @@ export class Server implements PeerHost {
     for (const step of this.shutdownSteps) await step(options);
     this.closing = true;
     const own = this.ownServer;
-    const serverClosed = own === null ? Promise.resolve() : new Promise<void>((resolve) => own.close(() => resolve()));
+    const listener = this.listener;
+    const serverClosed = Promise.all([
+      own === null ? null : new Promise<void>((resolve) => own.close(() => resolve())),
+      listener === null ? null : new Promise<void>((resolve) => listener.close(() => resolve())),
+    ]);
     own?.closeIdleConnections();
+    for (const member of this.sweep) {
+      if (member instanceof AwaitingHead) {
+        this.sweep.delete(member);
+        member.socket.destroy();
+      }
+    }
     for (const pending of [...this.handshakes]) {
       this.handshakes.delete(pending);
       this.sweep.delete(pending);
@@ -425,6 +499,22 @@ class WebSocketUpgradeRequest implements UpgradeRequest {
 }
 
 /** A handshake between the `upgrade` event and the 101, with its deadline. */
+/** A connection to `listen`'s port that has not sent its first bytes yet. */
+class AwaitingHead implements Sweepable {
+  expired = false;
+  constructor(
+    readonly socket: Socket,
+    private readonly deadline: number,
+    private readonly server: Server,
+  ) {}
+
+  sweep(now: number): void {
+    if (now < this.deadline) return;
+    this.expired = true;
+    this.server.headTimedOut(this);
+  }
+}
+
 class PendingHandshake implements Sweepable {
   expired = false;
   constructor(
@@ -458,6 +548,8 @@ function upgradeError(error: unknown): HandshakeError {
 /** Writes the refusal and closes the socket (the socket never became a WebSocket). */
 function abort(socket: Socket, error: HandshakeError): void {
   if (socket.destroyed) return;
+  // A reset while the refusal is written must not become an unhandled 'error'.
+  if (!socket.listeners('error').includes(onHandshakeSocketError)) socket.on('error', onHandshakeSocketError);
   if (socket.writable) {
     let response: string;
     try {

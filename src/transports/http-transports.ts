@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { HandshakeError, TransportError } from '../errors.js';
 import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
-import type { Route, Server } from '../server/server.js';
+import type { Route, Server, UpgradeHead } from '../server/server.js';
 import { type Payload, TRANSPORTS, type TransportName, type UpgradeAccept, UpgradeRejection, type UpgradeRequest } from '../types.js';
 import type { Sweepable } from '../websocket/sweep.js';
 import { serveClientBundle } from './client-bundle.js';
@@ -367,7 +367,7 @@ export class HttpTransports implements Sweepable, SessionHost {
    * A WebSocket handshake naming a session (`?transport=websocket&sid=`): the upgrade of
    * an HTTP session (see session-socket.ts). Returns false for any other upgrade.
    */
-  handleSessionUpgrade(request: IncomingMessage, socket: Socket, head: Buffer): boolean {
+  handleSessionUpgrade(request: UpgradeHead, socket: Socket, head: Buffer): boolean {
     const url = request.url ?? '/';
     const q = url.indexOf('?');
     if (q === -1) return false;

@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import {
   MAX_HEAD_BYTES,
   type RequestHead,
-  asksForWebSocket,
-  findEndOfHead,
+    findEndOfHead,
+  isWebSocketUpgrade,
   parseRequestHead,
 } from '../../src/protocol/request-head.js';
 
@@ -44,7 +44,7 @@ describe('parseRequestHead', () => {
         'sec-websocket-version': '13',
       },
     });
-    assert.ok(asksForWebSocket(head!));
+    assert.ok(isWebSocketUpgrade(head!));
   });
 
   it('trims optional whitespace around values and keeps it inside; empty values are values', () => {
@@ -92,17 +92,19 @@ describe('parseRequestHead', () => {
   });
 });
 
-describe('asksForWebSocket', () => {
-  const head = (upgrade?: string): RequestHead => ({
+describe('isWebSocketUpgrade', () => {
+  const head = (upgrade?: string, connection = 'Upgrade'): RequestHead => ({
     method: 'GET',
     url: '/',
     httpVersion: '1.1',
-    headers: upgrade === undefined ? {} : { upgrade },
+    headers: upgrade === undefined ? { connection } : { upgrade, connection },
   });
-  it('finds the websocket token in any case, among others', () => {
-    for (const value of ['websocket', 'WebSocket', 'h2c, websocket', 'websocket , foo']) assert.ok(asksForWebSocket(head(value)), value);
+  it('finds the websocket and upgrade tokens in any case, among others', () => {
+    for (const value of ['websocket', 'WebSocket', 'h2c, websocket', 'websocket , foo']) assert.ok(isWebSocketUpgrade(head(value)), value);
+    for (const value of ['upgrade', 'keep-alive, Upgrade', 'UPGRADE']) assert.ok(isWebSocketUpgrade(head('websocket', value)), value);
   });
-  it('does not see it where it is not', () => {
-    for (const value of [undefined, '', 'websockets', 'h2c', 'web socket']) assert.ok(!asksForWebSocket(head(value)), String(value));
+  it('does not see them where they are not', () => {
+    for (const value of [undefined, '', 'websockets', 'h2c', 'web socket']) assert.ok(!isWebSocketUpgrade(head(value)), String(value));
+    for (const value of ['', 'keep-alive', 'upgrades', 'close']) assert.ok(!isWebSocketUpgrade(head('websocket', value)), value);
   });
 });

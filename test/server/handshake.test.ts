@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { WebSocket as WsClient } from 'ws';
 import type { Server } from '../../src/server/server.js';
 import { UpgradeRejection } from '../../src/types.js';
-import { RawPeer, acceptFor, rawRequest, upgradeRequest } from '../support/raw.js';
+import { RawPeer, acceptFor, clientFrame, rawRequest, upgradeRequest } from '../support/raw.js';
 import { Recorder, assertEchoes, closeWs, listening, wsClient } from '../support/server.js';
 import { delay } from '../support/timing.js';
 
@@ -121,6 +121,56 @@ describe('the opening handshake over real sockets', { timeout: 30_000 }, () => {
       peer.destroy();
     });
   }
+
+  // `listen` answers a plain handshake read whole in the first read itself, and hands any
+  // other request, bytes and all, to its HTTP server: both paths end the same way.
+  it('upgrades a head that arrives in pieces (through the HTTP server)', async () => {
+    const peer = await RawPeer.connect(port);
+    const text = request('/echo');
+    peer.write(text.slice(0, 20));
+    await delay(30);
+    peer.write(text.slice(20));
+    const head = await peer.readHead();
+    assert.equal(head.status, 101, head.raw);
+    assert.equal(head.headers['sec-websocket-accept'], SAMPLE_ACCEPT);
+    peer.send({ opcode: 1, payload: 'after pieces' });
+    assert.equal((await peer.readFrame()).payload.toString(), 'after pieces');
+    peer.destroy();
+  });
+
+  it('upgrades a head with a repeated field (through the HTTP server, which joins them)', async () => {
+    const peer = await RawPeer.connect(port);
+    peer.write(request('/echo').replace('\r\n\r\n', '\r\nSec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: b\r\n\r\n'));
+    const head = await peer.readHead();
+    assert.equal(head.status, 101, head.raw);
+    peer.destroy();
+  });
+
+  it('keeps frames sent in the same packet as the head, in order', async () => {
+    const peer = await RawPeer.connect(port);
+    peer.write(
+      Buffer.concat([
+        Buffer.from(request('/echo')),
+        clientFrame({ opcode: 1, payload: 'one' }),
+        clientFrame({ opcode: 1, payload: 'two' }),
+      ]),
+    );
+    assert.equal((await peer.readHead()).status, 101);
+    assert.equal((await peer.readFrame()).payload.toString(), 'one');
+    assert.equal((await peer.readFrame()).payload.toString(), 'two');
+    peer.destroy();
+  });
+
+  it('survives clients that reset before, during and right after their head', async () => {
+    for (const cut of [0, 10, request('/echo').length]) {
+      const peer = await RawPeer.connect(port);
+      if (cut > 0) peer.write(request('/echo').slice(0, cut));
+      await delay(5);
+      peer.socket.resetAndDestroy();
+    }
+    await delay(20);
+    await assertEchoes(good);
+  });
 
   it('answers a missing Sec-WebSocket-Key with 400', async () => {
     await expectRefusal(request('/echo', { 'Sec-WebSocket-Key': '' }), 400);

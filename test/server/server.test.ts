@@ -395,6 +395,16 @@ describe('graceful shutdown', { timeout: 15_000 }, () => {
     }
   });
 
+  it('closes connections that have not sent their request head yet, and stops listening', async () => {
+    const { server, port } = await listening({ handshakeTimeout: 10_000 }, (s) => s.route('*', {}));
+    const silent = await RawPeer.connect(port);
+    const started = Date.now();
+    await server.close({ timeout: 5000 });
+    await silent.waitClosed(1000);
+    assert.ok(Date.now() - started < 1000);
+    await assert.rejects(RawPeer.connect(port), { code: 'ECONNREFUSED' });
+  });
+
   it('resolves at once with no peers', async () => {
     const { server } = await listening({}, (s) => s.route('*', {}));
     const started = Date.now();
