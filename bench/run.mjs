@@ -250,7 +250,8 @@ const RUNNERS = { echo: runEcho, fanout: runFanout, handshake: runHandshakes, id
 
 async function measure(bin, sid, pid, round, settings, unavailable) {
   const sc = SCENARIOS[sid];
-  const peer = PEERS[pid];
+  // A peer may run another server for some kinds of scenario (the raw ceiling does).
+  const peer = { ...PEERS[pid], ...PEERS[pid][sc.kind] };
   const params = { ...(settings.smoke ? sc.smoke : sc.full) };
   if (sc.kind === 'fanout' && settings.fanoutInflight) params.inflight = settings.fanoutInflight;
   const rec = { scenario: sid, peer: pid, round, ok: false, value: NaN, unit: sc.unit };

@@ -31,9 +31,14 @@ export function definePeers(root) {
     raw: {
       label: 'raw net (ceiling)',
       proto: 'raw',
-      kinds: ['echo'], // a length-prefixed echo has no handshake and no broadcast
+      kinds: ['echo', 'handshake'], // no broadcast, and no WebSocket to hold idle
       argv: (port) => [...node, path.join(root, 'bench', 'servers', 'raw-echo.mjs'), '--port', String(port)],
       unavailable: () => null,
+      // Its handshake: find the key, write the 101, nothing else.
+      handshake: {
+        proto: 'ws',
+        argv: (port) => [...node, path.join(root, 'bench', 'servers', 'handshake-floor.mjs'), '--port', String(port)],
+      },
     },
   };
 }

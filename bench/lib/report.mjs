@@ -96,7 +96,7 @@ export function summarize(runs, scenarioIds, peerIds, SCENARIOS) {
     const raw = out[sid].raw?.median;
     for (const s of Object.values(out[sid])) {
       s.vsWs = s.median / ws;
-      s.vsRaw = SCENARIOS[sid].kind === 'echo' ? s.median / raw : NaN;
+      s.vsRaw = SCENARIOS[sid].kind === 'echo' || SCENARIOS[sid].kind === 'handshake' ? s.median / raw : NaN;
     }
   }
   return out;
@@ -108,6 +108,29 @@ function targetText(t) {
   if (t.target.ws != null) parts.push(`${cmp} ${t.target.ws}x ws`);
   if (t.target.raw != null) parts.push(`${cmp} ${t.target.raw}x raw`);
   return parts.join(', ');
+}
+
+/**
+ * Where the generator ran out of room, the rate measures the generator, not the fastest
+ * peer. What each peer's CPU did per second of its own time still compares them: rate ÷
+ * server CPU share (a peer at 100% is the same either way).
+ */
+function perServerCpu(summary, SCENARIOS, peers, scenarioIds, peerIds) {
+  const L = [];
+  for (const sid of scenarioIds) {
+    const rows = peerIds.map((pid) => [pid, summary[sid]?.[pid]]).filter(([, s]) => s && s.ok > 0 && s.serverCpu > 0);
+    if (!rows.some(([, s]) => s.loadgenIdle < 0.1)) continue;
+    const perCpu = Object.fromEntries(rows.map(([pid, s]) => [pid, s.median / Math.min(1, s.serverCpu)]));
+    L.push('');
+    L.push(`In \`${sid}\` the generator was saturated; per second of server CPU (median ÷ server CPU share, up to one CPU):`);
+    L.push('');
+    L.push(`| peer | ${SCENARIOS[sid].unit} per CPU-second | x ws |`);
+    L.push('|---|---:|---:|');
+    for (const [pid] of rows) {
+      L.push(`| ${peers[pid].label} | ${fmt(perCpu[pid])} | ${perCpu.ws ? ratio(perCpu[pid] / perCpu.ws) : '–'} |`);
+    }
+  }
+  return L;
 }
 
 export function renderReport({ summary, runs, SCENARIOS, peers, scenarioIds, peerIds, unavailable, meta, settings }) {
@@ -154,6 +177,7 @@ export function renderReport({ summary, runs, SCENARIOS, peers, scenarioIds, pee
   if (saturated) {
     L.push('');
     L.push('≥: the load generator was saturated (idle below 10%), so this peer may be faster than shown.');
+    L.push(...perServerCpu(summary, SCENARIOS, peers, scenarioIds, peerIds));
   }
   L.push('');
   L.push('## Hotline against its targets');
