@@ -53,9 +53,8 @@ export function applyMask(
   end = data.length,
   offset = 0,
 ): void {
-  if (end - start < SMALL) applyMaskBytes(data, mask, start, end, offset);
-  else if (simd !== null) applyMaskSimd(simd, data, mask, start, end, offset);
-  else applyMaskWords(data, mask, start, end, offset);
+  if (simd !== null && end - start >= SMALL) applyMaskSimd(simd, data, mask, start, end, offset);
+  else applyMaskJs(data, mask, start, end, offset);
 }
 
 /** The JavaScript paths alone; exported so tests can hold both implementations to the same answers. */

@@ -219,13 +219,13 @@ export class Server implements PeerHost {
       socket.destroy();
       return;
     }
-    const waiting = new AwaitingHead(socket, Date.now() + this.options.handshakeTimeout, this);
+    const waiting = new PendingHandshake(socket, Date.now() + this.options.handshakeTimeout, this, true);
     this.sweep.add(waiting);
     socket.on('error', onHandshakeSocketError);
     socket.once('data', (chunk: Buffer) => this.firstBytes(waiting, chunk));
   }
 
-  private firstBytes(waiting: AwaitingHead, chunk: Buffer): void {
+  private firstBytes(waiting: PendingHandshake, chunk: Buffer): void {
     const { socket } = waiting;
     this.sweep.delete(waiting);
     socket.off('error', onHandshakeSocketError);
@@ -246,12 +246,6 @@ export class Server implements PeerHost {
     if (!this.handleUpgrade(head, socket, chunk.subarray(end + 4))) {
       abort(socket, new HandshakeError('HL_ERR_NOT_FOUND', 404, 'no WebSocket route here'));
     }
-  }
-
-  /** @internal The first bytes of a connection did not arrive in time. */
-  headTimedOut(waiting: AwaitingHead): void {
-    this.sweep.delete(waiting);
-    abort(waiting.socket, new HandshakeError('HL_ERR_HANDSHAKE_TIMEOUT', 408, 'request head timed out'));
   }
 
   // ---- HTTP requests -----------------------------------------------------------------------
@@ -397,7 +391,8 @@ export class Server implements PeerHost {
   handshakeExpired(pending: PendingHandshake): void {
     this.handshakes.delete(pending);
     this.sweep.delete(pending);
-    abort(pending.socket, new HandshakeError('HL_ERR_HANDSHAKE_TIMEOUT', 408, 'handshake timed out'));
+    const what = pending.awaitingHead ? 'request head' : 'handshake';
+    abort(pending.socket, new HandshakeError('HL_ERR_HANDSHAKE_TIMEOUT', 408, `${what} timed out`));
   }
 
   // ---- Pub/sub ---------------------------------------------------------------------------
@@ -441,7 +436,7 @@ export class Server implements PeerHost {
     ]);
     own?.closeIdleConnections();
     for (const member of this.sweep) {
-      if (member instanceof AwaitingHead) {
+      if (member instanceof PendingHandshake && member.awaitingHead) {
         this.sweep.delete(member);
         member.socket.destroy();
       }
@@ -498,29 +493,18 @@ class WebSocketUpgradeRequest implements UpgradeRequest {
   }
 }
 
-/** A handshake between the `upgrade` event and the 101, with its deadline. */
-/** A connection to `listen`'s port that has not sent its first bytes yet. */
-class AwaitingHead implements Sweepable {
-  expired = false;
-  constructor(
-    readonly socket: Socket,
-    private readonly deadline: number,
-    private readonly server: Server,
-  ) {}
-
-  sweep(now: number): void {
-    if (now < this.deadline) return;
-    this.expired = true;
-    this.server.headTimedOut(this);
-  }
-}
-
+/**
+ * A handshake in progress, with its deadline: a connection to `listen`'s port that has
+ * not sent its first bytes yet (`awaitingHead`), or one whose async upgrade hook has not
+ * settled.
+ */
 class PendingHandshake implements Sweepable {
   expired = false;
   constructor(
     readonly socket: Socket,
     private readonly deadline: number,
     private readonly server: Server,
+    readonly awaitingHead = false,
   ) {}
 
   sweep(now: number): void {

@@ -245,15 +245,23 @@ describe('the connection shell', { timeout: 30_000 }, () => {
     raw.destroy();
   });
 
-  it('drops sends once the peer ended its stream, while the socket still drains (never throws into the sweep)', async () => {
-    const { raw, peer } = await open('/ended', {}, { allowHalfOpen: true });
-    // A peer that does not read: our FIN waits behind the bytes the kernel holds, so the
-    // socket stays open after the peer's own FIN, and the idle sweep still visits it.
+  /**
+   * A peer that stops reading, fills the socket until a send answers 'buffered', then sends
+   * its FIN: our own FIN waits behind the bytes the kernel holds, so the socket stays open.
+   */
+  async function halfCloseWithoutReading(path: string): Promise<{ raw: RawPeer; peer: Peer<any> }> {
+    const { raw, peer } = await open(path, {}, { allowHalfOpen: true });
     raw.socket.pause();
     for (let i = 0; i < 16 && peer.send(Buffer.alloc(MiB, 1)) !== 'buffered'; i++) {
       await new Promise((resolve) => setImmediate(resolve));
     }
     raw.end();
+    return { raw, peer };
+  }
+
+  it('drops sends once the peer ended its stream, while the socket still drains (never throws into the sweep)', async () => {
+    // The idle sweep still visits the socket after the peer's FIN.
+    const { raw, peer } = await halfCloseWithoutReading('/ended');
     await eventually(() => peer.readyState !== 1, 2000, 'the server to see the FIN');
     assert.equal(peer.send('late'), 'dropped');
     assert.doesNotThrow(() => shell(peer).ping(), 'the heartbeat Ping the sweep would send');
@@ -262,12 +270,7 @@ describe('the connection shell', { timeout: 30_000 }, () => {
   });
 
   it('ends a socket the peer half-closed but never reads, after the close timeout', async () => {
-    const { raw, peer } = await open('/ended-unread', {}, { allowHalfOpen: true });
-    raw.socket.pause();
-    for (let i = 0; i < 16 && peer.send(Buffer.alloc(MiB, 1)) !== 'buffered'; i++) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
-    raw.end();
+    const { raw, peer } = await halfCloseWithoutReading('/ended-unread');
     // closeTimeout is 300 ms here; the socket would otherwise stay open for as long as
     // the peer keeps it (this server has no idle timeout).
     const closed = await recorder.wait('close', peer);
