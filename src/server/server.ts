@@ -198,7 +198,9 @@ export class Server implements PeerHost {
     );
     this.ownServer = server;
     this.attach(server);
-    const listener = net.createServer({ noDelay: true }, (socket) => this.accept(socket));
+    // The socket options of an http.Server's own listener, so that a connection handed
+    // over behaves as if it had been accepted there.
+    const listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     this.listener = listener;
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
