@@ -1,4 +1,5 @@
 import type { SendResult } from '../types.js';
+import type { SharedDeflation } from '../websocket/shared-deflate.js';
 
 /**
  * Topics → subscribers and subscriber → topics, both ways, so that a publish walks only
@@ -11,6 +12,11 @@ export interface Publication {
   readonly isBinary: boolean;
   /** Filled by the first WebSocket subscriber, reused by the rest. */
   frame?: Buffer;
+  /**
+   * Compressed once per window size for the WebSocket subscribers without context
+   * takeover (RFC 7692 §7.1.1.1); started by the first such subscriber.
+   */
+  deflations?: SharedDeflation[];
 }
 
 export interface Subscriber {

@@ -8,6 +8,7 @@ import { COPY_THRESHOLD, encodeFrameContiguous } from '../protocol/frame-encoder
 import type { SendResult } from '../types.js';
 import type { Sweep, Sweepable } from './sweep.js';
 import type { MessageCodec } from './codec.js';
+import type { SharedDeflation, SharedMessage } from './shared-deflate.js';
 
 /**
  * The connection shell: binds a sans-I/O `Protocol` to a socket. Every read runs in the
@@ -51,11 +52,33 @@ const MERGE_CHUNK_LIMIT = COPY_THRESHOLD + 14;
 const kConnection = Symbol('hotline.connection');
 type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection };
 
-/** A message already encoded for every server-side peer (publish encodes once). */
-export interface SharedFrame {
-  readonly data: Buffer;
-  readonly isBinary: boolean;
+/**
+ * A message already encoded for every server-side peer (publish encodes once): the plain
+ * frame, and the compressions shared by peers without context takeover.
+ */
+export interface SharedFrame extends SharedMessage {
   frame?: Buffer;
+}
+
+/** How a queued message goes out once it is at the head of the send queue. */
+const PLAIN = 0; // `data` as it is
+const DEFLATED = 1; // `out`: this connection's compressed payload, null until ready
+const ENCODED = 2; // `out`: a whole frame built once for many peers, null until compressed
+
+/**
+ * A message in the send queue. RFC 7692 compresses whole messages, asynchronously, and
+ * a connection's own and shared compressions finish in no fixed order with each other:
+ * the queue keeps messages in send order until each is ready.
+ */
+class Outgoing {
+  constructor(
+    readonly data: Buffer,
+    readonly binary: boolean,
+    readonly kind: typeof PLAIN | typeof DEFLATED | typeof ENCODED,
+    public out: Buffer | null,
+    /** The shared compression this message waits for, to leave if the connection closes. */
+    public shared: SharedDeflation | null,
+  ) {}
 }
 
 /**
@@ -104,9 +127,8 @@ function sharedSettings(sweep: Sweep, options: ConnectionOptions): SharedSetting
 class Negotiated {
   /** Events waiting behind a message being inflated (RFC 7692: order must hold). */
   blocked: ProtocolEvent[] | null = null;
-  /** Messages being compressed, so that sends leave in order. */
-  compressing = 0;
-  sendQueue: Array<{ data: Buffer; binary: boolean }> | null = null;
+  /** Messages behind one being compressed, so that sends leave in order. */
+  sendQueue: Outgoing[] | null = null;
   /** A close() that waits for the compressed messages ahead of it. */
   pendingClose: { code: number; reason: string } | null = null;
 
@@ -281,8 +303,7 @@ export abstract class WebSocketConnection implements Sweepable {
       this.enqueueCompressed(data, isBinary);
     } else if (sendQueue !== null) {
       // Keep order behind messages still being compressed.
-      sendQueue.push({ data, binary: isBinary });
-      sendQueue.push(UNCOMPRESSED_MARK);
+      sendQueue.push(new Outgoing(data, isBinary, PLAIN, null, null));
     } else {
       this.protocolState.sendMessage(data, isBinary);
       this.scheduleFlush();
@@ -311,23 +332,38 @@ export abstract class WebSocketConnection implements Sweepable {
     return false;
   }
 
-  /** Sends a frame shared by many peers, encoding it on first use (server side only). */
+  /**
+   * Sends a message shared by many peers (server side only): the plain frame is encoded
+   * on first use; a compressed one is shared when this peer has no context takeover
+   * (RFC 7692 §7.1.1.1), else compressed by this peer's own codec.
+   */
   sendShared(message: SharedFrame): SendResult {
-    if (this.sendingEnded || this.protocolState.fragmenting) return 'dropped';
-    const { codec, sendQueue } = this.negotiated;
-    if (sendQueue !== null || (codec !== null && codec.shouldCompress(message.data.length))) {
-      return this.sendData(message.data, message.isBinary, undefined);
+    const { codec, sendQueue, pendingClose } = this.negotiated;
+    if (this.sendingEnded || pendingClose !== null || this.protocolState.fragmenting) return 'dropped';
+    const { data, isBinary } = message;
+    if (this.overLimit(data.length)) return 'dropped';
+    if (codec !== null && codec.shouldCompress(data.length)) {
+      const item = new Outgoing(data, isBinary, ENCODED, null, null);
+      // The callback never comes synchronously: the item is queued before it runs.
+      item.shared = codec.compressShared(message, (error, frame) => this.sharedReady(item, error, frame));
+      if (item.shared === null) this.enqueueCompressed(data, isBinary);
+      else (this.negotiated.sendQueue ??= []).push(item);
+      return this.sendResult();
     }
-    if (this.overLimit(message.data.length)) return 'dropped';
     if (message.frame === undefined) {
-      message.frame = encodeFrameContiguous(message.isBinary ? Opcode.BINARY : Opcode.TEXT, message.data, {
+      message.frame = encodeFrameContiguous(isBinary ? Opcode.BINARY : Opcode.TEXT, data, {
         fin: true,
         rsv1: false,
         mask: null,
       });
     }
-    this.protocolState.sendEncoded(message.frame);
-    this.scheduleFlush();
+    if (sendQueue !== null) {
+      // Keep order behind messages still being compressed.
+      sendQueue.push(new Outgoing(data, isBinary, ENCODED, message.frame, null));
+    } else {
+      this.protocolState.sendEncoded(message.frame);
+      this.scheduleFlush();
+    }
     return this.sendResult();
   }
 
@@ -509,34 +545,50 @@ export abstract class WebSocketConnection implements Sweepable {
 
   private enqueueCompressed(data: Buffer, binary: boolean): void {
     const negotiated = this.negotiated;
-    if (negotiated.sendQueue === null) negotiated.sendQueue = [];
-    negotiated.sendQueue.push({ data, binary });
-    negotiated.compressing++;
+    const item = new Outgoing(data, binary, DEFLATED, null, null);
+    (negotiated.sendQueue ??= []).push(item);
     negotiated.codec!.compress(data, (error, compressed) => {
-      negotiated.compressing--;
       if (this.finished) return;
       if (error) {
         this.internalError(error);
         this.afterProtocolStep();
         return;
       }
-      this.compressedReady(data, compressed!);
+      item.out = compressed!;
+      this.releaseReady();
     });
   }
 
-  /** Compression finishes in call order; release messages from the head of the queue. */
-  private compressedReady(original: Buffer, compressed: Buffer): void {
-    const negotiated = this.negotiated;
-    const queue = negotiated.sendQueue!;
-    const head = queue.shift()!;
-    if (head.data !== original) throw new Error('compression completed out of order');
-    if (this.protocolState.closeSent === null) this.protocolState.sendMessage(compressed, head.binary, true);
-    // Uncompressed messages queued behind it can go now, up to the next compressed one.
-    while (queue.length > 1 && queue[1] === UNCOMPRESSED_MARK) {
-      const item = queue.shift()!;
-      queue.shift();
-      if (this.protocolState.closeSent === null) this.protocolState.sendMessage(item.data, item.binary);
+  private sharedReady(item: Outgoing, error: Error | null, frame: Buffer | undefined): void {
+    if (this.finished) return;
+    if (error) {
+      // As for this connection's own compression: zlib failing is an internal error.
+      this.internalError(error);
+      this.afterProtocolStep();
+      return;
     }
+    item.out = frame!;
+    this.releaseReady();
+  }
+
+  /** Sends the messages at the head of the queue that are ready, in order. */
+  private releaseReady(): void {
+    const negotiated = this.negotiated;
+    const queue = negotiated.sendQueue;
+    if (queue === null) return;
+    let ready = 0;
+    while (ready < queue.length) {
+      const item = queue[ready]!;
+      if (item.kind !== PLAIN && item.out === null) break;
+      ready++;
+      // After our Close nothing more may be sent (RFC 6455 §5.5.1).
+      if (this.protocolState.closeSent !== null) continue;
+      if (item.kind === PLAIN) this.protocolState.sendMessage(item.data, item.binary);
+      else if (item.kind === DEFLATED) this.protocolState.sendMessage(item.out!, item.binary, true);
+      else this.protocolState.sendEncoded(item.out!);
+    }
+    if (ready === 0) return;
+    queue.splice(0, ready);
     if (queue.length === 0) {
       negotiated.sendQueue = null;
       if (negotiated.pendingClose !== null) {
@@ -676,7 +728,10 @@ export abstract class WebSocketConnection implements Sweepable {
     if (negotiated.codec !== null) {
       negotiated.codec.close();
       negotiated.blocked = null;
+      const queue = negotiated.sendQueue;
       negotiated.sendQueue = null;
+      // Shared compressions nobody else waits for are skipped or stopped.
+      if (queue !== null) for (const item of queue) item.shared?.cancel();
     }
     const { closeReceived, closeSent } = this.protocolState;
     this.protocolState.receiveEof();
@@ -695,8 +750,6 @@ export abstract class WebSocketConnection implements Sweepable {
     }
   }
 }
-
-const UNCOMPRESSED_MARK = { data: Buffer.alloc(0), binary: false };
 
 function concat(chunks: Chunk[], total: number): Buffer {
   const out = Buffer.allocUnsafe(total);

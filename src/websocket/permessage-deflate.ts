@@ -21,6 +21,15 @@ import { CloseCode, HotlineError, ProtocolError, invalidArgument, invalidState }
 import { DEFLATE_DEFAULTS, type DeflateParams } from '../protocol/permessage-deflate.js';
 import { Side } from '../protocol/side.js';
 import { zlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
+import { TRAILER, deflaterWindowBits, joinChunks, messagePayload } from './deflate-output.js';
+import {
+  type SharedDeflater,
+  type SharedDeflation,
+  type SharedFrameCallback,
+  type SharedMessage,
+  shareDeflation,
+  sharedDeflater,
+} from './shared-deflate.js';
 
 export interface DeflateCodecOptions {
   /**
@@ -44,13 +53,6 @@ export type DecompressCallback = (error: HotlineError | null, result?: Buffer) =
 
 /** Message data: one buffer, or the payloads of a message's fragments in order. */
 export type MessageData = Buffer | readonly Buffer[];
-
-// RFC 7692 §7.2.1: a sync flush ends with an empty stored block, 00 00 ff ff, which the
-// sender removes and (§7.2.2) the receiver appends again before inflating.
-const TRAILER = Buffer.from([0x00, 0x00, 0xff, 0xff]);
-// RFC 7692 §7.2.3.6: an empty message compresses to a single 0x00 byte (an empty
-// stored block once the receiver appends the trailer).
-const EMPTY_MESSAGE = Buffer.from([0x00]);
 
 const kLane = Symbol('permessage-deflate lane');
 type ZlibStream = (zlib.DeflateRaw | zlib.InflateRaw) & { [kLane]: Lane };
@@ -133,13 +135,8 @@ class Lane {
       stream.on('data', onInflateData);
     } else {
       stream = zlib.createDeflateRaw({
-        // zlib cannot build a 256-byte raw deflate window (deflate.c raises 8 to 9, and
-        // zlib >= 1.2.9 refuses -8 outright). We ask for 9 ourselves, and stay within an
-        // agreed 8: zlib never emits a match farther back than the window size minus
-        // MIN_LOOKAHEAD (262), i.e. 250 bytes for a 512-byte window, so every stream we
-        // produce is valid for a peer inflating with 2^8 (RFC 7692 §7.1.2.1). The codec
-        // tests check the distances with an independent decoder.
-        windowBits: this.windowBits === 8 ? 9 : this.windowBits,
+        // 8 bits: see deflaterWindowBits (RFC 7692 §7.1.2.1).
+        windowBits: deflaterWindowBits(this.windowBits),
         level: this.level,
         memLevel: this.memLevel,
       }) as ZlibStream;
@@ -161,32 +158,19 @@ class Lane {
       this.failed(error);
       return;
     }
-    let out: Buffer;
-    if (this.chunks.length === 1) {
-      // zlib's output chunks are views of a 16 KiB buffer it keeps writing after; a
-      // small message handed on as such a view would pin all of it for as long as the
-      // application keeps the message.
-      const chunk = this.chunks[0]!;
-      out = chunk.length * 2 < chunk.buffer.byteLength ? Buffer.from(chunk) : chunk;
-    } else {
-      out = Buffer.concat(this.chunks, this.total);
-    }
+    let out = joinChunks(this.chunks, this.total);
     if (this.inflate) {
       // A peer may end a message with a final block (RFC 7692 §7.2.3.4); zlib then ends
       // the stream and ignores later input, so the next message needs a new one.
       if (this.noContextTakeover || stream.readableEnded) this.dropStream();
     } else {
-      if (out.length === 0) {
-        // zlib had nothing to flush (an empty message after a previous flush).
-        out = EMPTY_MESSAGE;
-      } else if (out.length < 4 || out.compare(TRAILER, 0, 4, out.length - 4) !== 0) {
-        this.finish(invalidState('zlib sync flush did not end with 00 00 ff ff'));
+      // §7.2.1: remove the trailing 00 00 ff ff.
+      const payload = messagePayload(out);
+      if (payload instanceof Error) {
+        this.finish(payload);
         return;
-      } else {
-        // §7.2.1: remove the trailing 00 00 ff ff.
-        out = out.subarray(0, out.length - 4);
-        if (out.length === 0) out = EMPTY_MESSAGE;
       }
+      out = payload;
       // §7.1.1: without context takeover the next message starts from an empty window;
       // freeing the stream (rather than resetting it) returns its memory meanwhile.
       if (this.noContextTakeover) this.dropStream();
@@ -305,6 +289,8 @@ export class PerMessageDeflate {
   private readonly deflater: Lane;
   private readonly inflater: Lane;
   private readonly threshold: number;
+  /** Set when this side compresses without context takeover (RFC 7692 §7.1.1.1). */
+  private readonly shared: SharedDeflater | null;
   private closed = false;
 
   constructor(params: DeflateParams, side: Side, options: DeflateCodecOptions) {
@@ -324,10 +310,12 @@ export class PerMessageDeflate {
     const limiter = options.limiter ?? zlibLimiter;
     const server = side === Side.SERVER;
     // Each end compresses under its own parameters and inflates under the peer's.
+    const ownWindowBits = server ? params.serverMaxWindowBits : params.clientMaxWindowBits;
+    const ownNoContextTakeover = server ? params.serverNoContextTakeover : params.clientNoContextTakeover;
     this.deflater = new Lane(
       false,
-      server ? params.serverMaxWindowBits : params.clientMaxWindowBits,
-      server ? params.serverNoContextTakeover : params.clientNoContextTakeover,
+      ownWindowBits,
+      ownNoContextTakeover,
       limiter,
       Infinity,
       level,
@@ -343,6 +331,7 @@ export class PerMessageDeflate {
       memLevel,
     );
     this.threshold = threshold;
+    this.shared = ownNoContextTakeover ? sharedDeflater(limiter, ownWindowBits, level, memLevel) : null;
   }
 
   /**
@@ -361,6 +350,20 @@ export class PerMessageDeflate {
   compress(data: MessageData, callback: CompressCallback): void {
     if (this.closed) throw invalidState('permessage-deflate codec is closed');
     this.deflater.enqueue({ data, callback });
+  }
+
+  /**
+   * For a message sent to many connections: when this side compresses without context
+   * takeover (RFC 7692 §7.1.1.1), the output depends on nothing but the message and the
+   * settings, so this joins the one compression every codec with the same window bits
+   * and zlib settings shares, and calls back with the whole frame (RSV1 set). Returns
+   * the shared job (to `cancel` if the connection closes first), or null when this side
+   * keeps its context: then only `compress` is right.
+   */
+  compressShared(message: SharedMessage, callback: SharedFrameCallback): SharedDeflation | null {
+    if (this.closed) throw invalidState('permessage-deflate codec is closed');
+    if (this.shared === null) return null;
+    return shareDeflation(message, this.shared, callback);
   }
 
   /**
