@@ -459,6 +459,10 @@ export class Server implements PeerHost {
       });
       this.whenEmpty = null;
       for (const member of this.sweep) if (member instanceof WebSocketPeer) member.terminate();
+      // A destroyed socket reports 'close' on a later tick: wait for it, so that every
+      // peer's `close` hook has run when this resolves.
+      if (this.peerCount > 0) await new Promise<void>((resolve) => (this.whenEmpty = resolve));
+      this.whenEmpty = null;
     }
     own?.closeAllConnections();
     await serverClosed;
