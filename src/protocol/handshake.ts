@@ -4,8 +4,9 @@ import { isToken } from './extensions.js';
 
 /**
  * The opening handshake (RFC 6455 §4), both sides, on already-parsed HTTP messages. The
- * HTTP/1.1 syntax itself is parsed by Node's llhttp; this module applies the WebSocket
- * rules to the result and builds the answers.
+ * HTTP/1.1 syntax itself is parsed by Node's llhttp, or for a plain request head by
+ * `request-head.ts`; this module applies the WebSocket rules to the result and builds
+ * the answers.
  */
 
 /** §1.3: the GUID concatenated to the key before hashing. */
