@@ -44,3 +44,34 @@ export function messagePayload(out: Buffer): Buffer | Error {
   const payload = out.subarray(0, out.length - 4);
   return payload.length === 0 ? EMPTY_MESSAGE : payload;
 }
+
+/**
+ * Whoever gathers a zlib stream's output for the message in progress: a connection's
+ * lane or a shared deflater. Output of a stream it has replaced, or arriving with no
+ * message in progress, is dropped.
+ */
+export interface OutputCollector {
+  readonly stream: object | null;
+  readonly current: object | null;
+  total: number;
+  readonly chunks: Buffer[];
+  failed(error: Error): void;
+}
+
+/** The collector a zlib stream reports to: a property on the stream, not a closure. */
+export const kCollector = Symbol('zlib output collector');
+export type CollectedStream = object & { [kCollector]: OutputCollector };
+
+// Module-level listeners, shared by every stream: no closures per connection.
+export function onDeflateOutput(this: CollectedStream, chunk: Buffer): void {
+  const collector = this[kCollector];
+  if (collector.stream !== this || collector.current === null) return;
+  collector.total += chunk.length;
+  collector.chunks.push(chunk);
+}
+
+export function onZlibError(this: CollectedStream, error: Error): void {
+  const collector = this[kCollector];
+  if (collector.stream !== this) return;
+  collector.failed(error);
+}

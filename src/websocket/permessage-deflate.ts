@@ -21,7 +21,15 @@ import { CloseCode, HotlineError, ProtocolError, invalidArgument, invalidState }
 import { DEFLATE_DEFAULTS, type DeflateParams } from '../protocol/permessage-deflate.js';
 import { Side } from '../protocol/side.js';
 import { zlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
-import { TRAILER, deflaterWindowBits, joinChunks, messagePayload } from './deflate-output.js';
+import {
+  TRAILER,
+  deflaterWindowBits,
+  joinChunks,
+  kCollector,
+  messagePayload,
+  onDeflateOutput,
+  onZlibError,
+} from './deflate-output.js';
 import {
   type SharedDeflater,
   type SharedDeflation,
@@ -54,8 +62,7 @@ export type DecompressCallback = (error: HotlineError | null, result?: Buffer) =
 /** Message data: one buffer, or the payloads of a message's fragments in order. */
 export type MessageData = Buffer | readonly Buffer[];
 
-const kLane = Symbol('permessage-deflate lane');
-type ZlibStream = (zlib.DeflateRaw | zlib.InflateRaw) & { [kLane]: Lane };
+type ZlibStream = (zlib.DeflateRaw | zlib.InflateRaw) & { [kCollector]: Lane };
 
 interface Job {
   data: MessageData;
@@ -140,11 +147,11 @@ class Lane {
         level: this.level,
         memLevel: this.memLevel,
       }) as ZlibStream;
-      stream.on('data', onDeflateData);
+      stream.on('data', onDeflateOutput);
     }
-    stream[kLane] = this;
+    stream[kCollector] = this;
     // Kept for the stream's whole life: an 'error' with no listener would throw.
-    stream.on('error', onStreamError);
+    stream.on('error', onZlibError);
     this.stream = stream;
     return stream;
   }
@@ -255,9 +262,9 @@ class Lane {
   }
 }
 
-// Module-level listeners, shared by every stream: no closures per connection.
+// A module-level listener, shared by every stream: no closures per connection.
 function onInflateData(this: ZlibStream, chunk: Buffer): void {
-  const lane = this[kLane];
+  const lane = this[kCollector];
   if (lane.stream !== this || lane.current === null) return;
   lane.total += chunk.length;
   // RFC 7692 §8 leaves the limit to us; checked per zlib output chunk, so the total
@@ -269,18 +276,6 @@ function onInflateData(this: ZlibStream, chunk: Buffer): void {
   lane.chunks.push(chunk);
 }
 
-function onDeflateData(this: ZlibStream, chunk: Buffer): void {
-  const lane = this[kLane];
-  if (lane.stream !== this || lane.current === null) return;
-  lane.total += chunk.length;
-  lane.chunks.push(chunk);
-}
-
-function onStreamError(this: ZlibStream, error: Error): void {
-  const lane = this[kLane];
-  if (lane.stream !== this) return;
-  lane.failed(error);
-}
 
 /**
  * permessage-deflate for one connection. Structurally the shell's `MessageCodec`.

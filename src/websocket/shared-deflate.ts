@@ -19,7 +19,7 @@ import zlib from 'node:zlib';
 
 import { Opcode } from '../protocol/opcode.js';
 import { encodeFrameContiguous } from '../protocol/frame-encoder.js';
-import { deflaterWindowBits, joinChunks, messagePayload } from './deflate-output.js';
+import { deflaterWindowBits, joinChunks, kCollector, messagePayload, onDeflateOutput, onZlibError } from './deflate-output.js';
 import type { ZlibLimiter } from './zlib-limiter.js';
 
 /** A message sent to many connections: a publication. */
@@ -91,8 +91,7 @@ export class SharedDeflation {
   }
 }
 
-const kDeflater = Symbol('shared deflater');
-type Stream = zlib.DeflateRaw & { [kDeflater]: SharedDeflater };
+type Stream = zlib.DeflateRaw & { [kCollector]: SharedDeflater };
 
 export class SharedDeflater {
   stream: Stream | null = null;
@@ -154,10 +153,10 @@ export class SharedDeflater {
         level: this.level,
         memLevel: this.memLevel,
       }) as Stream;
-      stream[kDeflater] = this;
-      stream.on('data', onData);
+      stream[kCollector] = this;
+      stream.on('data', onDeflateOutput);
       // Kept for the stream's whole life: an 'error' with no listener would throw.
-      stream.on('error', onError);
+      stream.on('error', onZlibError);
       this.stream = stream;
       sharedDeflateCounters.streams++;
     } else {
@@ -232,20 +231,6 @@ export class SharedDeflater {
       this.next();
     }
   }
-}
-
-// Module-level listeners, shared by every stream: no closures per deflater.
-function onData(this: Stream, chunk: Buffer): void {
-  const deflater = this[kDeflater];
-  if (deflater.stream !== this || deflater.current === null) return;
-  deflater.total += chunk.length;
-  deflater.chunks.push(chunk);
-}
-
-function onError(this: Stream, error: Error): void {
-  const deflater = this[kDeflater];
-  if (deflater.stream !== this) return;
-  deflater.failed(error);
 }
 
 const pools = new WeakMap<ZlibLimiter, Map<string, SharedDeflater>>();
