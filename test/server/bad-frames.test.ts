@@ -11,7 +11,7 @@ import type { Server } from '../../src/server/server.js';
 import type { Peer } from '../../src/types.js';
 import { type RawFrame } from '../support/bytes.js';
 import { RawPeer, clientFrame, closePayload } from '../support/raw.js';
-import { Recorder, assertEchoes, closeWs, listening, wsClient } from '../support/server.js';
+import { Recorder, assertEchoes, expectFailedConnection, closeWs, listening, wsClient } from '../support/server.js';
 import { delay } from '../support/timing.js';
 import { gc } from '../support/memory.js';
 
@@ -51,19 +51,8 @@ async function teardown(f: Fixture): Promise<void> {
 async function expectFailure(f: Fixture, bytes: Buffer | Buffer[], closeCode: number, errorCode: string): Promise<{ peer: Peer<any>; raw: RawPeer }> {
   const raw = await RawPeer.open(f.port, '/bad');
   const peer = await f.recorder.nextPeer();
-  for (const chunk of Array.isArray(bytes) ? bytes : [bytes]) raw.write(chunk);
-  const close = await raw.readClose(2000);
-  assert.equal(close.code, closeCode, `close code (reason: ${close.reason})`);
-  const error = await f.recorder.wait('error', peer);
-  assert.equal(error.error.code, errorCode);
-  assert.equal(error.error.closeCode, closeCode);
-  // §7.1.7: after failing, the server closes TCP without waiting for our Close.
-  await raw.waitEnd(2000);
-  assert.equal(raw.finSent, false, 'the server closed TCP first');
-  const closed = await f.recorder.wait('close', peer);
+  const closed = await expectFailedConnection(raw, f.recorder, peer, bytes, closeCode, errorCode);
   assert.equal(closed.code, 1006, 'no Close frame came from the peer');
-  assert.equal(f.recorder.of('message', peer).length, 0, 'nothing was delivered from the bad connection');
-  await raw.waitClosed(2000);
   await assertEchoes(f.good);
   return { peer, raw };
 }

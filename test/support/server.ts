@@ -9,6 +9,7 @@ import { Server } from '../../src/server/server.js';
 import type { ServerOptions } from '../../src/server/options.js';
 import type { Handler, Peer } from '../../src/types.js';
 import { withTimeout } from './timing.js';
+import type { RawPeer } from './raw.js';
 
 export type HookEvent =
   | { kind: 'open'; peer: Peer<any> }
@@ -145,5 +146,35 @@ export function closeWs(ws: WsClient, ms = 2000): Promise<void> {
   if (ws.readyState === WsClient.CLOSED) return Promise.resolve();
   const closed = withTimeout(new Promise<void>((resolve) => ws.once('close', () => resolve())), ms, 'ws to close');
   ws.close(1000);
+  return closed;
+}
+
+/**
+ * The end of a connection the server failed (RFC 6455 §7.1.7), seen from both sides:
+ * `bytes` sent on `raw` draw a Close frame with `closeCode`; the `error` hook reports
+ * `errorCode`; the server closes TCP first; `close` follows; nothing was delivered.
+ * Returns the `close` event.
+ */
+export async function expectFailedConnection(
+  raw: RawPeer,
+  recorder: Recorder,
+  peer: Peer<any>,
+  bytes: Buffer | Buffer[],
+  closeCode: number,
+  errorCode: string,
+  readTimeout = 2000,
+): Promise<Extract<HookEvent, { kind: 'close' }>> {
+  for (const chunk of Array.isArray(bytes) ? bytes : [bytes]) raw.write(chunk);
+  const close = await raw.readClose(readTimeout);
+  assert.equal(close.code, closeCode, `close code (reason: ${close.reason})`);
+  const error = await recorder.wait('error', peer);
+  assert.equal(error.error.code, errorCode);
+  assert.equal(error.error.closeCode, closeCode);
+  // §7.1.7: after failing, the server closes TCP without waiting for our Close.
+  await raw.waitEnd(2000);
+  assert.equal(raw.finSent, false, 'the server closed TCP first');
+  const closed = await recorder.wait('close', peer);
+  assert.equal(recorder.of('message', peer).length, 0, 'nothing was delivered from the bad connection');
+  await raw.waitClosed(2000);
   return closed;
 }

@@ -26,7 +26,7 @@ import { zlibLimiter } from '../../src/websocket/zlib-limiter.js';
 import type { Peer, SendResult } from '../../src/types.js';
 import { frame, prng, randomBytes } from '../support/bytes.js';
 import { RawPeer, type ReadFrame, acceptFor, clientFrame, closePayload, upgradeRequest } from '../support/raw.js';
-import { Recorder, assertEchoes, closeWs, listening, wsClient } from '../support/server.js';
+import { Recorder, assertEchoes, expectFailedConnection, closeWs, listening, wsClient } from '../support/server.js';
 import { deferred, delay, eventually, nextEvent, withTimeout } from '../support/timing.js';
 
 const CONTINUATION = 0x0;
@@ -183,17 +183,7 @@ async function expectFailure(
 ): Promise<{ raw: RawPeer; peer: Peer<any> }> {
   const { raw } = await openRaw(f.port, '/quiet', offer);
   const peer = await f.recorder.nextPeer();
-  for (const chunk of Array.isArray(bytes) ? bytes : [bytes]) raw.write(chunk);
-  const close = await raw.readClose(3000);
-  assert.equal(close.code, closeCode, `close code (reason: ${close.reason})`);
-  const error = await f.recorder.wait('error', peer);
-  assert.equal(error.error.code, errorCode);
-  assert.equal(error.error.closeCode, closeCode);
-  await raw.waitEnd(2000);
-  assert.equal(raw.finSent, false, 'the server closed TCP first');
-  await f.recorder.wait('close', peer);
-  assert.equal(f.recorder.of('message', peer).length, 0, 'nothing was delivered from the bad connection');
-  await raw.waitClosed(2000);
+  await expectFailedConnection(raw, f.recorder, peer, bytes, closeCode, errorCode, 3000);
   await assertHealthy(f);
   return { raw, peer };
 }
