@@ -36,6 +36,16 @@ export interface ServerOptions {
    */
   maxConnections?: number;
   /**
+   * Most bytes queued for peers that have not read them yet, across every peer of the
+   * server and every transport (WebSocket buffers beyond the kernel, session queues,
+   * bytes buffered in HTTP responses). Each peer is bounded by its own limit; this bounds
+   * their sum, which would otherwise be that limit times the number of peers. When a send
+   * would pass it, the peers holding the most are closed with 1013 (Try Again Later) to
+   * make room; if the sender is itself the largest, its send is refused (`dropped`).
+   * Default 256 MiB: what a 1 GiB machine can hold on top of everything else.
+   */
+  maxOutboundBytes?: number;
+  /**
    * permessage-deflate (RFC 7692): `true` for the defaults, or options. Default off:
    * compression costs memory on every connection that uses it (see the README's table)
    * and CPU on every message; enable it for text-heavy traffic.
@@ -54,6 +64,7 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ResolvedServerOptions> = {
   sendPings: true,
   maxBufferedAmount: 8 * 1024 * 1024,
   maxConnections: 100_000,
+  maxOutboundBytes: 256 * 1024 * 1024,
   perMessageDeflate: false,
 };
 

@@ -6,6 +6,7 @@ import { toBuffer } from '../websocket/payload.js';
 import type { Sweep } from '../websocket/sweep.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import type { Publication, Subscriber, TopicTree } from '../pubsub/topic-tree.js';
+import type { ByteBudget } from '../resources/byte-budget.js';
 import { type Handler, type Payload, type Peer, type SendOptions, type SendResult, Transport } from '../types.js';
 import type { ResolvedServerOptions } from './options.js';
 
@@ -14,6 +15,8 @@ let nextId = 0;
 /** What a peer needs from its server: the topics, publishing, and a way to leave. */
 export interface PeerHost {
   readonly topics: TopicTree;
+  /** The server-wide budget of bytes queued for peers (`maxOutboundBytes`). */
+  readonly outbound: ByteBudget;
   publish(topic: string, data: Payload, isBinary?: boolean, options?: { except?: Subscriber }): number;
   peerClosed(): void;
 }

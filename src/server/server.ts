@@ -15,6 +15,7 @@ import {
   UpgradeRejection,
   type UpgradeRequest,
 } from '../types.js';
+import { ByteBudget } from '../resources/byte-budget.js';
 import { toBuffer } from '../websocket/payload.js';
 import { Sweep, type Sweepable, granularityFor } from '../websocket/sweep.js';
 import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
@@ -68,6 +69,8 @@ export class Server implements PeerHost {
   readonly topics = new TopicTree();
   /** Deadlines of every connection of this server (handshakes, idle, close). */
   readonly sweep: Sweep;
+  /** Bytes queued for every peer on every transport, together (`maxOutboundBytes`). */
+  readonly outbound: ByteBudget;
 
   private readonly routes = new Map<string, Route<any>>();
   private fallbackRoute: Route<any> | null = null;
@@ -92,12 +95,13 @@ export class Server implements PeerHost {
 
   constructor(options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
-    for (const key of ['maxPayload', 'handshakeTimeout', 'closeTimeout', 'maxBufferedAmount', 'maxConnections'] as const) {
+    for (const key of ['maxPayload', 'handshakeTimeout', 'closeTimeout', 'maxBufferedAmount', 'maxConnections', 'maxOutboundBytes'] as const) {
       const value = this.options[key];
       if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number`);
     }
     const deflate = this.options.perMessageDeflate;
     if (deflate !== false) this.extensionNegotiator = deflateNegotiator(deflate);
+    this.outbound = new ByteBudget('maxOutboundBytes', this.options.maxOutboundBytes);
     this.sweep = new Sweep(granularityFor(this.options.handshakeTimeout, this.options.closeTimeout, this.options.idleTimeout / 2));
   }
 
