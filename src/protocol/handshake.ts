@@ -81,6 +81,12 @@ export function validateRequest(request: ClientHandshakeRequest): ValidatedReque
     throw new HandshakeError('HL_ERR_HANDSHAKE_METHOD', 405, 'the opening handshake must be a GET request', { Allow: 'GET' });
   }
   const [major = 0, minor = 0] = request.httpVersion.split('.').map(Number);
+  // An HTTP/1.1 connection carries HTTP/1.x only: a request line naming HTTP/2 or later is
+  // not a request this server can speak (RFC 9110 §15.6.6). HTTP/2 has a handshake of its
+  // own (RFC 8441), which never comes through here.
+  if (major >= 2) {
+    throw new HandshakeError('HL_ERR_HANDSHAKE_HTTP_VERSION', 505, `HTTP/${request.httpVersion} is not spoken on an HTTP/1.1 connection`);
+  }
   if (major < 1 || (major === 1 && minor < 1)) {
     throw new HandshakeError('HL_ERR_HANDSHAKE_HTTP_VERSION', 400, 'the opening handshake requires HTTP/1.1');
   }
@@ -146,11 +152,14 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   404: 'Not Found',
   405: 'Method Not Allowed',
   408: 'Request Timeout',
+  410: 'Gone',
+  413: 'Content Too Large',
   426: 'Upgrade Required',
   429: 'Too Many Requests',
   431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
+  505: 'HTTP Version Not Supported',
 };
 
 /** A refusal written straight to an upgrade socket (there is no ServerResponse there). */

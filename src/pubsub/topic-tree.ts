@@ -80,16 +80,20 @@ export class TopicTree {
     return this.topics.get(topic)?.size ?? 0;
   }
 
-  /** Delivers to every subscriber of `topic` except `except`; returns how many were reached. */
-  publish(topic: string, publication: Publication, except?: Subscriber): number {
+  /**
+   * Delivers to every subscriber of `topic` except `except`. Returns how many took the
+   * message (sent or buffered); a subscriber over its limits refuses it (`dropped`), is not
+   * counted, and is passed to `onDropped` when given.
+   */
+  publish(topic: string, publication: Publication, except?: Subscriber, onDropped?: (subscriber: Subscriber) => void): number {
     const members = this.topics.get(topic);
     if (members === undefined) return 0;
-    let count = 0;
+    let delivered = 0;
     for (const member of members) {
       if (member === except) continue;
-      member.deliver(publication);
-      count++;
+      if (member.deliver(publication) !== 'dropped') delivered++;
+      else if (onDropped !== undefined) onDropped(member);
     }
-    return count;
+    return delivered;
   }
 }

@@ -5,6 +5,7 @@ import { CloseCode, HandshakeError, HotlineError, invalidArgument } from '../err
 import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
 import { encodeClosePayload } from '../protocol/protocol.js';
 import { findEndOfHead, isWebSocketUpgrade, parseRequestHead } from '../protocol/request-head.js';
+import { originForm } from '../protocol/request-target.js';
 import { TopicTree, type Publication, type Subscriber } from '../pubsub/topic-tree.js';
 import {
   type Handler,
@@ -50,6 +51,13 @@ export type UpgradeInterceptor = (request: UpgradeHead, socket: Socket, head: Bu
 /** A step of the graceful shutdown that runs before the peers are closed. */
 export type ShutdownStep = (options: CloseOptions) => Promise<void>;
 
+export interface PublishOptions {
+  /** A peer not to send to (usually the publisher). */
+  except?: Peer<any> | Subscriber;
+  /** Called for each subscriber that refused the message (over its limits). */
+  onDropped?: (peer: Peer<any>) => void;
+}
+
 export interface CloseOptions {
   /** ms to wait for peers to finish the closing handshake before dropping them. */
   timeout?: number;
@@ -87,6 +95,8 @@ export class Server implements PeerHost {
   private ownServer: http.Server | null = null;
   private listener: net.Server | null = null;
   private closing = false;
+  /** The shutdown in progress, once `close()` was called. */
+  private closed: Promise<void> | null = null;
   private whenEmpty: (() => void) | null = null;
   private httpRouteHandler: HttpRouteHandler | null = null;
   private upgradeInterceptor: UpgradeInterceptor | null = null;
@@ -261,11 +271,22 @@ export class Server implements PeerHost {
    * enabled, else 426 (the route speaks WebSocket only). Returns false for other paths.
    */
   handleRequest(request: IncomingMessage, response: ServerResponse): boolean {
-    const route = this.findRoute(pathOf(request.url));
-    if (route === null || (route === this.fallbackRoute && this.httpRouteHandler === null)) return false;
+    const target = originForm(request.url ?? '/');
+    if (target === null) return false;
+    // Routing, the transports and the application all see the origin-form (RFC 9112 §3.2.2).
+    request.url = target;
+    const route = this.findRoute(pathOf(target));
+    if (route === null) return false;
+    if (request.httpVersionMajor >= 2 && !isHttp2(request)) {
+      // An "HTTP/2.0" request line on an HTTP/1.1 connection (RFC 9110 §15.6.6).
+      respondPlain(response, 505, 'This server speaks HTTP/1.x on this connection.\n');
+      return true;
+    }
     if (this.httpRouteHandler !== null && this.httpRouteHandler(request, response, route, this)) return true;
-    if (route === this.fallbackRoute) return false;
-    // RFC 7231 §6.5.15: 426 names the protocol to upgrade to.
+    // The catch-all route serves the application's other requests too; only what is
+    // plainly a WebSocket handshake missing its Upgrade gets the 426 there.
+    if (route === this.fallbackRoute && !looksLikeHandshake(request.headers)) return false;
+    // RFC 9110 §15.5.22: 426 names the protocol to upgrade to.
     response.writeHead(426, {
       'Content-Type': 'text/plain; charset=utf-8',
       Upgrade: 'websocket',
@@ -283,8 +304,14 @@ export class Server implements PeerHost {
    * Returns false when no route matches (the socket is left alone).
    */
   handleUpgrade(request: UpgradeHead, socket: Socket, head: Buffer): boolean {
+    const url = originForm(request.url ?? '/');
+    if (url === null) {
+      // §4.1: the handshake names a resource; asterisk- and authority-form name none.
+      abort(socket, new HandshakeError('HL_ERR_HANDSHAKE_TARGET', 400, 'the request-target names no resource'));
+      return true;
+    }
+    if (url !== request.url) request = withUrl(request, url);
     if (this.upgradeInterceptor !== null && this.upgradeInterceptor(request, socket, head)) return true;
-    const url = request.url ?? '/';
     const path = pathOf(url);
     const route = this.findRoute(path);
     if (route === null) return false;
@@ -405,11 +432,17 @@ export class Server implements PeerHost {
 
   /**
    * Sends `data` to every subscriber of `topic`, on every transport. A WebSocket frame is
-   * built once and shared. Returns the number of subscribers reached.
+   * built once and shared. Returns the number of subscribers that took the message (sent
+   * or buffered). A subscriber over its limits (`maxBufferedAmount`, `maxQueue`, the
+   * server's `maxOutboundBytes`) does not get it, as `peer.send` would have answered
+   * `dropped`: it is not counted, it is passed to `onDropped` when given, and its `drain`
+   * hook runs once it has caught up.
    */
-  publish(topic: string, data: Payload, isBinary?: boolean, options?: { except?: Peer<any> | Subscriber }): number {
+  publish(topic: string, data: Payload, isBinary?: boolean, options?: PublishOptions): number {
+    if (typeof topic !== 'string') throw invalidArgument('topic must be a string');
     const publication: Publication = { data: toBuffer(data), isBinary: isBinary ?? typeof data !== 'string' };
-    return this.topics.publish(topic, publication, options?.except as unknown as Subscriber | undefined);
+    const onDropped = options?.onDropped as ((subscriber: Subscriber) => void) | undefined;
+    return this.topics.publish(topic, publication, options?.except as unknown as Subscriber | undefined, onDropped);
   }
 
   /** @internal PeerHost */
@@ -421,22 +454,36 @@ export class Server implements PeerHost {
   // ---- Shutdown ----------------------------------------------------------------------------
 
   /**
-   * Graceful shutdown: refuses new handshakes (503), sends 1001 to every peer, waits for
-   * their closing handshakes up to `timeout`, then drops whoever is left.
+   * Graceful shutdown: refuses new handshakes (503), sends 1001 to every peer and ends
+   * every HTTP session at the same time, waits for the closing handshakes up to `timeout`,
+   * then drops whoever is left. It resolves once every peer's `close` hook has run, within
+   * `timeout` plus `CLOSE_MARGIN` (the time dropped sockets take to report their close).
+   * Calling it again returns the same promise.
    */
-  async close(options: CloseOptions = {}): Promise<void> {
+  close(options: CloseOptions = {}): Promise<void> {
+    if (this.closed !== null) return this.closed;
     const timeout = options.timeout ?? this.options.closeTimeout;
     const code = options.code ?? CloseCode.GOING_AWAY;
     const reason = options.reason ?? 'server shutting down';
+    if (!(typeof timeout === 'number' && timeout >= 0)) throw invalidArgument('timeout must be a number >= 0');
     // Misuse throws before anything is shut down: a code or reason no Close frame may
     // carry (RFC 6455 §7.4, §5.5) would otherwise fail at the first peer, leaving the
     // server refusing connections with its peers still open.
     encodeClosePayload(code, reason);
-    for (const step of this.shutdownSteps) await step(options);
+    this.closed = this.shutdown(timeout, code, reason);
+    return this.closed;
+  }
+
+  private async shutdown(timeout: number, code: number, reason: string): Promise<void> {
+    const deadline = Date.now() + timeout;
     this.closing = true;
+    // Stop accepting. A net.Server's close callback waits for every socket it ever
+    // accepted, including those that became peers or are being refused: it is awaited
+    // only as long as the margin allows, since each of those sockets ends on a deadline
+    // of its own.
     const own = this.ownServer;
     const listener = this.listener;
-    const serverClosed = Promise.all([
+    const stoppedListening = Promise.all([
       own === null ? null : new Promise<void>((resolve) => own.close(() => resolve())),
       listener === null ? null : new Promise<void>((resolve) => listener.close(() => resolve())),
     ]);
@@ -452,10 +499,13 @@ export class Server implements PeerHost {
       this.sweep.delete(pending);
       abort(pending.socket, new HandshakeError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down'));
     }
+    // The transports end their sessions while the WebSocket peers close: neither waits
+    // for the other, and both share the one timeout.
+    const steps = Promise.all(this.shutdownSteps.map((step) => step({ timeout, code, reason }).catch(() => undefined)));
     for (const member of this.sweep) if (member instanceof WebSocketPeer) member.close(code, reason);
     if (this.peerCount > 0) {
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, timeout);
+        const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
         this.whenEmpty = () => {
           clearTimeout(timer);
           resolve();
@@ -468,9 +518,28 @@ export class Server implements PeerHost {
       if (this.peerCount > 0) await new Promise<void>((resolve) => (this.whenEmpty = resolve));
       this.whenEmpty = null;
     }
+    // A step keeps its own deadline (the same timeout); this bounds one that would not.
+    await withDeadline(steps, deadline + CLOSE_MARGIN - Date.now());
     own?.closeAllConnections();
-    await serverClosed;
+    await withDeadline(stoppedListening, CLOSE_MARGIN);
   }
+}
+
+/**
+ * How long `close()` may take beyond its `timeout`: dropped sockets report their close on
+ * a later turn of the event loop, and the listener's own close waits for refused sockets
+ * already on their way out.
+ */
+export const CLOSE_MARGIN = 100;
+
+function withDeadline(promise: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, Math.max(0, ms));
+    void promise.then(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /**
@@ -522,6 +591,35 @@ class PendingHandshake implements Sweepable {
     this.expired = true;
     this.server.handshakeExpired(this);
   }
+}
+
+/** The head with its request-target in origin-form (RFC 9112 §3.2.2). */
+function withUrl(request: UpgradeHead, url: string): UpgradeHead {
+  if (typeof (request as IncomingMessage).on === 'function') {
+    // Node's request object: its url is the application's to read, and writable.
+    (request as IncomingMessage).url = url;
+    return request;
+  }
+  return { method: request.method, url, httpVersion: request.httpVersion, headers: request.headers };
+}
+
+/** A request that arrived over HTTP/2 (through node:http2's compatibility API). */
+function isHttp2(request: IncomingMessage): boolean {
+  return (request as { stream?: unknown }).stream !== undefined;
+}
+
+/** A request that means to open a WebSocket: it carries the handshake's own fields. */
+function looksLikeHandshake(headers: IncomingHttpHeaders): boolean {
+  return (
+    headers['sec-websocket-key'] !== undefined ||
+    headers['sec-websocket-version'] !== undefined ||
+    (typeof headers.upgrade === 'string' && /(^|,)\s*websocket\s*(,|$)/i.test(headers.upgrade))
+  );
+}
+
+function respondPlain(response: ServerResponse, status: number, body: string): void {
+  response.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', 'Content-Length': Buffer.byteLength(body), Connection: 'close' });
+  response.end(body);
 }
 
 function pathOf(url: string | undefined): string {

@@ -85,10 +85,15 @@ describe('validateRequest', () => {
     ]);
   });
 
-  it('accepts HTTP versions above 1.1', () => {
+  it('accepts HTTP/1.x versions above 1.1', () => {
     validateRequest(request({}, { httpVersion: '1.2' }));
-    validateRequest(request({}, { httpVersion: '2.0' }));
   });
+
+  for (const httpVersion of ['2.0', '3.0']) {
+    it(`refuses an HTTP/${httpVersion} request line on HTTP/1.1 with 505`, () => {
+      refused(() => validateRequest(request({}, { httpVersion })), 'HL_ERR_HANDSHAKE_HTTP_VERSION', 505);
+    });
+  }
 
   for (const method of ['POST', 'HEAD', 'PUT', 'OPTIONS', 'get']) {
     it(`refuses ${method} with 405 and Allow: GET`, () => {

@@ -235,6 +235,26 @@ describe('the opening handshake over real sockets', { timeout: 30_000 }, () => {
     await assertEchoes(good);
   });
 
+  it('routes an absolute-form request-target by its path (RFC 9112 §3.2.2)', async () => {
+    const peer = await RawPeer.connect(port);
+    peer.write(request('/echo', {}, `GET http://127.0.0.1:${port}/echo?x=1 HTTP/1.1`));
+    const head = await peer.readHead();
+    assert.equal(head.status, 101);
+    assert.equal(head.headers['sec-websocket-accept'], SAMPLE_ACCEPT);
+    peer.write(clientFrame({ opcode: 0x1, payload: Buffer.from('absolute') }));
+    assert.equal((await peer.readFrame()).payload.toString(), 'absolute');
+    peer.destroy();
+  });
+
+  it('answers an asterisk-form or authority-form request-target with 400', async () => {
+    await expectRefusal(request('/echo', {}, 'GET * HTTP/1.1'), 400);
+    await expectRefusal(request('/echo', {}, 'GET example.com:443 HTTP/1.1'), 400);
+  });
+
+  it('refuses an HTTP/2.0 request line on an HTTP/1.1 connection with 505', async () => {
+    await expectRefusal(request('/echo', {}, 'GET /echo HTTP/2.0'), 505);
+  });
+
   it('answers an upgrade on a path with no route with 404', async () => {
     await expectRefusal(request('/nowhere'), 404);
   });
@@ -316,6 +336,25 @@ describe('the opening handshake over real sockets', { timeout: 30_000 }, () => {
       await assertEchoes(good);
     });
   }
+});
+
+describe('the catch-all route', { timeout: 10_000 }, () => {
+  it('answers a GET with a WebSocket key but no Upgrade with 426 and the headers, and leaves other requests to the application', async () => {
+    const recorder = new Recorder();
+    const { server, port } = await listening({}, (s) => s.route('*', recorder.echo()));
+    try {
+      const { head, peer } = await rawRequest(port, request('/anything', { Upgrade: '' }));
+      assert.equal(head.status, 426);
+      assert.equal(head.headers['upgrade'], 'websocket');
+      assert.equal(head.headers['sec-websocket-version'], '13');
+      peer.destroy();
+      const plain = await rawRequest(port, 'GET /page HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+      assert.equal(plain.head.status, 404, 'a request that is no handshake goes to the fallback');
+      plain.peer.destroy();
+    } finally {
+      await server.close({ timeout: 200 });
+    }
+  });
 });
 
 describe('the connection limit', { timeout: 10_000 }, () => {
