@@ -650,15 +650,21 @@ function abort(socket: Socket, error: HandshakeError): void {
       response = rejectResponse(500, '');
     }
     socket.end(response);
-    // A peer that never reads must not hold the socket open.
-    socket.setTimeout(1000, destroySocket);
+    // A peer that never reads must not hold the socket open, nor one that keeps sending
+    // (an idle timeout would restart with every byte): the refusal has a hard deadline.
+    // What it sends meanwhile is not read.
+    socket.pause();
+    setTimeout(destroySocket, REFUSAL_LINGER, socket).unref();
   } else {
     socket.destroy();
   }
 }
 
-function destroySocket(this: Socket): void {
-  this.destroy();
+/** ms a refused socket is given to read its answer before it is destroyed. */
+const REFUSAL_LINGER = 1000;
+
+function destroySocket(socket: Socket): void {
+  socket.destroy();
 }
 
 function onHandshakeSocketError(this: Socket): void {

@@ -255,6 +255,21 @@ describe('the opening handshake over real sockets', { timeout: 30_000 }, () => {
     await expectRefusal(request('/echo', {}, 'GET /echo HTTP/2.0'), 505);
   });
 
+  it('closes a refused socket within a second even while the client keeps sending', async () => {
+    const peer = await RawPeer.connect(port, { allowHalfOpen: true });
+    peer.write(request('/nowhere'));
+    assert.equal((await peer.readHead()).status, 404);
+    const started = Date.now();
+    const trickle = setInterval(() => peer.closed || peer.write('x'), 100);
+    try {
+      await peer.waitClosed(1000 + SLACK);
+    } finally {
+      clearInterval(trickle);
+    }
+    assert.ok(Date.now() - started <= 1000 + SLACK);
+    await assertEchoes(good);
+  });
+
   it('answers an upgrade on a path with no route with 404', async () => {
     await expectRefusal(request('/nowhere'), 404);
   });
