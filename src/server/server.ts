@@ -22,6 +22,7 @@ import { Sweep, type Sweepable, granularityFor } from '../websocket/sweep.js';
 import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
 import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from './options.js';
 import { type PeerContext, type PeerHost, WebSocketPeer } from './peer.js';
+import { connectionsWithin, fileDescriptorLimit } from './fd-limit.js';
 
 export interface Route<D = unknown> {
   readonly path: string;
@@ -216,10 +217,22 @@ export class Server implements PeerHost {
     // over behaves as if it had been accepted there.
     const listener = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => this.accept(socket));
     this.listener = listener;
+    // Out of file descriptors, libuv accepts and closes every new connection, speaking
+    // clients and silent ones alike, until descriptors free up. The listener stops short
+    // of the limit instead: past it Node drops the new connection itself ('drop'), and the
+    // server closes the oldest connections that have not sent a byte yet, so that clients
+    // that speak get through again.
+    const fdLimit = fileDescriptorLimit();
+    if (fdLimit !== null) {
+      listener.maxConnections = connectionsWithin(fdLimit);
+      listener.on('drop', () => this.shedSilentConnections());
+    }
     await new Promise<void>((resolve, reject) => {
       listener.once('error', reject);
       listener.listen(port, host, () => {
         listener.off('error', reject);
+        // A failed accept after this concerns one connection: it must not end the process.
+        listener.on('error', ignoreAcceptError);
         resolve();
       });
     });
@@ -239,6 +252,20 @@ export class Server implements PeerHost {
     this.sweep.add(waiting);
     socket.on('error', onHandshakeSocketError);
     socket.once('data', (chunk: Buffer) => this.firstBytes(waiting, chunk));
+  }
+
+  /**
+   * The listener is full. The connections that have not sent a byte of their request yet
+   * are the cheapest to lose and the likeliest to be an attack holding descriptors: the
+   * older half of them is closed.
+   */
+  private shedSilentConnections(): void {
+    const silent: PendingHandshake[] = [];
+    for (const member of this.sweep) if (member instanceof PendingHandshake && member.awaitingHead) silent.push(member);
+    for (const waiting of silent.slice(0, Math.ceil(silent.length / 2))) {
+      this.sweep.delete(waiting);
+      waiting.socket.destroy();
+    }
   }
 
   private firstBytes(waiting: PendingHandshake, chunk: Buffer): void {
@@ -465,11 +492,15 @@ export class Server implements PeerHost {
     const timeout = options.timeout ?? this.options.closeTimeout;
     const code = options.code ?? CloseCode.GOING_AWAY;
     const reason = options.reason ?? 'server shutting down';
-    if (!(typeof timeout === 'number' && timeout >= 0)) throw invalidArgument('timeout must be a number >= 0');
-    // Misuse throws before anything is shut down: a code or reason no Close frame may
+    // Misuse is refused before anything is shut down: a code or reason no Close frame may
     // carry (RFC 6455 §7.4, §5.5) would otherwise fail at the first peer, leaving the
     // server refusing connections with its peers still open.
-    encodeClosePayload(code, reason);
+    try {
+      if (!(typeof timeout === 'number' && timeout >= 0)) throw invalidArgument('timeout must be a number >= 0');
+      encodeClosePayload(code, reason);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     this.closed = this.shutdown(timeout, code, reason);
     return this.closed;
   }
@@ -666,6 +697,8 @@ const REFUSAL_LINGER = 1000;
 function destroySocket(socket: Socket): void {
   socket.destroy();
 }
+
+function ignoreAcceptError(): void {}
 
 function onHandshakeSocketError(this: Socket): void {
   this.destroy();

@@ -64,7 +64,7 @@ describe('server.close()', { timeout: 20_000 }, () => {
 
   it('refuses a timeout that is not a number >= 0 before shutting anything down', async () => {
     const { server } = await startServer(() => ({ '/': {} }));
-    assert.throws(() => server.close({ timeout: -1 }), { code: 'HL_ERR_INVALID_ARGUMENT' });
+    await assert.rejects(server.close({ timeout: -1 }), { code: 'HL_ERR_INVALID_ARGUMENT' });
     await server.close({ timeout: 100 });
   });
 });
