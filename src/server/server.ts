@@ -366,13 +366,13 @@ export class Server implements PeerHost {
       this.finishHandshake(socket, null, route, validated, head, error, undefined);
       return true;
     }
-    if (accepted instanceof Promise) {
+    if (isThenable(accepted)) {
       // Only a hook that answers later needs a deadline (and a place in the count of
       // handshakes in progress); a synchronous answer completes the handshake right here.
       const pending = new PendingHandshake(socket, Date.now() + this.options.handshakeTimeout, this);
       this.handshakes.add(pending);
       this.sweep.add(pending);
-      accepted.then(
+      Promise.resolve(accepted).then(
         (value) => this.finishHandshake(socket, pending, route, validated, head, undefined, value),
         (error: unknown) => this.finishHandshake(socket, pending, route, validated, head, error ?? new Error('rejected'), undefined),
       );
@@ -622,6 +622,11 @@ class PendingHandshake implements Sweepable {
     this.expired = true;
     this.server.handshakeExpired(this);
   }
+}
+
+/** A promise, or anything that behaves like one (an async hook from another realm, say). */
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 /** The head with its request-target in origin-form (RFC 9112 §3.2.2). */

@@ -57,6 +57,12 @@ describe('the opening handshake over real sockets', { timeout: 30_000 }, () => {
           return Promise.reject(new TypeError('secret stack detail'));
         },
       });
+      s.route('/thenable', {
+        upgrade() {
+          // Not a Promise, but awaitable: treated like one.
+          return { then: (_resolve: unknown, reject: (error: unknown) => void) => reject(new UpgradeRejection(403, 'thenable said no')) } as never;
+        },
+      });
       s.route('/hang', {
         upgrade() {
           return new Promise<void>(() => {});
@@ -289,6 +295,11 @@ describe('the opening handshake over real sockets', { timeout: 30_000 }, () => {
   it('answers an async UpgradeRejection(401) with its status and headers', async () => {
     const { headers } = await expectRefusal(request('/reject-async'), 401);
     assert.equal(headers['www-authenticate'], 'Bearer');
+  });
+
+  it('awaits an upgrade hook that returns a thenable, as it awaits a promise', async () => {
+    const { body } = await expectRefusal(request('/thenable'), 403);
+    assert.equal(body, 'thenable said no\n');
   });
 
   it('answers a hook that throws with 500 and no details', async () => {
