@@ -16,6 +16,7 @@ import {
   resolveHttpTransportOptions,
 } from './options.js';
 import { HttpSession, type SessionHost } from './session.js';
+import { refuseSocket } from './refusal.js';
 import { SessionSocket } from './session-socket.js';
 import { type Handshake, WireError, decodeBatch } from './wire.js';
 
@@ -391,8 +392,7 @@ export class HttpTransports implements Sweepable, SessionHost {
       session.attachProbe(new SessionSocket(socket, head, this.server.sweep, this.server.options, session));
     } catch (error) {
       const refusal = error instanceof HandshakeError ? error : new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, '');
-      if (socket.writable) socket.end(rejectResponse(refusal.status, refusal.message, refusal.headers as Record<string, string>));
-      else socket.destroy();
+      refuseSocket(socket, rejectResponse(refusal.status, refusal.message, refusal.headers as Record<string, string>), this.server.sweep);
     }
     return true;
   }
