@@ -63,7 +63,12 @@ export interface Handshake {
   maxBody: number;
   /** SSE: ms the client may wait before acknowledging what it received. */
   ackDelay: number;
+  /** Most packets in one upstream body (the client splits larger batches). */
+  maxPackets: number;
 }
+
+/** What a client assumes when a server's handshake does not say `maxPackets`. */
+export const DEFAULT_MAX_PACKETS = 10_000;
 
 /** Thrown by every decoder on bad input; the server answers 400 HL_ERR_MALFORMED_BODY. */
 export class WireError extends Error {
@@ -149,16 +154,45 @@ export interface DecodedBatch {
 export interface DecodeOptions {
   /** Which packet kinds may appear (the server accepts no `o` from a client). */
   allowOpen?: boolean;
-  /** Validate text payloads as UTF-8 (a client must not send ill-formed text). */
-  validateText?: boolean;
+  /**
+   * Validate text payloads as UTF-8 (a client must not send ill-formed text): `true` for
+   * the portable decoder, or a function (the server passes Node's `buffer.isUtf8`, which
+   * needs no string and runs at memory speed).
+   */
+  validateText?: boolean | ((bytes: Uint8Array) => boolean);
+  /**
+   * Most packets accepted; one more throws `TooManyPackets` at once, before anything past
+   * the limit is read, so that a body of millions of empty packets costs no more than
+   * the limit. Default: no limit.
+   */
+  maxPackets?: number;
+}
+
+/** Thrown when a batch holds more packets than `maxPackets`. */
+export class TooManyPackets extends WireError {
+  override get name(): string {
+    return 'TooManyPackets';
+  }
+}
+
+function strictUtf8(bytes: Uint8Array): boolean {
+  try {
+    strictDecoder.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Decodes a whole batch; throws `WireError` on any deviation from the grammar. */
 export function decodeBatch(bytes: Uint8Array, options: DecodeOptions = {}): DecodedBatch {
   const [firstSeq, semicolon] = readDecimal(bytes, 0, SEMICOLON, 'sequence');
+  const validate = options.validateText === true ? strictUtf8 : options.validateText || null;
+  const maxPackets = options.maxPackets ?? Infinity;
   const packets: Packet[] = [];
   let i = semicolon + 1;
   while (i < bytes.length) {
+    if (packets.length >= maxPackets) throw new TooManyPackets('too many packets in one body');
     const kind = String.fromCharCode(bytes[i]!);
     if (kind !== 't' && kind !== 'b' && kind !== 'c' && !(kind === 'o' && options.allowOpen)) {
       throw new WireError(`unknown packet kind at byte ${i}`);
@@ -170,13 +204,7 @@ export function decodeBatch(bytes: Uint8Array, options: DecodeOptions = {}): Dec
     const payload = bytes.subarray(start, end);
     i = end;
     if (kind === 't' || kind === 'b') {
-      if (kind === 't' && options.validateText) {
-        try {
-          strictDecoder.decode(payload);
-        } catch {
-          throw new WireError('text packet is not valid UTF-8');
-        }
-      }
+      if (kind === 't' && validate !== null && length > 0 && !validate(payload)) throw new WireError('text packet is not valid UTF-8');
       packets.push({ kind, data: payload });
     } else if (kind === 'c') {
       packets.push(decodeClose(payload));
@@ -214,7 +242,9 @@ export function decodeHandshake(text: string): Handshake {
   if (typeof h !== 'object' || h === null || typeof h.sid !== 'string' || typeof h.transport !== 'string') {
     throw new WireError('handshake lacks sid or transport');
   }
-  for (const key of ['hold', 'interval', 'heartbeat', 'sessionTimeout', 'maxBody', 'ackDelay'] as const) {
+  // A server that predates `maxPackets` did not limit packets: the default fits it too.
+  if (h.maxPackets === undefined) h.maxPackets = DEFAULT_MAX_PACKETS;
+  for (const key of ['hold', 'interval', 'heartbeat', 'sessionTimeout', 'maxBody', 'ackDelay', 'maxPackets'] as const) {
     if (typeof h[key] !== 'number' || !Number.isFinite(h[key] as number) || (h[key] as number) < 0) {
       throw new WireError(`handshake field ${key} is not a number`);
     }

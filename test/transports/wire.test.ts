@@ -83,7 +83,7 @@ describe('polling batch format', () => {
   });
 
   it('carries an open packet only where it is allowed', () => {
-    const handshake = { sid: 'abc', transport: 'polling', hold: 1, interval: 2, heartbeat: 3, sessionTimeout: 4, maxBody: 5, ackDelay: 6 };
+    const handshake = { sid: 'abc', transport: 'polling', hold: 1, interval: 2, heartbeat: 3, sessionTimeout: 4, maxBody: 5, ackDelay: 6, maxPackets: 7 };
     const bytes = encodeBatch(1, [{ kind: 'o', handshake }]);
     assert.deepEqual(decodeBatch(bytes, { allowOpen: true }).packets, [{ kind: 'o', handshake }]);
     assert.throws(() => decodeBatch(bytes), WireError);
@@ -150,7 +150,7 @@ describe('polling batch format', () => {
 
 describe('handshake and close decoders', () => {
   it('decodes a handshake and refuses one missing a field or with a bad number', () => {
-    const good = { sid: 's', transport: 'sse', hold: 1, interval: 2, heartbeat: 3, sessionTimeout: 4, maxBody: 5, ackDelay: 6 };
+    const good = { sid: 's', transport: 'sse', hold: 1, interval: 2, heartbeat: 3, sessionTimeout: 4, maxBody: 5, ackDelay: 6, maxPackets: 7 };
     assert.deepEqual(decodeHandshake(JSON.stringify(good)), good);
     for (const bad of ['', 'null', '[]', '"x"', JSON.stringify({ ...good, sid: 1 }), JSON.stringify({ ...good, hold: -1 }), JSON.stringify({ ...good, maxBody: '5' })]) {
       assert.throws(() => decodeHandshake(bad), WireError, bad);
@@ -226,7 +226,7 @@ describe('SSE format', () => {
     for (let n = 0; n < 300; n++) {
       const packets = Array.from({ length: 1 + Math.floor(r() * 5) }, () => randomPacket(r)).filter((p) => p.kind !== 'c' || p.code !== 1005);
       const ending = ['\n', '\r\n', '\r'][Math.floor(r() * 3)]!;
-      let stream = sseOpenEvent({ sid: 's', transport: 'sse', hold: 1, interval: 1, heartbeat: 1, sessionTimeout: 1, maxBody: 1, ackDelay: 1 }, 100);
+      let stream = sseOpenEvent({ sid: 's', transport: 'sse', hold: 1, interval: 1, heartbeat: 1, sessionTimeout: 1, maxBody: 1, ackDelay: 1, maxPackets: 1 }, 100);
       packets.forEach((p, i) => (stream += ssePacketEvent(i + 1, p as never) + (i % 2 ? ':\n\n' : '')));
       stream = stream.replace(/\n/g, ending);
       const bytes = new TextEncoder().encode(stream);
