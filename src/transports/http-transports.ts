@@ -298,10 +298,13 @@ export class HttpTransports implements Sweepable, SessionHost, UploadHost {
     const pending = new PendingHandshake(request, response, route, transport, path, key, Date.now() + this.server.options.handshakeTimeout);
     this.pending.add(pending);
     this.joinSweep();
-    Promise.resolve(accepted).then(
-      (value) => this.settle(pending, value, undefined),
-      (error: unknown) => this.settle(pending, undefined, error ?? new Error('rejected')),
-    );
+    Promise.resolve(accepted)
+      .then(
+        (value) => this.settle(pending, value, undefined),
+        (error: unknown) => this.settle(pending, undefined, error ?? new Error('rejected')),
+      )
+      // Whatever goes wrong from here on fails this request alone, never the process.
+      .catch(() => this.respond(pending.response, 500, 'HL_ERR_HANDSHAKE_REJECTED', ''));
   }
 
   /** The async `upgrade` hook answered; too late (or after shutdown) is ignored. */

@@ -98,7 +98,8 @@ export interface HttpTransportOptions {
    * `peer.send` returns `dropped`, as a WebSocket peer does over `maxBufferedAmount`: the
    * message is refused and the application is told; the session stays open and nothing
    * already queued is lost. A single message larger than the limit is still accepted when
-   * the queue is empty. Default 8 MiB, the WebSocket default.
+   * the queue is empty. Default 8 MiB, the WebSocket default. Every session's queue also
+   * counts in the server's `maxOutboundBytes`, which bounds the sum over all sessions.
    */
   maxQueue?: number;
   /** Most messages a session holds (same policy as `maxQueue`). Default 10,000. */
