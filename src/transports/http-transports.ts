@@ -391,11 +391,13 @@ export class HttpTransports implements Sweepable, SessionHost, UploadHost {
       // At most one outstanding long-poll per session (engine.io refuses the overlap with
       // 400 too); the first one stays held and the session lives on.
       if (session.holding) throw new TransportError('HL_ERR_CONCURRENT_POLL', 400, 'a long-poll is already pending for this session');
-      // Held while there is nothing to carry, or while the last answer is still unread.
-      if ((!session.hasPending && session.readyState === ReadyState.OPEN) || session.answerUnread) {
+      session.supersedeAnswers();
+      if (!session.hasPending && session.readyState === ReadyState.OPEN) {
         session.hold(response);
         return;
       }
+    } else if (session.transport === 'polling') {
+      session.supersedeAnswers();
     }
     session.answerPoll(response);
   }

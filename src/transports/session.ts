@@ -395,14 +395,26 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   }
 
   /**
-   * @internal Answers a poll now with everything unacknowledged (maybe nothing). While an
-   * earlier answer of this session still waits for its client, the answer is empty: a
-   * client does not poll before it read its last answer, and copies of the queue for
-   * connections that do not read would multiply it.
+   * @internal Answers a poll now with everything unacknowledged (maybe nothing). One
+   * unread answer per session: copies of the queue for connections that poll and do not
+   * read would multiply it. Fixed-interval polls overlap by design, so one that comes
+   * while an earlier answer is still on its way gets an empty answer (the next tick
+   * gets the rest); any other client polls again only once it read its last answer or
+   * gave up on it, so what is left of that one is destroyed (see `poll`).
    */
   answerPoll(response: ServerResponse, open?: Handshake): void {
     if (open === undefined && this.answerUnread) this.writeBatch(response, EMPTY);
     else this.writeBatch(response, this.queue, open);
+  }
+
+  /**
+   * @internal A poll arrived (not a fixed-interval one): an earlier answer still unread
+   * will never be read — the client reads an answer whole before it polls again, or
+   * abandoned the request — and goes now, with its bytes.
+   */
+  supersedeAnswers(): void {
+    for (const answer of this.answers.splice(0)) answer.destroy();
+    this.updateReservation();
   }
 
   /** @internal Whether a poll would find anything to carry. */
@@ -556,7 +568,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
 
   private flush(): void {
     if (this.state === ReadyState.CLOSED) return;
-    if (this.held !== null && this.queue.length > 0 && !this.answerUnread) this.flushHeld();
+    if (this.held !== null && this.queue.length > 0) this.flushHeld();
     this.pump();
   }
 
@@ -624,10 +636,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     const at = this.answers.indexOf(response);
     if (at === -1) return;
     this.answers.splice(at, 1);
-    if (this.state === ReadyState.CLOSED) return;
-    this.updateReservation();
-    // A long-poll that waited for this answer to go can now carry the queue.
-    if (this.held !== null && this.queue.length > 0 && !this.answerUnread) this.flushHeld();
+    if (this.state !== ReadyState.CLOSED) this.updateReservation();
   }
 
   /** @internal The held poll's client went away before an answer. */

@@ -131,27 +131,45 @@ describe('clients that do not read', () => {
     raw.destroy();
   });
 
-  it('answers an empty batch to a poll of a session whose previous answer is still unread', async () => {
+  for (const transport of ['polling', 'interval-polling'] as const) {
+    it(`keeps one unread answer per ${transport} session, however many connections poll without reading`, async () => {
+      const sid = await openPollingSession(ts, '/b', transport);
+      const peer = peers.get(sid)!;
+      // 8 MiB queued: more than the kernel buffers of a loopback connection take.
+      for (let i = 0; i < 128; i++) peer.send('u'.repeat(64 * KiB));
+      let polls = 0;
+      const count = (request: { url?: string }) => {
+        if (request.url?.includes(sid)) polls++;
+      };
+      ts.server.httpServer!.on('request', count);
+      // Twenty connections that poll and never read: each would get the whole queue.
+      const raws = await Promise.all(Array.from({ length: 20 }, () => rawConnect(ts.port)));
+      for (const raw of raws) {
+        raw.stopReading();
+        get(raw, `/b?transport=${transport}&sid=${sid}&ack=0`);
+      }
+      await eventually(() => polls === 20, 3000, 'the server to read the 20 polls');
+      ts.server.httpServer!.off('request', count);
+      await new Promise((resolve) => setImmediate(resolve));
+      const held = heldBytes(sockets);
+      assert.ok(held < 16 * MiB, `the server held ${(held / MiB).toFixed(1)} MiB for 20 unread polls of one session`);
+      peer.terminate();
+      for (const raw of raws) raw.destroy();
+    });
+  }
+
+  it('answers in full a poll that comes after an answer its client abandoned', async () => {
     const sid = await openPollingSession(ts, '/b');
     const peer = peers.get(sid)!;
-    // 8 MiB queued: more than the kernel buffers of a loopback connection take.
-    for (let i = 0; i < 128; i++) peer.send('u'.repeat(64 * KiB));
-    let polls = 0;
-    const count = (request: { url?: string }) => {
-      if (request.url?.includes(sid)) polls++;
-    };
-    ts.server.httpServer!.on('request', count);
-    // Twenty connections that poll and never read: each would get the whole queue.
-    const raws = await Promise.all(Array.from({ length: 20 }, () => rawConnect(ts.port)));
-    for (const raw of raws) {
-      raw.stopReading();
-      get(raw, `/b?transport=polling&sid=${sid}&ack=0`);
-    }
-    await eventually(() => polls === 20, 3000, 'the server to read the 20 polls');
-    ts.server.httpServer!.off('request', count);
-    await new Promise((resolve) => setImmediate(resolve));
-    const held = heldBytes(sockets);
-    assert.ok(held < 16 * MiB, `the server held ${(held / MiB).toFixed(1)} MiB for 20 unread polls of one session`);
-    for (const raw of raws) raw.destroy();
+    for (let i = 0; i < 128; i++) peer.send('t'.repeat(64 * KiB));
+    const abandoned = await rawConnect(ts.port);
+    abandoned.stopReading();
+    get(abandoned, `/b?transport=polling&sid=${sid}&ack=0`);
+    await eventually(() => heldBytes(sockets) > 0, 2000, 'the first answer to be written');
+    // The same client polls again (its first request timed out, say): it gets everything.
+    const answer = await fetch(ts.url(`/b?transport=polling&sid=${sid}&ack=0`));
+    assert.equal((await answer.arrayBuffer()).byteLength > 128 * 64 * KiB, true);
+    peer.terminate();
+    abandoned.destroy();
   });
 });
