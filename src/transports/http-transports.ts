@@ -128,6 +128,11 @@ export class HttpTransports implements Sweepable, SessionHost, UploadHost {
     this.uploads.delete(upload);
   }
 
+  uploadStill(upload: Upload): void {
+    this.uploads.add(upload);
+    this.joinSweep();
+  }
+
   /** Answers `response` with `error`: a TransportError's status and code, else 500. */
   fail(response: ServerResponse, error: unknown): void {
     if (error instanceof TransportError) this.respond(response, error.status, error.code, error.message);

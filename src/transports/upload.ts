@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TransportError } from '../errors.js';
 import type { ResolvedHttpTransportOptions } from './options.js';
 import type { HttpSession } from './session.js';
-import { TooManyPackets, WireError, decodeBatch } from './wire.js';
+import { PacketCounter, TooManyPackets, WireError, decodeBatch } from './wire.js';
 
 /**
  * One upstream body (a POST of a session) being read: counted against `maxBody` as it
@@ -20,17 +20,34 @@ export interface UploadHost {
   readonly options: ResolvedHttpTransportOptions;
   /** The upload is over (answered, failed or abandoned): stop sweeping it. */
   uploadDone(upload: Upload): void;
+  /** The upload goes on after all (dropping the rest of a refused body): sweep it. */
+  uploadStill(upload: Upload): void;
   /** Answers `response` with `error` (a TransportError's status and code). */
   fail(response: ServerResponse, error: unknown): void;
 }
 
 const kUpload = Symbol('hotline.upload');
+const EMPTY_BODY = Buffer.alloc(0);
 type UploadRequest = IncomingMessage & { [kUpload]?: Upload };
 
+/** The first allocation of a body of unknown length (a batch of a few small messages). */
+const FIRST_CAPACITY = 16 * 1024;
+
+/** Where an upload is: reading its body, dropping the rest of a refused one, or over. */
+const UploadState = { READING: 0, DISCARDING: 1, DONE: 2 } as const;
+type UploadState = (typeof UploadState)[keyof typeof UploadState];
+
 export class Upload {
-  private chunks: Buffer[] = [];
+  /**
+   * The body so far, copied in as it arrives: the copies spread over the chunks (a list
+   * joined at the end would copy 16 MiB at once), and growth by doubling keeps memory
+   * under twice what arrived — never what a Content-Length merely claims.
+   */
+  private body: Buffer | null = null;
   private size = 0;
-  private done = false;
+  /** Packets so far, counted as the bytes arrive: a body of too many stops early. */
+  private readonly packets: PacketCounter;
+  private state: UploadState = UploadState.READING;
   private readonly started = Date.now();
 
   constructor(
@@ -39,9 +56,11 @@ export class Upload {
     private readonly session: HttpSession<any>,
     private readonly ack: number,
     private readonly host: UploadHost,
-  ) {}
+  ) {
+    this.packets = new PacketCounter(host.options.maxPackets);
+  }
 
-  /** Starts reading; the session counts the request as in progress until it is over. */
+  /** Starts reading; the session counts the request as in progress until it is answered. */
   start(): void {
     this.session.begin();
     const request = this.request as UploadRequest;
@@ -55,36 +74,70 @@ export class Upload {
   /**
    * The body's deadline: `bodyTimeout` to begin with, and every byte received buys the
    * time it takes at `minBodyRate` — a body must keep up the rate on average, so a
-   * client that trickles a byte now and then cannot hold the connection for ever.
+   * client that trickles a byte now and then cannot hold the connection for ever. The
+   * rest of a refused body is held to the same deadline.
    */
   sweep(now: number): void {
-    if (this.done) return;
     const { bodyTimeout, minBodyRate } = this.host.options;
-    if (now - this.started <= bodyTimeout + (this.size / minBodyRate) * 1000) return;
+    if (this.state === UploadState.DONE || now - this.started <= bodyTimeout + (this.size / minBodyRate) * 1000) return;
+    if (this.state === UploadState.DISCARDING) {
+      this.request.socket.destroy();
+      this.forget();
+      return;
+    }
     // The rest of the body is not worth reading: the connection closes after the answer.
     this.response.setHeader('Connection', 'close');
-    this.over(new TransportError('HL_ERR_BODY_TIMEOUT', 408, 'the request body arrived too slowly'));
+    this.answered(new TransportError('HL_ERR_BODY_TIMEOUT', 408, 'the request body arrived too slowly'));
   }
 
   /** @internal */
   data(chunk: Buffer): void {
-    if (this.done) return;
+    if (this.state === UploadState.DONE) return;
     this.size += chunk.length;
-    if (this.size > this.host.options.maxBody) {
+    const { maxBody, maxPackets } = this.host.options;
+    if (this.state === UploadState.DISCARDING) {
+      // What is left of a body refused for its packets is at most maxBody, or not ours.
+      if (this.size > maxBody) {
+        this.request.socket.destroy();
+        this.forget();
+      }
+      return;
+    }
+    if (this.size > maxBody) {
       this.response.setHeader('Connection', 'close');
-      this.over(new TransportError('HL_ERR_BODY_TOO_LARGE', 413, `body over ${this.host.options.maxBody} bytes`));
+      this.answered(new TransportError('HL_ERR_BODY_TOO_LARGE', 413, `body over ${maxBody} bytes`));
       // Read on and drop the rest, so that the answer is not stuck behind it.
       this.request.resume();
       return;
     }
-    this.chunks.push(chunk);
+    this.packets.feed(chunk);
+    if (this.packets.count > maxPackets) {
+      // Refused at this chunk, before the rest is read or anything decoded. The rest
+      // (maxBody at most) is read and dropped, so that the client, still sending, gets
+      // to read the answer rather than a reset.
+      this.answered(tooManyPackets(maxPackets));
+      this.state = UploadState.DISCARDING;
+      this.host.uploadStill(this);
+      return;
+    }
+    const start = this.size - chunk.length;
+    let body = this.body;
+    if (body === null || this.size > body.length) {
+      const grown = Buffer.allocUnsafe(Math.min(maxBody, Math.max(this.size, 2 * (body?.length ?? FIRST_CAPACITY / 2))));
+      if (body !== null) body.copy(grown, 0, 0, start);
+      this.body = body = grown;
+    }
+    chunk.copy(body, start);
   }
 
   /** @internal The whole body arrived. */
   complete(): void {
-    if (this.done) return;
-    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size);
-    this.over(null);
+    if (this.state !== UploadState.READING) {
+      this.forget();
+      return;
+    }
+    const body = this.body === null ? EMPTY_BODY : this.body.subarray(0, this.size);
+    this.answered(null);
     try {
       this.deliver(body);
     } catch (failure) {
@@ -94,15 +147,21 @@ export class Upload {
 
   /** @internal The client went away (or the request failed) before the end. */
   gone(): void {
-    if (!this.done) this.over(null);
+    if (this.state === UploadState.READING) this.answered(null);
+    else this.forget();
   }
 
-  private over(error: unknown): void {
-    this.done = true;
-    this.chunks = [];
+  /** The request is over for the session: answered now with `error`, or about to be. */
+  private answered(error: unknown): void {
+    this.forget();
     this.session.end();
-    this.host.uploadDone(this);
     if (error !== null) this.host.fail(this.response, error);
+  }
+
+  private forget(): void {
+    this.state = UploadState.DONE;
+    this.body = null;
+    this.host.uploadDone(this);
   }
 
   private deliver(body: Buffer): void {
@@ -111,9 +170,7 @@ export class Upload {
     try {
       batch = decodeBatch(body, { validateText: isUtf8, maxPackets: this.host.options.maxPackets });
     } catch (failure) {
-      if (failure instanceof TooManyPackets) {
-        throw new TransportError('HL_ERR_TOO_MANY_PACKETS', 413, `more than ${this.host.options.maxPackets} packets in one body`);
-      }
+      if (failure instanceof TooManyPackets) throw tooManyPackets(this.host.options.maxPackets);
       if (failure instanceof WireError) throw new TransportError('HL_ERR_MALFORMED_BODY', 400, failure.message);
       throw failure;
     }
@@ -132,6 +189,10 @@ export class Upload {
     this.response.writeHead(204);
     this.response.end();
   }
+}
+
+function tooManyPackets(limit: number): TransportError {
+  return new TransportError('HL_ERR_TOO_MANY_PACKETS', 413, `more than ${limit} packets in one body`);
 }
 
 /** RFC 6455 §7.4: what a client may close with (1005 is how a reasonless close reads). */

@@ -184,6 +184,58 @@ function strictUtf8(bytes: Uint8Array): boolean {
   }
 }
 
+/**
+ * Counts the packets of a batch as its bytes arrive, in any chunking, without keeping
+ * them: headers are read byte by byte, payloads skipped whole. A server can refuse a body
+ * of too many packets at the chunk that shows it, before reading (let alone decoding) the
+ * rest. It only counts: malformed bytes stop the count (`decodeBatch` tells what is wrong
+ * once the body is whole).
+ */
+export class PacketCounter {
+  /** Packets begun so far (counting stops one past `limit`). */
+  count = 0;
+  private state: 0 | 1 | 2 | 3 | 4 = 0; // sequence, kind, length, payload, stopped
+  private length = 0;
+  private digits = 0;
+  private remaining = 0;
+
+  constructor(private readonly limit = Infinity) {}
+
+  feed(bytes: Uint8Array): void {
+    let i = 0;
+    while (i < bytes.length && this.state !== 4) {
+      if (this.count > this.limit) {
+        this.state = 4;
+        break;
+      }
+      if (this.state === 3) {
+        const skip = Math.min(this.remaining, bytes.length - i);
+        this.remaining -= skip;
+        i += skip;
+        if (this.remaining === 0) this.state = 1;
+        continue;
+      }
+      const byte = bytes[i++]!;
+      if (this.state === 0) {
+        if (byte === SEMICOLON) this.state = 1;
+      } else if (this.state === 1) {
+        this.count++;
+        this.length = 0;
+        this.digits = 0;
+        this.state = 2;
+      } else if (byte === COLON && this.digits > 0) {
+        this.remaining = this.length;
+        this.state = this.length === 0 ? 1 : 3;
+      } else if (byte >= ZERO && byte <= NINE && this.digits < MAX_DIGITS) {
+        this.length = this.length * 10 + (byte - ZERO);
+        this.digits++;
+      } else {
+        this.state = 4;
+      }
+    }
+  }
+}
+
 /** Decodes a whole batch; throws `WireError` on any deviation from the grammar. */
 export function decodeBatch(bytes: Uint8Array, options: DecodeOptions = {}): DecodedBatch {
   const [firstSeq, semicolon] = readDecimal(bytes, 0, SEMICOLON, 'sequence');

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 
 import {
   type Packet,
+  PacketCounter,
   SseParser,
+  TooManyPackets,
   WireError,
   decodeBatch,
   decodeClose,
@@ -65,6 +67,38 @@ describe('polling batch format', () => {
       { kind: 'c', code: 1000, reason: 'bye' },
     ]);
     assert.equal(ascii(bytes), '7;t2:hib3:\x00:\xffc8:1000 bye');
+  });
+
+  it('counts the packets of a batch however it is cut into chunks, as decodeBatch finds them (property, 2,000 cases)', () => {
+    const r = rng(0xc0c0);
+    for (let n = 0; n < 2000; n++) {
+      const packets = Array.from({ length: Math.floor(r() * 8) }, () => randomPacket(r));
+      const bytes = encodeBatch(1 + Math.floor(r() * 1e6), packets);
+      const counter = new PacketCounter();
+      for (let at = 0; at < bytes.length; ) {
+        const size = 1 + Math.floor(r() * 7);
+        counter.feed(bytes.subarray(at, at + size));
+        at += size;
+      }
+      assert.equal(counter.count, packets.length);
+    }
+  });
+
+  it('stops counting one packet past its limit, and decodeBatch stops at maxPackets', () => {
+    const bomb = text('1;' + 't0:'.repeat(100_000));
+    const counter = new PacketCounter(10);
+    counter.feed(bomb);
+    assert.equal(counter.count, 11);
+    assert.throws(() => decodeBatch(bomb, { maxPackets: 10 }), TooManyPackets);
+    assert.equal(decodeBatch(text('1;' + 't0:'.repeat(10)), { maxPackets: 10 }).packets.length, 10);
+  });
+
+  it('never throws while counting random bytes (fuzz)', () => {
+    const r = rng(0xbad);
+    for (let n = 0; n < 5000; n++) {
+      const bytes = Uint8Array.from({ length: Math.floor(r() * 40) }, () => (r() < 0.5 ? '0123456789;:tbc'.charCodeAt(Math.floor(r() * 15)) : Math.floor(r() * 256)));
+      new PacketCounter().feed(bytes);
+    }
   });
 
   it('encodes an empty batch as the next sequence number alone', () => {
