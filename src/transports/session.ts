@@ -216,13 +216,16 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     const { maxQueue, maxQueueMessages } = this.host.options;
     // The stated policy when full: refuse the new message (as a WebSocket peer does over
     // maxBufferedAmount), keep everything queued, and fire `drain` once there is room.
-    if (this.queue.length >= maxQueueMessages || (this.queuedBytes > 0 && this.queuedBytes + data.length > maxQueue)) {
+    // What the responses hold for the client counts too: it is memory on its behalf.
+    const responseBytes = this.responseBytes();
+    const held = this.queuedBytes + responseBytes;
+    if (this.queue.length >= maxQueueMessages || (held > 0 && held + data.length > maxQueue)) {
       this.drainWanted = true;
       return 'dropped';
     }
     const cost = data.length + ENTRY_BYTES + wrapper;
     // The server-wide budget: room is made by closing larger holders, or this is refused.
-    if (!this.host.outbound.set(this, this.queueCost + cost + this.responseBytes())) {
+    if (!this.host.outbound.set(this, this.queueCost + cost + responseBytes)) {
       this.drainWanted = true;
       return 'dropped';
     }

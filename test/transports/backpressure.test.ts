@@ -60,6 +60,26 @@ describe('clients that do not read', () => {
     raw.destroy();
   });
 
+  it('counts the bytes an SSE stream holds for its client in maxQueue', async () => {
+    const before = sockets.length;
+    const raw = await rawConnect(ts.port);
+    const sid = await openSseSession(raw, '/b');
+    raw.stopReading();
+    const socket = sockets[before]!;
+    const peer = peers.get(sid)!;
+    let sends = 0;
+    while (peer.send('q'.repeat(64 * KiB)) !== 'dropped') {
+      sends++;
+      // Let each event reach the socket, as a stream writes them.
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.ok(sends > 0);
+    const held = peer.bufferedAmount + socket.writableLength;
+    assert.ok(held <= 16 * MiB + 64 * KiB, `queue and stream together hold ${(held / MiB).toFixed(2)} MiB for a 16 MiB maxQueue`);
+    peer.terminate();
+    raw.destroy();
+  });
+
   it('refuses an acknowledgement past what the session wrote, without telling any counter', async () => {
     const raw = await rawConnect(ts.port);
     const sid = await openSseSession(raw, '/b');
