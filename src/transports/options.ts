@@ -64,7 +64,8 @@ export interface HttpTransportOptions {
    * closed with 1006 "session expired". Default 10 s: a client polls again the moment it
    * reads the handshake answer, so this is one round trip on a bad mobile link with
    * plenty to spare, and the browser client's own `openTimeout`. A session nobody came
-   * back for costs little and leaves fast (not after `sessionTimeout`).
+   * back for costs little and leaves fast (not after `sessionTimeout`). At least twice
+   * `interval` unless set: a client may wait an interval before its first poll.
    */
   confirmTimeout?: number;
   /**
@@ -98,8 +99,10 @@ export interface HttpTransportOptions {
    * `peer.send` returns `dropped`, as a WebSocket peer does over `maxBufferedAmount`: the
    * message is refused and the application is told; the session stays open and nothing
    * already queued is lost. A single message larger than the limit is still accepted when
-   * the queue is empty. Default 8 MiB, the WebSocket default. Every session's queue also
-   * counts in the server's `maxOutboundBytes`, which bounds the sum over all sessions.
+   * the queue is empty. The bytes the session's responses hold for the client (written,
+   * not yet taken by the kernel) count too. Default 8 MiB, the WebSocket default. What a
+   * session holds also counts in the server's `maxOutboundBytes`, which bounds the sum
+   * over all sessions.
    */
   maxQueue?: number;
   /** Most messages a session holds (same policy as `maxQueue`). Default 10,000. */
@@ -228,6 +231,7 @@ export function resolveHttpTransportOptions(options: HttpTransportOptions = {}):
     const value = options[key];
     if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
   }
+  if (options.confirmTimeout === undefined) resolved.confirmTimeout = Math.max(resolved.confirmTimeout, 2 * resolved.interval);
   for (const key of FINITE_LIMITS) {
     const value = resolved[key];
     if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) throw invalidArgument(`${key} must be a positive number`);
