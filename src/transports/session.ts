@@ -416,7 +416,8 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
    * abandoned the request — and goes now, with its bytes.
    */
   supersedeAnswers(): void {
-    for (const answer of this.answers.splice(0)) answer.destroy();
+    if (this.answers.length === 0) return;
+    destroyUnread(this.answers);
     this.updateReservation();
   }
 
@@ -728,7 +729,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     }
     this.endStream();
     // Answers still waiting for their client are of no use to anyone now.
-    for (const answer of this.answers.splice(0)) answer.destroy();
+    destroyUnread(this.answers);
     this.host.outbound.release(this);
     this.host.sessionEnded(this, why);
     if (why === 'evicted') queueMicrotask(() => this.closed(code, reason, error));
@@ -831,6 +832,20 @@ function sseData(item: Queued): string {
   if (item.kind === 't') return sseTextData(item.data.toString('utf8'));
   const close = closeOf(item);
   return sseCloseData(close.code, close.reason);
+}
+
+/**
+ * Destroys (and forgets) the answers that still hold bytes; those the kernel took whole
+ * are about to report 'finish' and leave the list on their own (their connection may
+ * carry on).
+ */
+function destroyUnread(answers: ServerResponse[]): void {
+  for (let i = answers.length - 1; i >= 0; i--) {
+    const answer = answers[i]!;
+    if (answer.writableLength === 0) continue;
+    answers.splice(i, 1);
+    answer.destroy();
+  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
