@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 
 import type { Peer } from '../../src/types.js';
 import { HTTP_ONLY, closed, next, open, startServer } from './helpers.js';
-import { openPollingSession } from './raw-http.js';
+import { openPollingSession, openSseSession, rawConnect, readUntil } from './raw-http.js';
 
 /**
  * The end of a session: a close from the server completes as soon as the client has the
@@ -59,6 +59,39 @@ describe('closing HTTP sessions', () => {
       }
     });
   }
+
+  it('ends an SSE session at once when its client hangs up the stream after the close packet, without acknowledging it', async () => {
+    const closes: Array<[number, number]> = [];
+    let peer: Peer | null = null;
+    const ts = await startServer(
+      () => ({
+        '/c': {
+          open(p: Peer) {
+            peer = p;
+          },
+          close(_p: Peer, code: number) {
+            closes.push([code, Date.now()]);
+          },
+        },
+      }),
+      {},
+      { closeTimeout: 5000 },
+    );
+    try {
+      const raw = await rawConnect(ts.port);
+      await openSseSession(raw, '/c');
+      peer!.close(4000, 'bye');
+      await readUntil(raw, /data: c4000 bye\n\n/);
+      const seen = Date.now();
+      raw.destroy();
+      const deadline = Date.now() + 2000;
+      while (closes.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      assert.equal(closes[0]?.[0], 4000);
+      assert.ok(closes[0]![1] - seen < 1000, `the close hook ran ${closes[0]![1] - seen} ms after the client hung up`);
+    } finally {
+      await ts.close();
+    }
+  });
 
   it('resolves server.close() once every session ran its close hook: 1001 for those that fetched their close, 1006 for those dropped at the timeout', async () => {
     const closes = new Map<string, number>();
