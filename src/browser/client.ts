@@ -778,8 +778,9 @@ class SessionDriver implements Driver {
       while (!this.stopped && !this.paused) {
         const batch: UpPacket[] = [];
         let size = 24;
+        const maxPackets = this.handshake!.maxPackets;
         for (const item of this.up) {
-          if (batch.length > 0 && size + item.size > this.handshake!.maxBody) break;
+          if (batch.length > 0 && (size + item.size > this.handshake!.maxBody || batch.length >= maxPackets)) break;
           batch.push(item);
           size += item.size;
         }
@@ -818,12 +819,27 @@ class SessionDriver implements Driver {
 
   // ---- Ending -----------------------------------------------------------------------------
 
-  /** The server sent a close packet: acknowledge it (so it can let go), then report. */
+  /**
+   * The server sent a close packet: acknowledge it, so that the server's `close` runs now
+   * rather than at its close timeout, then report. The acknowledgement is not one of the
+   * requests `stop()` aborts (it follows at once): it goes out on its own, with its own
+   * deadline.
+   */
   private serverClosed(code: number, reason: string): void {
     this.finished = true;
     this.abortAll();
     const body = encodeBatch(this.nextUpSeq, []);
-    this.request('POST', { transport: this.httpName, sid: this.sid, ack: this.lastReceived }, body, 5_000).catch(() => undefined);
+    const init: RequestInit = {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/octet-stream', ...this.client.options.headers },
+      credentials: this.client.options.credentials ?? 'same-origin',
+      cache: 'no-store',
+      body: body as BodyInit,
+    };
+    if (typeof AbortSignal.timeout === 'function') init.signal = AbortSignal.timeout(5_000);
+    this.fetchImpl(transportUrl(this.client.url, { transport: this.httpName, sid: this.sid, ack: this.lastReceived }), init)
+      .then((response) => response.arrayBuffer())
+      .catch(() => undefined);
     this.closed(code, reason, true);
   }
 
@@ -999,8 +1015,12 @@ class SessionDriver implements Driver {
     // After an upgrade, late HTTP failures (a cut stream, a refused ack) mean nothing.
     if (this.stopped || this.finished || this.closeSent !== null || this.carrier !== null) return Promise.resolve();
     if (error instanceof TransportFailure && !transient(error.status)) {
-      const lost = error.status === 410 || error.code === 'HL_ERR_UNKNOWN_SESSION';
-      this.closed(1006, lost ? 'session lost' : error.message, false, error);
+      // A session the server closed to free memory is 1013, Try Again Later: reconnect.
+      if (error.code === 'HL_ERR_SESSION_EVICTED') this.closed(1013, 'server overloaded', false, error);
+      else {
+        const lost = error.status === 410 || error.code === 'HL_ERR_UNKNOWN_SESSION';
+        this.closed(1006, lost ? 'session lost' : error.message, false, error);
+      }
       return Promise.resolve();
     }
     if (error instanceof WireError) {

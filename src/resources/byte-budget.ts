@@ -34,6 +34,13 @@ export class ByteBudget {
   /** Bytes held by all holders together. */
   private total = 0;
   private readonly holders = new Map<BudgetHolder, number>();
+  /**
+   * At least what the largest holder holds (exact after a scan, raised by every growth,
+   * left high by shrinks): a full budget refuses a holder nobody is larger than without
+   * looking at every holder — a fan-out to thousands of full subscribers asks once per
+   * subscriber per message, and a scan each time would make a publish O(holders²).
+   */
+  private largest = 0;
   /** Holders evicted since the budget was made (reported by the server's stats). */
   evictions = 0;
   /** Requests refused since the budget was made. */
@@ -76,6 +83,7 @@ export class ByteBudget {
     }
     this.total += grow;
     this.holders.set(holder, bytes);
+    if (bytes > this.largest) this.largest = bytes;
     return true;
   }
 
@@ -97,9 +105,15 @@ export class ByteBudget {
    * more than `asking` would: a newcomer is never the reason a smaller holder goes.
    */
   private makeRoom(asking: BudgetHolder, wanted: number, grow: number): boolean {
+    if (this.largest <= wanted) return false;
     const target = Math.min(this.limit * RECOVERY, this.limit - grow);
     const larger: Array<[BudgetHolder, number]> = [];
-    for (const entry of this.holders) if (entry[0] !== asking && entry[1] > wanted) larger.push(entry);
+    let largest = 0;
+    for (const entry of this.holders) {
+      if (entry[1] > largest) largest = entry[1];
+      if (entry[0] !== asking && entry[1] > wanted) larger.push(entry);
+    }
+    this.largest = largest;
     larger.sort((a, b) => b[1] - a[1]);
     const exhausted: BudgetExhausted = { budget: this.name, limit: this.limit, held: this.total };
     for (const [holder] of larger) {

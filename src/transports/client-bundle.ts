@@ -23,7 +23,8 @@ function load(): Promise<{ body: Buffer; etag: string } | null> {
   return cached;
 }
 
-export function serveClientBundle(request: IncomingMessage, response: ServerResponse): void {
+/** Serves the bundle; `written` is told of every answer once it is written (to watch it). */
+export function serveClientBundle(request: IncomingMessage, response: ServerResponse, written: (response: ServerResponse) => void = ignore): void {
   if (request.method !== 'GET' && request.method !== 'HEAD') {
     response.writeHead(405, { Allow: 'GET, HEAD', 'Content-Type': 'text/plain; charset=utf-8' });
     response.end('Method not allowed\n');
@@ -49,5 +50,11 @@ export function serveClientBundle(request: IncomingMessage, response: ServerResp
     }
     response.writeHead(200, { ...headers, 'Content-Length': bundle.body.length });
     response.end(request.method === 'HEAD' ? undefined : bundle.body);
+    written(response);
+  }).catch(() => {
+    // The response was torn down under us: nothing is left to answer.
+    if (!response.destroyed) response.destroy();
   });
 }
+
+function ignore(): void {}

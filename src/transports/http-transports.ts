@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import { HandshakeError, TransportError } from '../errors.js';
+import { type ErrorCode, HandshakeError, TransportError } from '../errors.js';
 import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
+import type { ByteBudget } from '../resources/byte-budget.js';
 import type { Route, Server, UpgradeHead } from '../server/server.js';
-import { type Payload, TRANSPORTS, type TransportName, type UpgradeAccept, UpgradeRejection, type UpgradeRequest } from '../types.js';
+import { type Payload, ReadyState, TRANSPORTS, type TransportName, type UpgradeAccept, UpgradeRejection, type UpgradeRequest } from '../types.js';
 import type { Sweepable } from '../websocket/sweep.js';
 import { serveClientBundle } from './client-bundle.js';
 import { corsHeaders, preflight } from './cors.js';
@@ -15,9 +16,14 @@ import {
   type ResolvedHttpTransportOptions,
   resolveHttpTransportOptions,
 } from './options.js';
-import { HttpSession, type SessionHost } from './session.js';
+import { PendingHandshake } from './pending-handshake.js';
+import { refuseSocket } from './refusal.js';
+import { type EndReason, HttpSession, type SessionHost } from './session.js';
+import { SessionKeys } from './session-key.js';
 import { SessionSocket } from './session-socket.js';
-import { type Handshake, WireError, decodeBatch } from './wire.js';
+import { UnreadResponses } from './unread.js';
+import { Upload, type UploadHost } from './upload.js';
+import type { Handshake } from './wire.js';
 
 /**
  * The HTTP transports of a `Server`: SSE, long polling, short polling and fixed-interval
@@ -32,17 +38,28 @@ import { type Handshake, WireError, decodeBatch } from './wire.js';
  *     GET  path?transport=websocket&sid=S   (Upgrade) moves the session onto a WebSocket
  *
  * Bad requests are answered with a precise status and a JSON body `{ code, message }`
- * whose code is a stable `HL_ERR_*`; none of them touches any other session.
+ * whose code is a stable `HL_ERR_*`; none of them touches any other session, and no
+ * message tells a number the client did not send (a sequence number the server is at
+ * would tell an attacker what to acknowledge).
  */
-export class HttpTransports implements Sweepable, SessionHost {
+export class HttpTransports implements Sweepable, SessionHost, UploadHost {
   readonly options: ResolvedHttpTransportOptions;
   readonly server: Server;
   private readonly sessions = new Map<string, HttpSession<any>>();
   /** Sessions that ended recently, so that a late request learns why (410). */
-  private readonly ended = new Map<string, { expired: boolean; at: number }>();
-  private pendingHandshakes = 0;
+  private readonly ended = new Map<string, { why: EndReason; at: number }>();
+  /** Handshakes waiting for an async `upgrade` hook, with their deadlines. */
+  private readonly pending = new Set<PendingHandshake>();
+  /** Upstream bodies being read, with their deadlines. */
+  private readonly uploads = new Set<Upload>();
+  /** Answers of no session left with bytes their client has not read. */
+  private readonly unread = new UnreadResponses();
+  /** Sessions per client key (`sessionKey`). */
+  private readonly keys = new SessionKeys();
   private swept = false;
   private closed = false;
+  /** Shutdown: called when the last session has ended. */
+  private whenEmpty: (() => void) | null = null;
 
   constructor(server: Server, options: HttpTransportOptions = {}) {
     this.server = server;
@@ -57,6 +74,18 @@ export class HttpTransports implements Sweepable, SessionHost {
 
   get closeTimeout(): number {
     return this.server.options.closeTimeout;
+  }
+
+  get handshakeTimeout(): number {
+    return this.server.options.handshakeTimeout;
+  }
+
+  get maxBufferedAmount(): number {
+    return this.server.options.maxBufferedAmount;
+  }
+
+  get outbound(): ByteBudget {
+    return this.server.outbound;
   }
 
   subscribe(session: HttpSession, topic: string): void {
@@ -79,13 +108,35 @@ export class HttpTransports implements Sweepable, SessionHost {
     this.server.publish(topic, data, isBinary, { except });
   }
 
-  sessionEnded(session: HttpSession, expired: boolean): void {
+  sessionConfirmed(session: HttpSession): void {
+    this.keys.confirm(session.key);
+  }
+
+  sessionEnded(session: HttpSession, why: EndReason): void {
     this.sessions.delete(session.sid);
+    this.keys.close(session.key, session.isConfirmed);
     this.server.topics.removeSubscriber(session);
     // Bounded memory: the oldest records go first (a Map iterates in insertion order).
     if (this.ended.size >= this.options.maxSessions) this.ended.delete(this.ended.keys().next().value!);
-    this.ended.set(session.sid, { expired, at: this.now() });
-    if (this.sessions.size === 0 && this.ended.size === 0) this.leaveSweep();
+    this.ended.set(session.sid, { why, at: this.now() });
+    if (this.sessions.size === 0) this.whenEmpty?.();
+  }
+
+  // ---- UploadHost ----------------------------------------------------------------------------
+
+  uploadDone(upload: Upload): void {
+    this.uploads.delete(upload);
+  }
+
+  uploadStill(upload: Upload): void {
+    this.uploads.add(upload);
+    this.joinSweep();
+  }
+
+  /** Answers `response` with `error`: a TransportError's status and code, else 500. */
+  fail(response: ServerResponse, error: unknown): void {
+    if (error instanceof TransportError) this.respond(response, error.status, error.code, error.message);
+    else this.respond(response, 500, 'HL_ERR_INVALID_STATE', '');
   }
 
   /** Live sessions. */
@@ -102,13 +153,20 @@ export class HttpTransports implements Sweepable, SessionHost {
 
   sweep(now: number): void {
     for (const session of this.sessions.values()) session.sweep(now);
+    for (const pending of this.pending) if (now >= pending.deadline) this.handshakeExpired(pending);
+    for (const upload of this.uploads) upload.sweep(now);
+    this.unread.sweep(now, this.options.drainTimeout);
     // A record of an ended session is kept long enough for a client to come back once.
     const keep = this.options.sessionTimeout * 2;
     for (const [sid, record] of this.ended) {
       if (now - record.at < keep) break;
       this.ended.delete(sid);
     }
-    if (this.sessions.size === 0 && this.ended.size === 0) this.leaveSweep();
+    if (this.idle) this.leaveSweep();
+  }
+
+  private get idle(): boolean {
+    return this.sessions.size === 0 && this.ended.size === 0 && this.pending.size === 0 && this.uploads.size === 0 && this.unread.size === 0;
   }
 
   private joinSweep(): void {
@@ -131,7 +189,7 @@ export class HttpTransports implements Sweepable, SessionHost {
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
     if (this.options.clientPath !== false && path === this.options.clientPath) {
-      serveClientBundle(request, response);
+      serveClientBundle(request, response, this.onAnswered);
       return true;
     }
     const query = new URLSearchParams(q === -1 ? '' : url.slice(q + 1));
@@ -163,24 +221,26 @@ export class HttpTransports implements Sweepable, SessionHost {
       }
       const session = this.find(sid, name, path);
       session.touch();
-      const ack = parseAck(query, request, name, session.lastSeq);
-      if (request.method === 'GET') this.poll(request, response, session, ack);
+      const ack = parseAck(query, request, name, session.sentSeq);
+      session.confirm();
+      if (request.method === 'GET') this.poll(response, session, ack);
       else this.upstream(request, response, session, ack);
     } catch (error) {
-      fail(response, error);
+      this.fail(response, error);
     }
     return true;
   }
 
   private find(sid: string, transport: HttpTransportName, path: string): HttpSession<any> {
     const session = this.sessions.get(sid);
-    if (session === undefined) {
-      const record = this.ended.get(sid);
-      if (record?.expired) throw new TransportError('HL_ERR_SESSION_EXPIRED', 410, 'session expired: start a new one');
-      if (record !== undefined) throw new TransportError('HL_ERR_SESSION_CLOSED', 410, 'session closed');
+    if (session === undefined || session.path !== path) {
+      const record = session === undefined ? this.ended.get(sid) : undefined;
+      if (record !== undefined) {
+        const [code, message] = ENDED[record.why];
+        throw new TransportError(code, 410, message);
+      }
       throw new TransportError('HL_ERR_UNKNOWN_SESSION', 400, 'unknown session id');
     }
-    if (session.path !== path) throw new TransportError('HL_ERR_UNKNOWN_SESSION', 400, 'unknown session id');
     if (session.transport !== transport) {
       throw new TransportError('HL_ERR_TRANSPORT_MISMATCH', 400, `session uses ${session.transport}, not ${transport}`);
     }
@@ -196,9 +256,27 @@ export class HttpTransports implements Sweepable, SessionHost {
     query: URLSearchParams,
   ): void {
     if (this.closed) throw new TransportError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down');
-    if (this.sessions.size + this.pendingHandshakes >= this.options.maxSessions) {
+    if (this.sessions.size + this.pending.size >= this.options.maxSessions) {
       response.setHeader('Retry-After', '1');
       throw new TransportError('HL_ERR_TOO_MANY_SESSIONS', 503, 'too many sessions');
+    }
+    let key: string;
+    try {
+      key = String(this.options.sessionKey(request));
+    } catch {
+      // A bug in the application's key function: 500 without details, as for a hook.
+      this.respond(response, 500, 'HL_ERR_HANDSHAKE_REJECTED', '');
+      return;
+    }
+    // Sessions of one client: those it never came back for are bounded tightly, the
+    // others loosely (many users may share an address); the global cap is the last line.
+    if (this.keys.unconfirmed(key) >= this.options.maxUnconfirmedPerKey) {
+      response.setHeader('Retry-After', '1');
+      throw new TransportError('HL_ERR_TOO_MANY_UNCONFIRMED', 429, 'too many new sessions from this client that were never used');
+    }
+    if (this.keys.live(key) >= this.options.maxSessionsPerKey) {
+      response.setHeader('Retry-After', '1');
+      throw new TransportError('HL_ERR_TOO_MANY_SESSIONS_FOR_KEY', 429, 'too many sessions for this client');
     }
     const upgradeRequest: UpgradeRequest = {
       url: request.url ?? '/',
@@ -209,28 +287,49 @@ export class HttpTransports implements Sweepable, SessionHost {
       transport,
       protocols: [],
     };
-    let accepted: UpgradeAccept<unknown> | void | Promise<UpgradeAccept<unknown> | void>;
+    let accepted: UpgradeAccept<unknown> | void | PromiseLike<UpgradeAccept<unknown> | void>;
     try {
       accepted = route.handler.upgrade?.(upgradeRequest);
     } catch (error) {
-      rejectUpgrade(response, error);
+      this.rejectUpgrade(response, error);
       return;
     }
-    if (accepted instanceof Promise) {
-      this.pendingHandshakes++;
-      accepted.then(
-        (value) => {
-          this.pendingHandshakes--;
-          this.createSession(request, response, route, transport, path, value);
-        },
-        (error: unknown) => {
-          this.pendingHandshakes--;
-          rejectUpgrade(response, error);
-        },
-      );
-    } else {
-      this.createSession(request, response, route, transport, path, accepted);
+    this.keys.open(key);
+    if (typeof (accepted as PromiseLike<unknown> | undefined)?.then !== 'function') {
+      this.createSession(request, response, route, transport, path, key, accepted as UpgradeAccept<unknown> | void);
+      return;
     }
+    // Only a hook that answers later needs a deadline (and a place among the sessions).
+    const pending = new PendingHandshake(request, response, route, transport, path, key, Date.now() + this.server.options.handshakeTimeout);
+    this.pending.add(pending);
+    this.joinSweep();
+    Promise.resolve(accepted)
+      .then(
+        (value) => this.settle(pending, value, undefined),
+        (error: unknown) => this.settle(pending, undefined, error ?? new Error('rejected')),
+      )
+      // Whatever goes wrong from here on fails this request alone, never the process.
+      .catch(() => this.respond(pending.response, 500, 'HL_ERR_HANDSHAKE_REJECTED', ''));
+  }
+
+  /** The async `upgrade` hook answered; too late (or after shutdown) is ignored. */
+  private settle(pending: PendingHandshake, accepted: UpgradeAccept<unknown> | void, error: unknown): void {
+    if (pending.over) return;
+    pending.over = true;
+    this.pending.delete(pending);
+    if (error !== undefined) {
+      this.keys.close(pending.key, false);
+      this.rejectUpgrade(pending.response, error);
+      return;
+    }
+    this.createSession(pending.request, pending.response, pending.route, pending.transport, pending.path, pending.key, accepted);
+  }
+
+  private handshakeExpired(pending: PendingHandshake): void {
+    pending.over = true;
+    this.pending.delete(pending);
+    this.keys.close(pending.key, false);
+    this.respond(pending.response, 408, 'HL_ERR_HANDSHAKE_TIMEOUT', 'handshake timed out');
   }
 
   private createSession(
@@ -239,14 +338,27 @@ export class HttpTransports implements Sweepable, SessionHost {
     route: Route,
     transport: HttpTransportName,
     path: string,
+    key: string,
     accepted: UpgradeAccept<unknown> | void,
   ): void {
-    if (response.destroyed || this.closed) return;
-    if (accepted?.headers) for (const [name, value] of Object.entries(accepted.headers)) response.setHeader(name, value);
+    if (response.destroyed || this.closed) {
+      this.keys.close(key, false);
+      if (this.closed) this.respond(response, 503, 'HL_ERR_SERVER_CLOSING', 'server is shutting down');
+      return;
+    }
+    try {
+      if (accepted?.headers) for (const [name, value] of Object.entries(accepted.headers)) response.setHeader(name, value);
+    } catch {
+      // A header Node refuses (a line break in a value): a bug in the hook, as a throw.
+      this.keys.close(key, false);
+      for (const name of Object.keys(accepted?.headers ?? {})) response.removeHeader(name);
+      this.respond(response, 500, 'HL_ERR_HANDSHAKE_REJECTED', '');
+      return;
+    }
     this.joinSweep();
     // 144 bits from the CSPRNG: a session id is a bearer credential, never guessable.
     const sid = randomBytes(18).toString('base64url');
-    const session = new HttpSession(sid, transport, path, request.socket.remoteAddress ?? '', route.handler, accepted?.data, this);
+    const session = new HttpSession(sid, transport, path, request.socket.remoteAddress ?? '', key, route.handler, accepted?.data, this);
     this.sessions.set(sid, session);
     const handshake: Handshake = {
       sid,
@@ -257,6 +369,7 @@ export class HttpTransports implements Sweepable, SessionHost {
       sessionTimeout: this.options.sessionTimeout,
       maxBody: this.options.maxBody,
       ackDelay: this.options.ackDelay,
+      maxPackets: this.options.maxPackets,
     };
     session.start();
     if (transport === 'sse') {
@@ -272,9 +385,9 @@ export class HttpTransports implements Sweepable, SessionHost {
     return Math.min(3000, Math.floor(this.options.sessionTimeout / 4));
   }
 
-  private poll(request: IncomingMessage, response: ServerResponse, session: HttpSession<any>, ack: number): void {
+  private poll(response: ServerResponse, session: HttpSession<any>, ack: number): void {
     session.acknowledge(ack);
-    if (session.readyState === 3) throw new TransportError('HL_ERR_SESSION_CLOSED', 410, 'session closed');
+    if (session.readyState === ReadyState.CLOSED) throw new TransportError('HL_ERR_SESSION_CLOSED', 410, 'session closed');
     if (session.transport === 'sse') {
       session.openStream(response, undefined, this.retryFor());
       return;
@@ -283,10 +396,13 @@ export class HttpTransports implements Sweepable, SessionHost {
       // At most one outstanding long-poll per session (engine.io refuses the overlap with
       // 400 too); the first one stays held and the session lives on.
       if (session.holding) throw new TransportError('HL_ERR_CONCURRENT_POLL', 400, 'a long-poll is already pending for this session');
-      if (!session.hasPending && session.readyState === 1) {
+      session.supersedeAnswers();
+      if (!session.hasPending && session.readyState === ReadyState.OPEN) {
         session.hold(response);
         return;
       }
+    } else if (session.transport === 'polling') {
+      session.supersedeAnswers();
     }
     session.answerPoll(response);
   }
@@ -299,73 +415,16 @@ export class HttpTransports implements Sweepable, SessionHost {
       response.setHeader('Connection', 'close');
       throw new TransportError('HL_ERR_BODY_TOO_LARGE', 413, `body over ${limit} bytes`);
     }
-    session.begin();
-    const chunks: Buffer[] = [];
-    let size = 0;
-    let done = false;
-    const finish = (error: unknown) => {
-      if (done) return;
-      done = true;
-      session.end();
-      if (error !== null) {
-        fail(response, error);
-        return;
-      }
-      try {
-        const body = Buffer.concat(chunks, size);
-        let batch;
-        try {
-          batch = decodeBatch(body, { validateText: true });
-        } catch (failure) {
-          if (failure instanceof WireError) throw new TransportError('HL_ERR_MALFORMED_BODY', 400, failure.message);
-          throw failure;
-        }
-        // Upstream order: a batch must start at or before the next expected number.
-        if (batch.firstSeq > session.expectedSeq || batch.firstSeq === 0) {
-          throw new TransportError('HL_ERR_MALFORMED_BODY', 400, `sequence gap: expected ${session.expectedSeq}, got ${batch.firstSeq}`);
-        }
-        for (const packet of batch.packets) {
-          if (packet.kind === 'c' && !validClientClose(packet.code)) {
-            throw new TransportError('HL_ERR_MALFORMED_BODY', 400, `invalid close code ${packet.code}`);
-          }
-        }
-        session.acknowledge(ack);
-        session.receive(batch.firstSeq, batch.packets);
-        response.writeHead(204);
-        response.end();
-      } catch (failure) {
-        fail(response, failure);
-      }
-    };
-    request.on('data', (chunk: Buffer) => {
-      if (done) return;
-      size += chunk.length;
-      if (size > limit) {
-        response.setHeader('Connection', 'close');
-        finish(new TransportError('HL_ERR_BODY_TOO_LARGE', 413, `body over ${limit} bytes`));
-        request.resume();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    request.on('end', () => finish(null));
-    request.on('error', () => {
-      if (!done) {
-        done = true;
-        session.end();
-      }
-    });
-    request.on('close', () => {
-      if (!done) {
-        done = true;
-        session.end();
-      }
-    });
+    const upload = new Upload(request, response, session, ack, this);
+    this.uploads.add(upload);
+    this.joinSweep();
+    upload.start();
   }
 
   /**
    * A WebSocket handshake naming a session (`?transport=websocket&sid=`): the upgrade of
-   * an HTTP session (see session-socket.ts). Returns false for any other upgrade.
+   * an HTTP session (see session-socket.ts). Returns false for any other upgrade. A
+   * refusal ends the socket on a deadline (refusal.ts).
    */
   handleSessionUpgrade(request: UpgradeHead, socket: Socket, head: Buffer): boolean {
     const url = request.url ?? '/';
@@ -381,8 +440,8 @@ export class HttpTransports implements Sweepable, SessionHost {
       const validated = validateRequest({ method: request.method ?? '', httpVersion: request.httpVersion, headers: request.headers });
       const session = this.sessions.get(sid);
       if (session === undefined || session.path !== path) {
-        const record = this.ended.get(sid);
-        if (record !== undefined) throw new HandshakeError(record.expired ? 'HL_ERR_SESSION_EXPIRED' : 'HL_ERR_SESSION_CLOSED', 410, 'session ended');
+        const record = session === undefined ? this.ended.get(sid) : undefined;
+        if (record !== undefined) throw new HandshakeError(ENDED[record.why][0], 410, 'session ended');
         throw new HandshakeError('HL_ERR_UNKNOWN_SESSION', 400, 'unknown session id');
       }
       if (!session.upgradable) throw new HandshakeError('HL_ERR_TRANSPORT_MISMATCH', 400, 'session cannot be upgraded now');
@@ -391,32 +450,95 @@ export class HttpTransports implements Sweepable, SessionHost {
       session.attachProbe(new SessionSocket(socket, head, this.server.sweep, this.server.options, session));
     } catch (error) {
       const refusal = error instanceof HandshakeError ? error : new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, '');
-      if (socket.writable) socket.end(rejectResponse(refusal.status, refusal.message, refusal.headers as Record<string, string>));
-      else socket.destroy();
+      refuseSocket(socket, rejectResponse(refusal.status, refusal.message, refusal.headers as Record<string, string>), this.server.sweep);
     }
     return true;
   }
 
+  // ---- Shutdown ----------------------------------------------------------------------------
+
   /**
-   * Server shutdown: every session is closed with `code` (1001 by default), held polls
-   * and streams are answered, and no new session is accepted.
+   * Starts the shutdown: no new session is accepted, handshakes waiting for their hook
+   * are answered 503, and every session is closed with `code` (1001 by default) — held
+   * polls and streams carry the close packet at once.
    */
   close(code: number = 1001, reason = 'server shutting down'): void {
     this.closed = true;
+    for (const pending of [...this.pending]) {
+      pending.over = true;
+      this.pending.delete(pending);
+      this.keys.close(pending.key, false);
+      this.respond(pending.response, 503, 'HL_ERR_SERVER_CLOSING', 'server is shutting down');
+    }
     for (const session of [...this.sessions.values()]) session.shutdown(code, reason);
   }
 
-  /** Resolves once every session has ended, or after `timeout` ms. */
-  async drained(timeout: number): Promise<void> {
-    const deadline = Date.now() + timeout;
-    while (this.sessions.size > 0 && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, Math.min(50, Math.max(1, deadline - Date.now()))));
+  /**
+   * The shutdown step: closes every session and resolves once each one's `close` hook has
+   * run — when its client has the close packet, or at `timeout`, when those left are
+   * dropped (1006). Driven by the sessions' own ends, not by polling.
+   */
+  async shutdown(code: number, reason: string, timeout: number): Promise<void> {
+    this.close(code, reason);
+    if (this.sessions.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.whenEmpty = null;
+        for (const session of [...this.sessions.values()]) session.terminate();
+        resolve();
+      }, timeout);
+      this.whenEmpty = () => {
+        this.whenEmpty = null;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  // ---- Answers ---------------------------------------------------------------------------
+
+  private rejectUpgrade(response: ServerResponse, error: unknown): void {
+    if (error instanceof UpgradeRejection) {
+      try {
+        for (const [name, value] of Object.entries(error.headers)) response.setHeader(name, value);
+      } catch {
+        this.respond(response, 500, 'HL_ERR_HANDSHAKE_REJECTED', '');
+        return;
+      }
+      this.respond(response, error.status, 'HL_ERR_HANDSHAKE_REJECTED', error.message);
+    } else {
+      // A bug in the hook: 500 without details, as for WebSocket.
+      this.respond(response, 500, 'HL_ERR_HANDSHAKE_REJECTED', '');
     }
   }
+
+  private respond(response: ServerResponse, status: number, code: string, message: string): void {
+    if (response.headersSent || response.destroyed) return;
+    const body = JSON.stringify({ code, message });
+    response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
+    response.end(body);
+    this.answered(response);
+  }
+
+  /** An answer of no session was written: if its client does not read it, it is swept. */
+  private answered(response: ServerResponse): void {
+    if (response.writableLength === 0) return;
+    this.unread.add(response, this.now());
+    this.joinSweep();
+  }
+
+  private readonly onAnswered = (response: ServerResponse): void => this.answered(response);
 }
 
+/** The answer to a request for a session that ended, by why it ended. */
+const ENDED: Record<EndReason, [ErrorCode, string]> = {
+  closed: ['HL_ERR_SESSION_CLOSED', 'session closed'],
+  expired: ['HL_ERR_SESSION_EXPIRED', 'session expired: start a new one'],
+  evicted: ['HL_ERR_SESSION_EVICTED', 'the server closed the session to free memory (1013): start a new one later'],
+};
+
 /** Reads `ack` (or SSE's Last-Event-ID header); it may not name a message never sent. */
-function parseAck(query: URLSearchParams, request: IncomingMessage, transport: HttpTransportName, lastSeq: number): number {
+function parseAck(query: URLSearchParams, request: IncomingMessage, transport: HttpTransportName, sent: number): number {
   let value = query.get('ack');
   if (value === null && transport === 'sse') {
     const header = request.headers['last-event-id'];
@@ -425,38 +547,13 @@ function parseAck(query: URLSearchParams, request: IncomingMessage, transport: H
   if (value === null) return 0;
   if (!/^(0|[1-9][0-9]{0,15})$/.test(value)) throw new TransportError('HL_ERR_MALFORMED_QUERY', 400, 'ack must be a decimal integer');
   const ack = Number(value);
-  if (ack > lastSeq) throw new TransportError('HL_ERR_MALFORMED_QUERY', 400, `ack ${ack} is past the last message sent (${lastSeq})`);
+  // An ack frees what it names: only what this session really handed to a response.
+  if (ack > sent) throw new TransportError('HL_ERR_MALFORMED_QUERY', 400, 'ack names a message this session has not sent');
   return ack;
 }
 
 function destroySocket(this: Socket): void {
   this.destroy();
-}
-
-function validClientClose(code: number): boolean {
-  return code === 1000 || code === 1001 || code === 1005 || (code >= 3000 && code <= 4999);
-}
-
-function rejectUpgrade(response: ServerResponse, error: unknown): void {
-  if (error instanceof UpgradeRejection) {
-    for (const [name, value] of Object.entries(error.headers)) response.setHeader(name, value);
-    respondError(response, error.status, 'HL_ERR_HANDSHAKE_REJECTED', error.message);
-  } else {
-    // A bug in the hook: 500 without details, as for WebSocket.
-    respondError(response, 500, 'HL_ERR_HANDSHAKE_REJECTED', '');
-  }
-}
-
-function fail(response: ServerResponse, error: unknown): void {
-  if (error instanceof TransportError) respondError(response, error.status, error.code, error.message);
-  else respondError(response, 500, 'HL_ERR_INVALID_STATE', '');
-}
-
-function respondError(response: ServerResponse, status: number, code: string, message: string): void {
-  if (response.headersSent || response.destroyed) return;
-  const body = JSON.stringify({ code, message });
-  response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
-  response.end(body);
 }
 
 /**
@@ -484,10 +581,9 @@ export function enableHttpTransports(server: Server, options: HttpTransportOptio
   // A graceful shutdown ends the sessions too, with the same code as the WebSocket peers.
   // Pollers need the server still listening to fetch their close packet: the sessions get
   // up to the close timeout to finish before the server itself closes.
-  server.addShutdownStep(async (options) => {
-    transports.close(options.code, options.reason);
-    await transports.drained(options.timeout ?? server.options.closeTimeout);
-  });
+  server.addShutdownStep((options) =>
+    transports.shutdown(options.code ?? 1001, options.reason ?? 'server shutting down', options.timeout ?? server.options.closeTimeout),
+  );
   return transports;
 }
 

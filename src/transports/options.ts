@@ -1,5 +1,7 @@
+import type { IncomingMessage } from 'node:http';
 import { invalidArgument } from '../errors.js';
 import { Transport, type TransportName } from '../types.js';
+import { addressKey } from './session-key.js';
 
 /** The HTTP transports, i.e. every transport but WebSocket. */
 export type HttpTransportName = Exclude<TransportName, 'websocket'>;
@@ -52,15 +54,55 @@ export interface HttpTransportOptions {
   /**
    * Most live sessions per route set; beyond it a handshake is answered 503
    * HL_ERR_TOO_MANY_SESSIONS with Retry-After. Default 10,000: a session holds a queue and
-   * often a socket; ten thousand is well within one process, and the cap is finite.
+   * often a socket; ten thousand is well within one process, and the cap is finite. The
+   * last line of defence: the limits per client below keep one client from reaching it.
    */
   maxSessions?: number;
+  /**
+   * ms a new session has for its first request after the handshake answer (a poll, a
+   * POST, an SSE reconnection), or for its SSE stream to still be open; otherwise it is
+   * closed with 1006 "session expired". Default 10 s: a client polls again the moment it
+   * reads the handshake answer, so this is one round trip on a bad mobile link with
+   * plenty to spare, and the browser client's own `openTimeout`. A session nobody came
+   * back for costs little and leaves fast (not after `sessionTimeout`). At least twice
+   * `interval` unless set: a client may wait an interval before its first poll.
+   */
+  confirmTimeout?: number;
+  /**
+   * Which client a handshake comes from, for the limits per client below. Default: the
+   * remote address — its /64 prefix for IPv6, which one subscriber usually owns whole.
+   * Behind a reverse proxy every request comes from the proxy's address: return the
+   * client's address from the header the proxy sets (`X-Forwarded-For`, taking the entry
+   * your proxy appended), or an authenticated user id. A key function that throws
+   * answers 500.
+   */
+  sessionKey?: (request: IncomingMessage) => string;
+  /**
+   * Most sessions of one key that have not made their first request yet (see
+   * `confirmTimeout`); beyond it a handshake is answered 429 HL_ERR_TOO_MANY_UNCONFIRMED
+   * with Retry-After. Default 32: a session leaves this state one round trip after its
+   * handshake, so even many users behind one NAT address rarely have more than a few in
+   * it at once, while a client that opens sessions and never comes back is held to 32
+   * per `confirmTimeout` — not a lockout of everyone else. `Infinity` turns it off.
+   */
+  maxUnconfirmedPerKey?: number;
+  /**
+   * Most live sessions of one key; beyond it a handshake is answered 429
+   * HL_ERR_TOO_MANY_SESSIONS_FOR_KEY with Retry-After. Default 1,000: loose on purpose —
+   * a carrier-grade or corporate NAT puts hundreds of users behind one address — yet a
+   * tenth of `maxSessions`, so that ten addresses at least are needed to fill the server.
+   * `Infinity` turns it off.
+   */
+  maxSessionsPerKey?: number;
   /**
    * Bytes of messages a session holds for its client (not yet acknowledged). Over it,
    * `peer.send` returns `dropped`, as a WebSocket peer does over `maxBufferedAmount`: the
    * message is refused and the application is told; the session stays open and nothing
    * already queued is lost. A single message larger than the limit is still accepted when
-   * the queue is empty. Default 8 MiB, the WebSocket default.
+   * the queue is empty. The bytes the session's responses hold for the client (written,
+   * not yet taken by the kernel) count too. Default 8 MiB, the WebSocket default. What a
+   * session holds also counts in the server's `maxOutboundBytes`, which bounds the sum
+   * over all sessions.
    */
   maxQueue?: number;
   /** Most messages a session holds (same policy as `maxQueue`). Default 10,000. */
@@ -71,6 +113,35 @@ export interface HttpTransportOptions {
    * server's default maxPayload (16 MiB) plus framing.
    */
   maxBody?: number;
+  /**
+   * Most packets in one upstream body; more is answered 413 HL_ERR_TOO_MANY_PACKETS, and
+   * decoding stops at the first one over. Default 10,000, the same as
+   * `maxQueueMessages` the other way: an empty packet is 3 bytes on the wire but a
+   * decoded packet costs about a hundred in memory, so a 16 MiB body of empty packets
+   * would otherwise become five million objects. The client splits its bodies to fit.
+   */
+  maxPackets?: number;
+  /**
+   * ms an upstream body may take to arrive before it must keep up `minBodyRate`.
+   * Default 10 s, as the server's `handshakeTimeout`: a batch of messages is one request.
+   */
+  bodyTimeout?: number;
+  /**
+   * Bytes per second an upstream body must average once `bodyTimeout` has passed; a
+   * body behind it is answered 408 HL_ERR_BODY_TIMEOUT and its connection closed.
+   * Default 16 KiB/s, the upload of a poor 3G link: a slower body is stalling, not
+   * slow, and holds its connection and buffers for as long as it trickles (Node's own
+   * `requestTimeout` would wait 300 s).
+   */
+  minBodyRate?: number;
+  /**
+   * ms a response (poll answer, long-poll answer, SSE stream) may hold bytes its client
+   * does not read, without any of them draining, before it is destroyed. Default 30 s:
+   * longer than any pause of a live reader (a mobile radio waking up, a tab in the
+   * background), shorter than `sessionTimeout`, and its bytes count in the server's
+   * `maxOutboundBytes` until then.
+   */
+  drainTimeout?: number;
   /**
    * ms an SSE client may wait before acknowledging received messages with an empty POST
    * (so the server can free them). Default 1 s: one small request a second while messages
@@ -93,9 +164,17 @@ export interface ResolvedHttpTransportOptions {
   heartbeat: number;
   sessionTimeout: number;
   maxSessions: number;
+  confirmTimeout: number;
+  sessionKey: (request: IncomingMessage) => string;
+  maxUnconfirmedPerKey: number;
+  maxSessionsPerKey: number;
   maxQueue: number;
   maxQueueMessages: number;
   maxBody: number;
+  maxPackets: number;
+  bodyTimeout: number;
+  minBodyRate: number;
+  drainTimeout: number;
   ackDelay: number;
   cors: CorsOptions | false;
   clientPath: string | false;
@@ -108,13 +187,43 @@ export const DEFAULT_HTTP_TRANSPORT_OPTIONS: Readonly<ResolvedHttpTransportOptio
   heartbeat: 25_000,
   sessionTimeout: 45_000,
   maxSessions: 10_000,
+  confirmTimeout: 10_000,
+  sessionKey: defaultSessionKey,
+  maxUnconfirmedPerKey: 32,
+  maxSessionsPerKey: 1_000,
   maxQueue: 8 * 1024 * 1024,
   maxQueueMessages: 10_000,
   maxBody: 16 * 1024 * 1024 + 64 * 1024,
+  maxPackets: 10_000,
+  bodyTimeout: 10_000,
+  minBodyRate: 16 * 1024,
+  drainTimeout: 30_000,
   ackDelay: 1_000,
   cors: false,
   clientPath: '/hotline.js',
 };
+
+const FINITE_LIMITS = [
+  'hold',
+  'interval',
+  'heartbeat',
+  'sessionTimeout',
+  'maxSessions',
+  'confirmTimeout',
+  'maxQueue',
+  'maxQueueMessages',
+  'maxBody',
+  'maxPackets',
+  'bodyTimeout',
+  'minBodyRate',
+  'drainTimeout',
+  'ackDelay',
+] as const;
+
+/** The remote address (its /64 for IPv6): see `sessionKey`. */
+export function defaultSessionKey(request: IncomingMessage): string {
+  return addressKey(request.socket.remoteAddress ?? '');
+}
 
 export function resolveHttpTransportOptions(options: HttpTransportOptions = {}): ResolvedHttpTransportOptions {
   const resolved = { ...DEFAULT_HTTP_TRANSPORT_OPTIONS };
@@ -122,10 +231,16 @@ export function resolveHttpTransportOptions(options: HttpTransportOptions = {}):
     const value = options[key];
     if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
   }
-  for (const key of ['hold', 'interval', 'heartbeat', 'sessionTimeout', 'maxSessions', 'maxQueue', 'maxQueueMessages', 'maxBody', 'ackDelay'] as const) {
+  if (options.confirmTimeout === undefined) resolved.confirmTimeout = Math.max(resolved.confirmTimeout, 2 * resolved.interval);
+  for (const key of FINITE_LIMITS) {
     const value = resolved[key];
     if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) throw invalidArgument(`${key} must be a positive number`);
   }
+  for (const key of ['maxUnconfirmedPerKey', 'maxSessionsPerKey'] as const) {
+    const value = resolved[key];
+    if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number or Infinity`);
+  }
+  if (typeof resolved.sessionKey !== 'function') throw invalidArgument('sessionKey must be a function');
   if (resolved.sessionTimeout <= 2 * resolved.interval) throw invalidArgument('sessionTimeout must exceed twice interval');
   for (const name of resolved.transports) {
     if (!HTTP_TRANSPORTS.includes(name)) throw invalidArgument(`unknown HTTP transport ${JSON.stringify(name)}`);

@@ -63,7 +63,12 @@ export interface Handshake {
   maxBody: number;
   /** SSE: ms the client may wait before acknowledging what it received. */
   ackDelay: number;
+  /** Most packets in one upstream body (the client splits larger batches). */
+  maxPackets: number;
 }
+
+/** What a client assumes when a server's handshake does not say `maxPackets`. */
+export const DEFAULT_MAX_PACKETS = 10_000;
 
 /** Thrown by every decoder on bad input; the server answers 400 HL_ERR_MALFORMED_BODY. */
 export class WireError extends Error {
@@ -149,16 +154,97 @@ export interface DecodedBatch {
 export interface DecodeOptions {
   /** Which packet kinds may appear (the server accepts no `o` from a client). */
   allowOpen?: boolean;
-  /** Validate text payloads as UTF-8 (a client must not send ill-formed text). */
-  validateText?: boolean;
+  /**
+   * Validate text payloads as UTF-8 (a client must not send ill-formed text): `true` for
+   * the portable decoder, or a function (the server passes Node's `buffer.isUtf8`, which
+   * needs no string and runs at memory speed).
+   */
+  validateText?: boolean | ((bytes: Uint8Array) => boolean);
+  /**
+   * Most packets accepted; one more throws `TooManyPackets` at once, before anything past
+   * the limit is read, so that a body of millions of empty packets costs no more than
+   * the limit. Default: no limit.
+   */
+  maxPackets?: number;
+}
+
+/** Thrown when a batch holds more packets than `maxPackets`. */
+export class TooManyPackets extends WireError {
+  override get name(): string {
+    return 'TooManyPackets';
+  }
+}
+
+function strictUtf8(bytes: Uint8Array): boolean {
+  try {
+    strictDecoder.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Counts the packets of a batch as its bytes arrive, in any chunking, without keeping
+ * them: headers are read byte by byte, payloads skipped whole. A server can refuse a body
+ * of too many packets at the chunk that shows it, before reading (let alone decoding) the
+ * rest. It only counts: malformed bytes stop the count (`decodeBatch` tells what is wrong
+ * once the body is whole).
+ */
+export class PacketCounter {
+  /** Packets begun so far (counting stops one past `limit`). */
+  count = 0;
+  private state: 0 | 1 | 2 | 3 | 4 = 0; // sequence, kind, length, payload, stopped
+  private length = 0;
+  private digits = 0;
+  private remaining = 0;
+
+  constructor(private readonly limit = Infinity) {}
+
+  feed(bytes: Uint8Array): void {
+    let i = 0;
+    while (i < bytes.length && this.state !== 4) {
+      if (this.count > this.limit) {
+        this.state = 4;
+        break;
+      }
+      if (this.state === 3) {
+        const skip = Math.min(this.remaining, bytes.length - i);
+        this.remaining -= skip;
+        i += skip;
+        if (this.remaining === 0) this.state = 1;
+        continue;
+      }
+      const byte = bytes[i++]!;
+      if (this.state === 0) {
+        if (byte === SEMICOLON) this.state = 1;
+      } else if (this.state === 1) {
+        this.count++;
+        this.length = 0;
+        this.digits = 0;
+        this.state = 2;
+      } else if (byte === COLON && this.digits > 0) {
+        this.remaining = this.length;
+        this.state = this.length === 0 ? 1 : 3;
+      } else if (byte >= ZERO && byte <= NINE && this.digits < MAX_DIGITS) {
+        this.length = this.length * 10 + (byte - ZERO);
+        this.digits++;
+      } else {
+        this.state = 4;
+      }
+    }
+  }
 }
 
 /** Decodes a whole batch; throws `WireError` on any deviation from the grammar. */
 export function decodeBatch(bytes: Uint8Array, options: DecodeOptions = {}): DecodedBatch {
   const [firstSeq, semicolon] = readDecimal(bytes, 0, SEMICOLON, 'sequence');
+  const validate = options.validateText === true ? strictUtf8 : options.validateText || null;
+  const maxPackets = options.maxPackets ?? Infinity;
   const packets: Packet[] = [];
   let i = semicolon + 1;
   while (i < bytes.length) {
+    if (packets.length >= maxPackets) throw new TooManyPackets('too many packets in one body');
     const kind = String.fromCharCode(bytes[i]!);
     if (kind !== 't' && kind !== 'b' && kind !== 'c' && !(kind === 'o' && options.allowOpen)) {
       throw new WireError(`unknown packet kind at byte ${i}`);
@@ -170,13 +256,7 @@ export function decodeBatch(bytes: Uint8Array, options: DecodeOptions = {}): Dec
     const payload = bytes.subarray(start, end);
     i = end;
     if (kind === 't' || kind === 'b') {
-      if (kind === 't' && options.validateText) {
-        try {
-          strictDecoder.decode(payload);
-        } catch {
-          throw new WireError('text packet is not valid UTF-8');
-        }
-      }
+      if (kind === 't' && validate !== null && length > 0 && !validate(payload)) throw new WireError('text packet is not valid UTF-8');
       packets.push({ kind, data: payload });
     } else if (kind === 'c') {
       packets.push(decodeClose(payload));
@@ -214,7 +294,9 @@ export function decodeHandshake(text: string): Handshake {
   if (typeof h !== 'object' || h === null || typeof h.sid !== 'string' || typeof h.transport !== 'string') {
     throw new WireError('handshake lacks sid or transport');
   }
-  for (const key of ['hold', 'interval', 'heartbeat', 'sessionTimeout', 'maxBody', 'ackDelay'] as const) {
+  // A server that predates `maxPackets` did not limit packets: the default fits it too.
+  if (h.maxPackets === undefined) h.maxPackets = DEFAULT_MAX_PACKETS;
+  for (const key of ['hold', 'interval', 'heartbeat', 'sessionTimeout', 'maxBody', 'ackDelay', 'maxPackets'] as const) {
     if (typeof h[key] !== 'number' || !Number.isFinite(h[key] as number) || (h[key] as number) < 0) {
       throw new WireError(`handshake field ${key} is not a number`);
     }

@@ -69,6 +69,29 @@ describe('ByteBudget', () => {
     assert.equal(budget.used, 5);
   });
 
+  it('refuses a holder of a full budget that no other holder is larger than without scanning the holders every time (fan-out to full subscribers)', () => {
+    const budget = new ByteBudget('maxOutboundBytes', 10_000);
+    const holders = Array.from({ length: 1000 }, (_, i) => new Holder(budget, String(i)));
+    for (const holder of holders) assert.equal(budget.set(holder, 10), true);
+    const map = (budget as unknown as { holders: Map<BudgetHolder, number> }).holders;
+    let scans = 0;
+    const iterate = map[Symbol.iterator].bind(map);
+    map[Symbol.iterator] = () => {
+      scans++;
+      return iterate();
+    };
+    // Every holder asks for one more message, a thousand times over.
+    for (let round = 0; round < 1000; round++) for (const holder of holders) assert.equal(budget.add(holder, 1), false);
+    assert.ok(scans <= 1, `${scans} scans for a million refusals`);
+    assert.equal(budget.refusals, 1_000_000);
+    // A larger holder is still found and evicted once someone needs the room.
+    const big = new Holder(budget, 'big');
+    for (const holder of holders.slice(0, 50)) budget.release(holder);
+    assert.equal(budget.set(big, 500), true);
+    assert.equal(budget.add(holders[50]!, 1), true, 'room was made');
+    assert.ok(big.evicted !== null, 'by evicting the holder that grew larger');
+  });
+
   it('never limits with an infinite limit', () => {
     const budget = new ByteBudget('none', Infinity);
     const a = new Holder(budget, 'a');

@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 
 import {
   type Packet,
+  PacketCounter,
   SseParser,
+  TooManyPackets,
   WireError,
   decodeBatch,
   decodeClose,
@@ -67,6 +69,38 @@ describe('polling batch format', () => {
     assert.equal(ascii(bytes), '7;t2:hib3:\x00:\xffc8:1000 bye');
   });
 
+  it('counts the packets of a batch however it is cut into chunks, as decodeBatch finds them (property, 2,000 cases)', () => {
+    const r = rng(0xc0c0);
+    for (let n = 0; n < 2000; n++) {
+      const packets = Array.from({ length: Math.floor(r() * 8) }, () => randomPacket(r));
+      const bytes = encodeBatch(1 + Math.floor(r() * 1e6), packets);
+      const counter = new PacketCounter();
+      for (let at = 0; at < bytes.length; ) {
+        const size = 1 + Math.floor(r() * 7);
+        counter.feed(bytes.subarray(at, at + size));
+        at += size;
+      }
+      assert.equal(counter.count, packets.length);
+    }
+  });
+
+  it('stops counting one packet past its limit, and decodeBatch stops at maxPackets', () => {
+    const bomb = text('1;' + 't0:'.repeat(100_000));
+    const counter = new PacketCounter(10);
+    counter.feed(bomb);
+    assert.equal(counter.count, 11);
+    assert.throws(() => decodeBatch(bomb, { maxPackets: 10 }), TooManyPackets);
+    assert.equal(decodeBatch(text('1;' + 't0:'.repeat(10)), { maxPackets: 10 }).packets.length, 10);
+  });
+
+  it('never throws while counting random bytes (fuzz)', () => {
+    const r = rng(0xbad);
+    for (let n = 0; n < 5000; n++) {
+      const bytes = Uint8Array.from({ length: Math.floor(r() * 40) }, () => (r() < 0.5 ? '0123456789;:tbc'.charCodeAt(Math.floor(r() * 15)) : Math.floor(r() * 256)));
+      new PacketCounter().feed(bytes);
+    }
+  });
+
   it('encodes an empty batch as the next sequence number alone', () => {
     assert.equal(ascii(encodeBatch(12, [])), '12;');
   });
@@ -83,7 +117,7 @@ describe('polling batch format', () => {
   });
 
   it('carries an open packet only where it is allowed', () => {
-    const handshake = { sid: 'abc', transport: 'polling', hold: 1, interval: 2, heartbeat: 3, sessionTimeout: 4, maxBody: 5, ackDelay: 6 };
+    const handshake = { sid: 'abc', transport: 'polling', hold: 1, interval: 2, heartbeat: 3, sessionTimeout: 4, maxBody: 5, ackDelay: 6, maxPackets: 7 };
     const bytes = encodeBatch(1, [{ kind: 'o', handshake }]);
     assert.deepEqual(decodeBatch(bytes, { allowOpen: true }).packets, [{ kind: 'o', handshake }]);
     assert.throws(() => decodeBatch(bytes), WireError);
@@ -150,7 +184,7 @@ describe('polling batch format', () => {
 
 describe('handshake and close decoders', () => {
   it('decodes a handshake and refuses one missing a field or with a bad number', () => {
-    const good = { sid: 's', transport: 'sse', hold: 1, interval: 2, heartbeat: 3, sessionTimeout: 4, maxBody: 5, ackDelay: 6 };
+    const good = { sid: 's', transport: 'sse', hold: 1, interval: 2, heartbeat: 3, sessionTimeout: 4, maxBody: 5, ackDelay: 6, maxPackets: 7 };
     assert.deepEqual(decodeHandshake(JSON.stringify(good)), good);
     for (const bad of ['', 'null', '[]', '"x"', JSON.stringify({ ...good, sid: 1 }), JSON.stringify({ ...good, hold: -1 }), JSON.stringify({ ...good, maxBody: '5' })]) {
       assert.throws(() => decodeHandshake(bad), WireError, bad);
@@ -226,7 +260,7 @@ describe('SSE format', () => {
     for (let n = 0; n < 300; n++) {
       const packets = Array.from({ length: 1 + Math.floor(r() * 5) }, () => randomPacket(r)).filter((p) => p.kind !== 'c' || p.code !== 1005);
       const ending = ['\n', '\r\n', '\r'][Math.floor(r() * 3)]!;
-      let stream = sseOpenEvent({ sid: 's', transport: 'sse', hold: 1, interval: 1, heartbeat: 1, sessionTimeout: 1, maxBody: 1, ackDelay: 1 }, 100);
+      let stream = sseOpenEvent({ sid: 's', transport: 'sse', hold: 1, interval: 1, heartbeat: 1, sessionTimeout: 1, maxBody: 1, ackDelay: 1, maxPackets: 1 }, 100);
       packets.forEach((p, i) => (stream += ssePacketEvent(i + 1, p as never) + (i % 2 ? ':\n\n' : '')));
       stream = stream.replace(/\n/g, ending);
       const bytes = new TextEncoder().encode(stream);
