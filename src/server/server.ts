@@ -244,10 +244,6 @@ export class Server implements PeerHost {
 
   /** A connection to `listen`'s port: wait for its first bytes, within the handshake timeout. */
   private accept(socket: Socket): void {
-    if (this.closing) {
-      socket.destroy();
-      return;
-    }
     const waiting = new PendingHandshake(socket, Date.now() + this.options.handshakeTimeout, this, true);
     this.sweep.add(waiting);
     socket.on('error', onHandshakeSocketError);
@@ -507,29 +503,18 @@ export class Server implements PeerHost {
 
   private async shutdown(timeout: number, code: number, reason: string): Promise<void> {
     const deadline = Date.now() + timeout;
+    // From now on every new handshake, WebSocket or HTTP session, is refused with 503.
     this.closing = true;
-    // Stop accepting. A net.Server's close callback waits for every socket it ever
-    // accepted, including those that became peers or are being refused: it is awaited
-    // only as long as the margin allows, since each of those sockets ends on a deadline
-    // of its own.
-    const own = this.ownServer;
-    const listener = this.listener;
-    const stoppedListening = Promise.all([
-      own === null ? null : new Promise<void>((resolve) => own.close(() => resolve())),
-      listener === null ? null : new Promise<void>((resolve) => listener.close(() => resolve())),
-    ]);
-    own?.closeIdleConnections();
-    for (const member of this.sweep) {
-      if (member instanceof PendingHandshake && member.awaitingHead) {
-        this.sweep.delete(member);
-        member.socket.destroy();
-      }
-    }
     for (const pending of [...this.handshakes]) {
       this.handshakes.delete(pending);
       this.sweep.delete(pending);
       abort(pending.socket, new HandshakeError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down'));
     }
+    // Pollers fetch their close packet and acknowledge it with requests of their own: while
+    // HTTP sessions end, the server still takes connections (and answers new sessions
+    // 503). Without them it stops listening at once.
+    const sessions = this.shutdownSteps.length > 0;
+    let stoppedListening = sessions ? null : this.stopListening();
     // The transports end their sessions while the WebSocket peers close: neither waits
     // for the other, and both share the one timeout.
     const steps = Promise.all(this.shutdownSteps.map((step) => step({ timeout, code, reason }).catch(() => undefined)));
@@ -551,8 +536,32 @@ export class Server implements PeerHost {
     }
     // A step keeps its own deadline (the same timeout); this bounds one that would not.
     await withDeadline(steps, deadline + CLOSE_MARGIN - Date.now());
-    own?.closeAllConnections();
+    stoppedListening ??= this.stopListening();
+    this.ownServer?.closeAllConnections();
     await withDeadline(stoppedListening, CLOSE_MARGIN);
+  }
+
+  /**
+   * Stops accepting connections and closes those that have not sent their request yet.
+   * A net.Server's close callback waits for every socket it ever accepted, including
+   * those that became peers or are being refused: the caller awaits it only within the
+   * margin, since each of those sockets ends on a deadline of its own.
+   */
+  private stopListening(): Promise<unknown> {
+    const own = this.ownServer;
+    const listener = this.listener;
+    const stopped = Promise.all([
+      own === null ? null : new Promise<void>((resolve) => own.close(() => resolve())),
+      listener === null ? null : new Promise<void>((resolve) => listener.close(() => resolve())),
+    ]);
+    own?.closeIdleConnections();
+    for (const member of this.sweep) {
+      if (member instanceof PendingHandshake && member.awaitingHead) {
+        this.sweep.delete(member);
+        member.socket.destroy();
+      }
+    }
+    return stopped;
   }
 }
 
