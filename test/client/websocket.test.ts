@@ -45,13 +45,13 @@ describe('the WebSocket API against a Hotline server', { timeout: 20_000 }, () =
   before(async () => {
     const started = await listening({}, (s) => {
       s.route('/echo', recorder.echo());
-      s.route('/greet', { open: (peer) => peer.send('welcome') });
+      s.route('/greet', { open: (peer) => void peer.send('welcome') });
       s.route('/protocols', { upgrade: (request) => ({ protocol: request.protocols.at(-1) }) });
       s.route('/headers', {
-        open: (peer) => peer.send(String((peer.data as { auth?: string }).auth)),
+        open: (peer) => void peer.send(String((peer.data as { auth?: string }).auth)),
         upgrade: (request) => ({ data: { auth: request.headers['authorization'] } }),
       });
-      s.route('/big', { open: (peer) => peer.send(Buffer.alloc(2048)) });
+      s.route('/big', { open: (peer) => void peer.send(Buffer.alloc(2048)) });
       s.route('/close-me', { open: (peer) => peer.close(4321, 'server says bye') });
       s.route('/ping-me', { open: (peer) => (peer as unknown as { ping(d: Buffer): void }).ping(Buffer.from('hb')) });
     });

@@ -23,6 +23,7 @@ import type { WebSocketPeer } from '../../src/server/peer.js';
 import { WebSocket } from '../../src/client/websocket.js';
 import { DEFLATE_DEFAULTS } from '../../src/protocol/permessage-deflate.js';
 import { zlibLimiter } from '../../src/websocket/zlib-limiter.js';
+import type { PerMessageDeflate } from '../../src/websocket/permessage-deflate.js';
 import type { Peer, SendResult } from '../../src/types.js';
 import { frame, prng, randomBytes } from '../support/bytes.js';
 import { RawPeer, type ReadFrame, acceptFor, clientFrame, closePayload, upgradeRequest } from '../support/raw.js';
@@ -307,13 +308,30 @@ describe('permessage-deflate over real sockets: what the server sends', { timeou
 describe('permessage-deflate over real sockets: order through the codec stage, on a limiter of 1', { timeout: 30_000 }, () => {
   let f: Fixture;
   before(async () => {
-    // The server sets the process-wide limiter from its options.
     f = await fixture({ perMessageDeflate: { concurrency: 1 } });
-    assert.equal(zlibLimiter.concurrency, 1);
   });
   after(async () => {
     await teardown(f);
-    zlibLimiter.concurrency = DEFLATE_DEFAULTS.concurrency;
+  });
+
+  // Regression: the limiter was process-wide, and each server made set its concurrency
+  // for every other server (and every client).
+  it("runs on a limiter of the server's own, leaving the process-wide one alone", async () => {
+    const { raw } = await openRaw(f.port, '/quiet', OFFER);
+    const peer = await f.recorder.nextPeer();
+    const limiter = (peer as unknown as { negotiated: { codec: PerMessageDeflate } }).negotiated.codec.limiter;
+    assert.equal(limiter.concurrency, 1);
+    assert.notEqual(limiter, zlibLimiter);
+    assert.equal(zlibLimiter.concurrency, DEFLATE_DEFAULTS.concurrency);
+    const other = await listening({ perMessageDeflate: { concurrency: 3 } }, (s) => s.route('*', f.recorder.handler()));
+    const { raw: second } = await openRaw(other.port, '/', OFFER);
+    const otherPeer = await f.recorder.nextPeer();
+    const otherLimiter = (otherPeer as unknown as { negotiated: { codec: PerMessageDeflate } }).negotiated.codec.limiter;
+    assert.equal(otherLimiter.concurrency, 3);
+    assert.equal(limiter.concurrency, 1, 'a second server does not change the first');
+    raw.destroy();
+    second.destroy();
+    await other.server.close({ timeout: 100 });
   });
 
   /** Six kinds of send, in turn: compressed by size, small, switched off, switched on, empty, large. */
