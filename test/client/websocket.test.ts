@@ -465,6 +465,27 @@ describe('event order (HTML spec)', { timeout: 20_000 }, () => {
     assert.equal(await closeSent.promise, 1007);
   });
 
+  it('delivers a message that came in one read with a violation, and sends its answer before the Close', async () => {
+    const received = deferred<Array<[number, string]>>();
+    const server = await rawServer(async ({ peer, key }) => {
+      peer.write(switching(key));
+      await delay(20);
+      peer.write(Buffer.concat([serverFrame({ opcode: TEXT, payload: 'question' }), serverFrame({ opcode: 0x3 })]));
+      const close = await peer.readClose();
+      received.resolve([...close.before.map((f): [number, string] => [f.opcode, f.payload.toString()]), [CLOSE, String(close.code)]]);
+      peer.end();
+    });
+    const ws = new WebSocket(`${server.url}/`);
+    ws.addEventListener('message', (event) => ws.send(`answer to ${(event as MessageEvent).data}`));
+    const seen = await runToClose(ws);
+    assert.deepEqual(seen.map((e) => e.type), ['open', 'message', 'error', 'close']);
+    assert.equal(seen[2]!.error?.code, 'HL_ERR_INVALID_OPCODE');
+    assert.deepEqual(await received.promise, [
+      [TEXT, 'answer to question'],
+      [CLOSE, '1002'],
+    ]);
+  });
+
   it('waits for the server to close TCP after the closing handshake, up to closeTimeout', async () => {
     const server = await rawServer(async ({ peer, key }) => {
       peer.write(switching(key));

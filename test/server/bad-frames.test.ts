@@ -196,6 +196,40 @@ describe('bad frames fail that connection alone (default limits)', { timeout: 30
     await assertEchoes(f.good);
   });
 
+  // Autobahn 3.2-3.7, 4.1.3-4.1.5, 4.2.3-4.2.5, 5.9-5.20, 6.x: what came before the
+  // violation in the same read is echoed, then the Close, for the case to be "strict".
+  for (const [what, violation, closeCode, errorCode] of [
+    ['RSV2 set', f_({ opcode: TEXT, payload: 'x', rsv2: true }), 1002, 'HL_ERR_RESERVED_BITS'],
+    ['RSV3 set on a Ping', f_({ opcode: PING, rsv3: true }), 1002, 'HL_ERR_RESERVED_BITS'],
+    ['a reserved data opcode', f_({ opcode: 0x4, payload: 'x' }), 1002, 'HL_ERR_INVALID_OPCODE'],
+    ['a reserved control opcode', f_({ opcode: 0xc }), 1002, 'HL_ERR_INVALID_OPCODE'],
+    ['a stray continuation', f_({ opcode: CONTINUATION, payload: 'c' }), 1002, 'HL_ERR_UNEXPECTED_CONTINUATION'],
+    ['a bad close code', f_({ opcode: CLOSE, payload: closePayload(1004) }), 1002, 'HL_ERR_INVALID_CLOSE_CODE'],
+    ['bad UTF-8 in a later message', f_({ opcode: TEXT, payload: Buffer.from([0xce, 0xba, 0xed, 0xa0, 0x80]) }), 1007, 'HL_ERR_INVALID_UTF8'],
+  ] as const) {
+    it(`echoes a valid message sent in one write with ${what}, then closes with ${closeCode}`, async () => {
+      const raw = await RawPeer.open(f.port, '/strict');
+      const peer = await f.recorder.nextPeer();
+      raw.write(Buffer.concat([f_({ opcode: TEXT, payload: 'Hello' }), f_({ opcode: PING, payload: 'p' }), violation]));
+      const close = await raw.readClose();
+      assert.equal(close.code, closeCode);
+      assert.deepEqual(
+        close.before.map((frame) => [frame.opcode, frame.payload.toString()]),
+        [
+          [0xa, 'p'],
+          [TEXT, 'Hello'],
+        ],
+        'the pong first (it is automatic), then the echo, then the Close',
+      );
+      const error = await f.recorder.wait('error', peer);
+      assert.equal(error.error.code, errorCode);
+      await raw.waitEnd();
+      assert.equal(raw.rest(), '', 'no frame after the Close');
+      await raw.waitClosed();
+      await assertEchoes(f.good);
+    });
+  }
+
   it('stops a flood of empty fragments at maxFragments (262,144) with 1009 HL_ERR_TOO_MANY_FRAGMENTS', async () => {
     const empty = f_({ opcode: CONTINUATION, fin: false });
     const count = 262_144;

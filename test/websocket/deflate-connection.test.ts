@@ -458,6 +458,31 @@ describe('permessage-deflate over real sockets: pings around compressed messages
     raw.destroy();
   });
 
+  // The violation waits behind the inflation of the message before it, and the Close
+  // behind that message's echo, itself being compressed (RFC 6455 §7.1.7 after §5.5.1).
+  it('echoes a compressed message sent in one write with a violation, compressed, before the Close', async () => {
+    const { raw } = await openRaw(f.port, '/echo', OFFER);
+    const peer = await f.recorder.nextPeer();
+    const message = text(4 * KiB, 11);
+    raw.write(
+      Buffer.concat([
+        clientFrame({ opcode: TEXT, payload: deflate(message), rsv1: true }),
+        clientFrame({ opcode: TEXT, payload: 'plain' }),
+        clientFrame({ opcode: CONTINUATION, payload: 'stray' }),
+      ]),
+    );
+    const close = await raw.readClose(3000);
+    assert.equal(close.code, 1002);
+    assert.deepEqual(close.before.map((x) => [x.opcode, x.rsv1]), [[TEXT, true], [TEXT, false]]);
+    const echo = zlib.inflateRawSync(Buffer.concat([close.before[0]!.payload, TRAILER]), { finishFlush: zlib.constants.Z_SYNC_FLUSH, windowBits: 12 });
+    assert.equal(echo.toString(), message);
+    assert.equal(close.before[1]!.payload.toString(), 'plain');
+    assert.equal((await f.recorder.wait('error', peer)).error.code, 'HL_ERR_UNEXPECTED_CONTINUATION');
+    await raw.waitEnd();
+    assert.equal(raw.rest(), '', 'nothing after the Close');
+    raw.destroy();
+  });
+
   it('answers a ping that arrives while a message inflates, and keeps the messages in order', async () => {
     const { raw } = await openRaw(f.port, '/quiet', OFFER);
     const peer = await f.recorder.nextPeer();
