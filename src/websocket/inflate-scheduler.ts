@@ -43,16 +43,21 @@ export class InflateScheduler {
   readonly rate: number;
   private readonly capacity: number;
   private tokens: number;
-  private refilledAt = performance.now();
+  private refilledAt: number;
   // A FIFO with a moving head, as in the zlib limiter: a flood may queue thousands.
   private waiting: Array<InflateTurns | undefined> = [];
   private head = 0;
   private timer: NodeJS.Timeout | null = null;
 
-  constructor(rate: number) {
+  constructor(
+    rate: number,
+    /** ms, monotonic; injectable so that tests need no sleeps. */
+    private readonly now: () => number = performance.now.bind(performance),
+  ) {
     this.rate = rate;
     this.capacity = Math.max(QUANTUM, rate * BURST);
     this.tokens = this.capacity;
+    this.refilledAt = now();
   }
 
   /** Connections waiting for a turn. */
@@ -85,7 +90,7 @@ export class InflateScheduler {
   }
 
   private refill(): void {
-    const now = performance.now();
+    const now = this.now();
     this.tokens = Math.min(this.capacity, this.tokens + ((now - this.refilledAt) * this.rate) / 1000);
     this.refilledAt = now;
   }
