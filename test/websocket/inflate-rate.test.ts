@@ -54,6 +54,32 @@ describe('maxInflateRate: decompression bombs within the limits', { timeout: 60_
 
   after(() => server.close({ timeout: 300 }));
 
+  it('holds the output of inflations waiting for their turn in maxPartialBytes: past it, the largest fails with 1013', async () => {
+    const small = await listening({ perMessageDeflate: true, maxInflateRate: 4 * MiB, maxPayload: 4 * MiB, maxPartialBytes: 3 * MiB }, (s) => {
+      s.route('*', recorder.handler());
+    });
+    try {
+      recorder.skipOpened();
+      // Each alone is within every limit; slowed, they hold 4 MiB of output together.
+      const bomb = clientFrame({ opcode: BINARY, payload: deflate(Buffer.alloc(2 * MiB)), rsv1: true });
+      const raws = [await openDeflate(small.port, '/'), await openDeflate(small.port, '/')];
+      const peers = [await recorder.nextPeer(), await recorder.nextPeer()];
+      for (const raw of raws) raw.write(bomb);
+      const close = await Promise.race(raws.map((raw) => raw.readClose(10_000)));
+      assert.equal(close.code, 1013);
+      const failed = peers.filter((peer) => recorder.of('error', peer).length > 0);
+      assert.equal(failed.length, 1);
+      assert.equal(recorder.of('error', failed[0])[0]!.error.code, 'HL_ERR_PARTIAL_BYTES');
+      // The other one is inflated in full, at the rate.
+      const other = peers.find((peer) => peer !== failed[0])!;
+      const message = await recorder.wait('message', other, 10_000);
+      assert.equal(message.data.length, 2 * MiB);
+      for (const raw of raws) raw.destroy();
+    } finally {
+      await small.server.close({ timeout: 300 });
+    }
+  });
+
   it('slows a bomb flood to the rate while a bystander’s small compressed messages keep flowing', async () => {
     const bystander: WsClient = await wsClient(`${url}/bystander`, undefined, { perMessageDeflate: { threshold: 0 } });
     await recorder.nextPeer();
