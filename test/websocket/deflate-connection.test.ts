@@ -821,7 +821,8 @@ describe('permessage-deflate over real sockets: the client', { timeout: 30_000 }
 
   it('offers permessage-deflate and sends masked frames with RSV1 from the threshold up, none under it', async () => {
     const { ws, raw, offer, server } = await connectClient(ANSWER);
-    assert.equal(offer, 'permessage-deflate; client_max_window_bits=12');
+    // Value-less by default, as browsers and ws offer it (RFC 7692 §7.1.2.2).
+    assert.equal(offer, 'permessage-deflate; client_max_window_bits');
     assert.equal(ws.extensions, ANSWER);
     const big = text(16 * KiB, 3);
     ws.send(big);
@@ -835,6 +836,34 @@ describe('permessage-deflate over real sockets: the client', { timeout: 30_000 }
     assert.equal((await stream.message(data[2]!.payload)).toString(), text(2 * KiB, 4));
     stream.close();
     ws.terminate();
+    await server.close();
+  });
+
+  // Regression: the default offer was client_max_window_bits=12, which servers in the wild
+  // (Autobahn's among them) answer with 15, and the connection failed.
+  it('accepts a server that answers client_max_window_bits=15 to its default offer, and compresses within 2^15', async () => {
+    const answer = 'permessage-deflate; client_max_window_bits=15';
+    const { ws, raw, offer, server } = await connectClient(answer);
+    assert.equal(offer, 'permessage-deflate; client_max_window_bits');
+    assert.equal(ws.extensions, answer);
+    const big = text(40 * KiB, 8);
+    ws.send(big);
+    const { data } = await readData(raw, 1);
+    const stream = new Stream(true);
+    assert.equal((await stream.message(data[0]!.payload)).toString(), big);
+    stream.close();
+    ws.terminate();
+    await server.close();
+  });
+
+  it('keeps a numeric offer as an option, strictly checked: the error names the parameter and the values', async () => {
+    const server = await rawServer('permessage-deflate; client_max_window_bits=15');
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`, [], { perMessageDeflate: { clientMaxWindowBits: 12 } });
+    const { offer } = await withTimeout(server.accepted, 2000, 'the client’s handshake');
+    assert.equal(offer, 'permessage-deflate; client_max_window_bits=12');
+    const event = await nextEvent<{ error: { code?: string; message?: string } }>(ws, 'error', 3000);
+    assert.equal(event.error.code, 'HL_ERR_HANDSHAKE_EXTENSIONS');
+    assert.match(event.error.message ?? '', /server answered client_max_window_bits=15 to an offer of 12 \(RFC 7692 §7\.1\.2\.2\)/);
     await server.close();
   });
 
