@@ -37,7 +37,7 @@ export interface ServerOptions {
    * assembled, fragments being reassembled, output of messages being inflated. Each
    * message is bounded by `maxPayload`; this bounds their sum, which would otherwise be
    * `maxPayload` times the number of connections (40 peers each 15 MiB into a 16 MiB frame
-   * hold 600 MiB). Past it, the connections holding the most are failed with 1013 (Try
+   * would hold 600 MiB). Past it, the connections holding the most are failed with 1013 (Try
    * Again Later) to make room, or the one asking if it holds the most itself. Default
    * 128 MiB: eight messages at the default `maxPayload` at once, which a 1 GiB machine
    * holds beside `maxOutboundBytes`.
@@ -46,8 +46,8 @@ export interface ServerOptions {
   /**
    * Most bytes of inflated output per second (permessage-deflate), across every
    * connection of the server. A compressed message may inflate ~1000-fold, so a peer
-   * under every size limit can still keep zlib busy without pause (7 GiB of output in
-   * 15 s from one core's worth of bombs); past this rate, inflation waits, the socket of
+   * under every size limit can still keep zlib, and the handler of its output, busy
+   * without pause; past this rate, inflation waits, the socket of
    * each connection waiting is paused, and connections take turns, so one connection's
    * bombs never run ahead of another's small messages. Default 64 MiB/s: a fraction of
    * one core (zlib inflates several hundred MiB/s), and 6 KiB/s for each of 10,000
