@@ -608,6 +608,11 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
         `pongs not read: over ${this.settings.maxBufferedAmount} bytes buffered`,
       ),
     );
+    // Nothing it sends is read any more: let TCP push back on it, rather than reading and
+    // discarding its flood until the close deadline drops it. Once it has read everything
+    // up to our Close, its end of the closing is read again.
+    this.socket.pause();
+    this.socket.once('finish', resumeReading);
   }
 
   private dispatch(events: ProtocolEvent[], from: number): void {
@@ -1102,6 +1107,10 @@ function flushConnection(connection: WebSocketConnection): void {
   } catch (error) {
     connection.fault(error);
   }
+}
+
+function resumeReading(this: Socket): void {
+  this.resume();
 }
 
 function partialBytesExhausted(budget: { readonly budget?: string; readonly name?: string; readonly limit: number }): ProtocolError {
