@@ -157,6 +157,14 @@ export class Protocol implements FrameSink {
     return this.parser.heldBytes;
   }
 
+  /**
+   * Stops parsing now, keeping the events already parsed: the shell hit a limit of its
+   * own (a budget) and will `fail` once it has handled them. Nothing more is read.
+   */
+  stopReceiving(): void {
+    this.parser.stop();
+  }
+
   /** The peer closed its side of the stream (§7.1.1 TCP close). */
   receiveEof(): void {
     this.startEnding().eofReceived = true;

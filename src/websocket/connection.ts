@@ -426,21 +426,24 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   /**
    * Reconciles what the parser holds for incomplete frames with the server's budget:
    * nothing to do in the common case (nothing held, nothing reserved). Refused (this
-   * connection holds the most), the connection is failed with 1013.
+   * connection holds the most), parsing stops at once and the connection is to fail
+   * with 1013: the error is returned.
    */
-  private reconcilePartial(): void {
+  private reconcilePartial(): ProtocolError | null {
     const budget = this.settings.partialBudget;
-    if (budget === null) return;
+    if (budget === null) return null;
     const held = this.protocolState.partialBytes;
     if (held === 0) {
       if ((this.flags & PARTIAL_HELD) !== 0) this.releasePartial();
-      return;
+      return null;
     }
     if (budget.set(this, held)) {
       this.flags |= PARTIAL_HELD;
-      return;
+      return null;
     }
-    this.failConnection(partialBytesExhausted(budget));
+    this.protocolState.stopReceiving();
+    if ((this.flags & PARTIAL_HELD) !== 0) this.releasePartial();
+    return partialBytesExhausted(budget);
   }
 
   private releasePartial(): void {
@@ -575,21 +578,22 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     const protocol = this.protocolState;
     const queued = protocol.pendingBytes;
     protocol.receiveData(chunk);
-    if ((this.flags & PARTIAL_HELD) !== 0 || protocol.partialBytes !== 0) this.reconcilePartial();
-    if (protocol.pendingBytes > queued && protocol.closeReceived === null) this.checkAnswers();
-    if (this.aborted) {
-      this.afterProtocolStep();
-      return;
-    }
+    // A limit passed in this read fails the connection like a violation at its end: the
+    // events parsed before it are handled first.
+    let limit: ProtocolError | null = null;
+    if ((this.flags & PARTIAL_HELD) !== 0 || protocol.partialBytes !== 0) limit = this.reconcilePartial();
+    if (limit === null && protocol.pendingBytes > queued && protocol.closeReceived === null) limit = this.checkAnswers();
+    let events = protocol.eventsReceived();
+    if (limit !== null) events = [...events, { type: 'error', error: limit }];
     const blocked = this.negotiated.blocked;
     if (blocked !== null) {
       // Parsing is paused while a message inflates; the socket is paused too, but a
       // chunk may already be on its way.
-      blocked.push(...protocol.eventsReceived());
+      blocked.push(...events);
       return;
     }
     this.writeOut(); // pongs and close echoes first
-    this.dispatch(protocol.eventsReceived(), 0);
+    this.dispatch(events, 0);
   }
 
   /**
@@ -599,20 +603,19 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
    * failed with 1008 (§7.4.1: it violates our policy). The close echo is counted too,
    * but fails nothing: it is the last frame, and TCP closes after it.
    */
-  private checkAnswers(): void {
-    if (this.bufferedAmount <= this.settings.maxBufferedAmount) return;
-    this.failConnection(
-      new ProtocolError(
-        'HL_ERR_UNREAD_ANSWERS',
-        CloseCode.POLICY_VIOLATION,
-        `pongs not read: over ${this.settings.maxBufferedAmount} bytes buffered`,
-      ),
-    );
+  private checkAnswers(): ProtocolError | null {
+    if (this.bufferedAmount <= this.settings.maxBufferedAmount) return null;
+    this.protocolState.stopReceiving();
     // Nothing it sends is read any more: let TCP push back on it, rather than reading and
     // discarding its flood until the close deadline drops it. Once it has read everything
     // up to our Close, its end of the closing is read again.
     this.socket.pause();
     this.socket.once('finish', resumeReading);
+    return new ProtocolError(
+      'HL_ERR_UNREAD_ANSWERS',
+      CloseCode.POLICY_VIOLATION,
+      `pongs not read: over ${this.settings.maxBufferedAmount} bytes buffered`,
+    );
   }
 
   private dispatch(events: ProtocolEvent[], from: number): void {
@@ -1011,7 +1014,8 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     if (this.finished || this.aborted) return;
     this.flags &= ~DRAIN_WANTED;
     this.safely(deliverDrain, undefined, false);
-    this.afterProtocolStep();
+    // The hook threw: its Close goes out now. Its sends, if not, at the end of the tick.
+    if (this.aborted) this.afterProtocolStep();
   }
 
   /** @internal The TCP connection is gone: report the close exactly once. */

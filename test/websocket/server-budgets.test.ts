@@ -113,6 +113,18 @@ describe('maxPartialBytes: the bytes held in incomplete frames, across connectio
     await assertEchoes(f.good);
   });
 
+  it('answers the messages of the read that passed the budget before its 1013', async () => {
+    const f = await fixture({ maxPartialBytes: 32 * KiB });
+    const { raw, peer } = await rawPeer(f);
+    const partial = clientFrame({ opcode: BINARY, payload: Buffer.alloc(100 * KiB) }).subarray(0, 40 * KiB);
+    // One write, well under a read's 64 KiB: the message and the refusal come in one read.
+    raw.write(Buffer.concat([clientFrame({ opcode: 0x1, payload: 'hello' }), partial]));
+    const close = await raw.readClose(3000);
+    assert.equal(close.code, 1013);
+    assert.deepEqual(close.before.map((frame) => frame.payload.toString()), ['hello']);
+    assert.equal((await f.recorder.wait('error', peer)).error.code, 'HL_ERR_PARTIAL_BYTES');
+  });
+
   it('keeps 1009 for a message over maxPayload, whatever the budget', async () => {
     const f = await fixture({ maxPartialBytes: 64 * KiB, maxPayload: 1 * MiB });
     const { raw, peer } = await rawPeer(f);
