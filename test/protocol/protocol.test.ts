@@ -692,6 +692,19 @@ describe('Protocol: bytes held for incomplete frames and messages', () => {
         assert.equal(protocol.partialBytes, 0);
       });
 
+      it('stops parsing on stopReceiving, keeping the events already parsed and freeing what it held', () => {
+        const protocol = newProtocol(side);
+        protocol.receiveData(concat(peerFrame(side, { opcode: Opcode.TEXT, payload: 'kept' }), peerFrame(side, { opcode: Opcode.BINARY, payload: Buffer.alloc(500) }).subarray(0, 100)));
+        assert.ok(protocol.partialBytes > 0);
+        protocol.stopReceiving();
+        assert.equal(protocol.partialBytes, 0);
+        assert.deepEqual(types(protocol.eventsReceived()), ['message']);
+        protocol.receiveData(peerFrame(side, { opcode: Opcode.PING }));
+        assert.deepEqual(protocol.eventsReceived(), []);
+        assert.deepEqual(protocol.dataToSend(), [], 'nothing answered after it');
+        assert.equal(protocol.state, State.OPEN, 'still open: the shell fails it when it is ready');
+      });
+
       it('holds nothing once failed', () => {
         const protocol = newProtocol(side);
         protocol.receiveData(peerFrame(side, { opcode: Opcode.TEXT, payload: 'x'.repeat(300), fin: false }));
