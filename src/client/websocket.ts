@@ -548,8 +548,13 @@ function reportFailure(ws: WebSocket, error: unknown): void {
  * Resuming first keeps the order: the head is parsed now, buffered reads come after it.
  */
 function resumeAfterOpen(connection: ClientConnection, head: Buffer): void {
-  connection.socket.resume();
-  if (head.length > 0) connection.receive(head);
+  // A timer callback: a fault here fails this connection alone, never the process.
+  try {
+    connection.socket.resume();
+    if (head.length > 0) connection.receive(head);
+  } catch (error) {
+    connection.fault(error);
+  }
 }
 
 class PendingClientHandshake implements Sweepable {
