@@ -43,6 +43,8 @@ export type ErrorCode =
   | 'HL_ERR_MESSAGE_TOO_BIG'
   | 'HL_ERR_TOO_MANY_FRAGMENTS'
   | 'HL_ERR_INVALID_COMPRESSED_DATA'
+  /** The peer asks for answers (pongs, the close echo) it does not read: 1008. */
+  | 'HL_ERR_UNREAD_ANSWERS'
   // Opening handshake (RFC 6455 §4)
   | 'HL_ERR_HANDSHAKE_METHOD'
   | 'HL_ERR_HANDSHAKE_HTTP_VERSION'
@@ -66,6 +68,10 @@ export type ErrorCode =
   | 'HL_ERR_IDLE_TIMEOUT'
   | 'HL_ERR_SOCKET'
   | 'HL_ERR_BUFFER_FULL'
+  /** The server-wide budget for partial messages (`maxPartialBytes`) is exhausted: 1013. */
+  | 'HL_ERR_PARTIAL_BYTES'
+  /** Something unexpected failed inside one connection (a bug, not the peer): 1011. */
+  | 'HL_ERR_INTERNAL'
   | 'HL_ERR_SERVER_CLOSING'
   // HTTP transports (sessions, polling, SSE)
   | 'HL_ERR_UNKNOWN_SESSION'
@@ -126,8 +132,8 @@ export class HandshakeError extends HotlineError {
 export class ProtocolError extends HotlineError {
   readonly closeCode: number;
 
-  constructor(code: ErrorCode, closeCode: number, message: string) {
-    super(code, message);
+  constructor(code: ErrorCode, closeCode: number, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
     this.closeCode = closeCode;
   }
 }

@@ -114,13 +114,18 @@ export interface Handler<D = unknown> {
    * subprotocol, attach data. Throw an `UpgradeRejection` to refuse with a status.
    */
   upgrade?(request: UpgradeRequest): UpgradeAccept<D> | void | Promise<UpgradeAccept<D> | void>;
-  open?(peer: Peer<D>): void;
+  /**
+   * The hooks below may be async. A hook that throws, or whose promise rejects, fails
+   * that peer alone with 1011 (details withheld from it), and the error is passed to
+   * `error`; a `close` hook that rejects is reported to `error` and changes nothing else.
+   */
+  open?(peer: Peer<D>): void | Promise<void>;
   /** `data` belongs to the application: Hotline does not reuse its memory. */
-  message?(peer: Peer<D>, data: Buffer, isBinary: boolean): void;
+  message?(peer: Peer<D>, data: Buffer, isBinary: boolean): void | Promise<void>;
   /** Called once per peer, after it is closed. */
-  close?(peer: Peer<D>, code: number, reason: string): void;
+  close?(peer: Peer<D>, code: number, reason: string): void | Promise<void>;
   /** The peer's buffered data has been flushed after a `send` returned `buffered`. */
-  drain?(peer: Peer<D>): void;
-  /** A peer failed (protocol error, socket error); `close` follows. */
-  error?(peer: Peer<D>, error: Error): void;
+  drain?(peer: Peer<D>): void | Promise<void>;
+  /** A peer failed (protocol error, socket error, a limit, a hook that threw); `close` follows. */
+  error?(peer: Peer<D>, error: Error): void | Promise<void>;
 }

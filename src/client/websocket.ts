@@ -43,6 +43,15 @@ export interface WebSocketOptions {
   maxFragments?: number;
   /** ms to wait for the server to close TCP after the closing handshake. Default 5 s. */
   closeTimeout?: number;
+  /**
+   * Most bytes buffered (not yet taken by the kernel) before the automatic answers a
+   * server asks for — pongs (RFC 6455 §5.5.2) — fail the connection with 1008: a server
+   * that pings without reading would otherwise grow the client's memory without bound.
+   * Your own sends are never refused (WHATWG: they are sent; `bufferedAmount` shows the
+   * backlog), but they count: raise this if you buffer more yourself. Default 8 MiB, as
+   * the server's `maxBufferedAmount`.
+   */
+  maxBufferedAmount?: number;
   /** An http(s).Agent for the request (proxies, connection options). */
   agent?: Agent;
   /** TLS options for wss: (ca, rejectUnauthorized, servername, cert, key). */
@@ -72,6 +81,9 @@ function deflateNegotiation(options: PerMessageDeflateOptions | true): ClientExt
     },
   };
 }
+
+/** The server's default: see `WebSocketOptions.maxBufferedAmount`. */
+const DEFAULT_MAX_BUFFERED_AMOUNT = 8 * 1024 * 1024;
 
 /** One sweep for every client connection in the process. */
 const clientSweep = new Sweep(250);
@@ -313,6 +325,10 @@ export class WebSocket extends EventTarget {
       agent: options.agent ?? false,
     };
     const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
+    const maxBufferedAmount = options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED_AMOUNT;
+    if (!(typeof maxBufferedAmount === 'number' && maxBufferedAmount > 0)) {
+      throw new HotlineError('HL_ERR_INVALID_ARGUMENT', 'maxBufferedAmount must be a positive number (Infinity for no limit)');
+    }
     const request = (secure ? https : http).request(requestOptions);
     this.request = request;
     this.pending = new PendingClientHandshake(this, Date.now() + (options.handshakeTimeout ?? 30_000));
@@ -346,6 +362,7 @@ export class WebSocket extends EventTarget {
         maxPayload,
         maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
         closeTimeout: options.closeTimeout ?? 5_000,
+        maxBufferedAmount,
         codec,
         protocol: this.protocolValue,
         extensions,
@@ -460,6 +477,7 @@ interface ClientConnectionOptions {
   maxPayload: number;
   maxFragments: number;
   closeTimeout: number;
+  maxBufferedAmount: number;
   codec: MessageCodec | null;
   protocol: string;
   extensions: string;
@@ -477,7 +495,8 @@ class ClientConnection extends WebSocketConnection {
       closeTimeout: options.closeTimeout,
       idleTimeout: 0,
       sendPings: false,
-      maxBufferedAmount: Infinity,
+      maxBufferedAmount: options.maxBufferedAmount,
+      dropsOverLimit: false,
       codec: options.codec,
       protocol: options.protocol,
       extensions: options.extensions,
@@ -529,8 +548,13 @@ function reportFailure(ws: WebSocket, error: unknown): void {
  * Resuming first keeps the order: the head is parsed now, buffered reads come after it.
  */
 function resumeAfterOpen(connection: ClientConnection, head: Buffer): void {
-  connection.socket.resume();
-  if (head.length > 0) connection.receive(head);
+  // A timer callback: a fault here fails this connection alone, never the process.
+  try {
+    connection.socket.resume();
+    if (head.length > 0) connection.receive(head);
+  } catch (error) {
+    connection.fault(error);
+  }
 }
 
 class PendingClientHandshake implements Sweepable {

@@ -128,6 +128,19 @@ export class FrameParser {
     return this.state === State.STOPPED;
   }
 
+  /**
+   * Bytes this parser holds for frames and messages not yet whole: reads buffered until a
+   * header or payload is complete, the part of a large frame assembled so far, and the
+   * fragments of the message being reassembled (§5.4). 0 between messages, which is most
+   * of the time: the owner can bound the sum over many parsers at no cost in that case.
+   */
+  get heldBytes(): number {
+    let held = this.buffered;
+    if (this.assembly !== null) held += this.assembled;
+    if (this.fragments !== null) held += this.messageLength;
+    return held;
+  }
+
   /** Stops parsing: further input is ignored. */
   stop(): void {
     this.state = State.STOPPED;

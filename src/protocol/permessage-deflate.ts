@@ -69,9 +69,11 @@ export interface PerMessageDeflateOptions {
    * Server: the largest window the client may compress with (8..15), answered when the
    * client says it supports the parameter (browsers do); without that support the
    * decompressor takes 15 bits. Default 12.
-   * Client: offer `client_max_window_bits=N` and compress with at most 2^N; `true`
-   * offers the value-less form and lets the server choose (15 if it does not).
-   * Default 12.
+   * Client: `true` (the default) offers the value-less form, as browsers and `ws` do,
+   * and lets the server choose (15 if it does not). A number N offers
+   * `client_max_window_bits=N` and compresses with at most 2^N; a server that answers a
+   * larger value breaks RFC 7692 §7.1.2.2 and the connection fails (some do: Autobahn's
+   * test server answers 15 to any offer).
    */
   clientMaxWindowBits?: number | true;
   /** zlib compression level, 0..9 (or -1 for zlib's default, 6). Default 6. */
@@ -100,6 +102,7 @@ export const DEFLATE_DEFAULTS = {
    * hash table stays) and double the output (51.2%).
    */
   serverMaxWindowBits: 12,
+  /** The server's cap on the client's window; a client offers the value-less form by default. */
   clientMaxWindowBits: 12,
   /** zlib's default level: on small messages the higher levels cost no measurable time. */
   level: 6,
@@ -172,7 +175,9 @@ export function resolveDeflateOptions(
   } else if (server) {
     serverMaxWindowBits = DEFLATE_DEFAULTS.serverMaxWindowBits;
   }
-  let clientMaxWindowBits: number | true = DEFLATE_DEFAULTS.clientMaxWindowBits;
+  // A client's default offer is value-less: a valued one is refused, or answered with a
+  // larger value that RFC 7692 §7.1.2.2 forbids, by servers seen in the wild.
+  let clientMaxWindowBits: number | true = server ? DEFLATE_DEFAULTS.clientMaxWindowBits : true;
   if (options.clientMaxWindowBits === true) {
     // For a server "true" (no value) can only mean "no cap".
     clientMaxWindowBits = server ? 15 : true;
@@ -423,7 +428,9 @@ export function acceptClientResponse(
       throw refuse(`${SERVER_MAX_WINDOW_BITS} was requested but not accepted`);
     }
     if (raw.serverMaxWindowBits > opts.serverMaxWindowBits) {
-      throw refuse(`${SERVER_MAX_WINDOW_BITS}=${raw.serverMaxWindowBits} exceeds the requested ${opts.serverMaxWindowBits}`);
+      throw refuse(
+        `server answered ${SERVER_MAX_WINDOW_BITS}=${raw.serverMaxWindowBits} to a request of ${opts.serverMaxWindowBits} (RFC 7692 §7.1.2.1)`,
+      );
     }
     serverMaxWindowBits = raw.serverMaxWindowBits;
   }
@@ -436,7 +443,7 @@ export function acceptClientResponse(
   if (raw.clientMaxWindowBits !== undefined) {
     const answered = raw.clientMaxWindowBits as number; // readParams refuses `true` here
     if (answered > offeredClientBits) {
-      throw refuse(`${CLIENT_MAX_WINDOW_BITS}=${answered} exceeds the offered ${offeredClientBits}`);
+      throw refuse(`server answered ${CLIENT_MAX_WINDOW_BITS}=${answered} to an offer of ${offeredClientBits} (RFC 7692 §7.1.2.2)`);
     }
     clientMaxWindowBits = answered;
   }

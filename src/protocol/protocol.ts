@@ -16,6 +16,12 @@ import { Side } from './side.js';
  * The automatic answers the RFC requires (a Pong for each Ping, the Close echo) are queued
  * by `receiveData` itself, so a shell that writes `dataToSend()` before it runs user code
  * always sends them first. `closeExpected` tells the shell when to close the transport.
+ *
+ * A violation stops parsing at once: nothing after it is read. It is reported as an
+ * `error` event after the events parsed before it, and the connection is failed (§7.1.7:
+ * the Close frame is queued) only when the shell calls `fail(error)` on reaching that
+ * event. So the answers to messages that arrived before the violation, in the same read,
+ * go out before the Close, as they would have had the violation come a read later.
  */
 
 /** RFC 6455 §4 and §7 states of the connection, numbered as WHATWG `readyState`. */
@@ -129,14 +135,34 @@ export class Protocol implements FrameSink {
 
   // ---- Input --------------------------------------------------------------------------
 
-  /** Feeds bytes received from the peer. Violations fail the connection; nothing throws. */
+  /**
+   * Feeds bytes received from the peer. Nothing throws: a violation (or anything else
+   * thrown while parsing, which becomes a 1011 with its details withheld) stops parsing
+   * and is queued as an `error` event, for the shell to `fail` with once the events
+   * before it are handled.
+   */
   receiveData(chunk: Buffer): void {
     try {
       this.parser.write(chunk);
     } catch (error) {
-      if (!(error instanceof ProtocolError)) throw error;
-      this.fail(error);
+      this.queueEvent({ type: 'error', error: error instanceof ProtocolError ? error : internalError(error) });
     }
+  }
+
+  /**
+   * Bytes held for frames and messages not yet complete (see `FrameParser.heldBytes`):
+   * what a server bounds across its connections. 0 once the connection stops reading.
+   */
+  get partialBytes(): number {
+    return this.parser.heldBytes;
+  }
+
+  /**
+   * Stops parsing now, keeping the events already parsed: the shell hit a limit of its
+   * own (a budget) and will `fail` once it has handled them. Nothing more is read.
+   */
+  stopReceiving(): void {
+    this.parser.stop();
   }
 
   /** The peer closed its side of the stream (§7.1.1 TCP close). */
@@ -279,21 +305,22 @@ export class Protocol implements FrameSink {
 
   /**
    * §7.1.7 Fail the WebSocket Connection: send a Close frame with the error's code unless
-   * one was already sent, then stop reading; the shell closes the transport.
+   * one was already sent, then stop reading; the shell closes the transport. Called by the
+   * shell with the error of an `error` event, or with a failure of its own (a limit, an
+   * inflate error, a fault); it queues no event.
    */
   fail(error: ProtocolError): void {
     if (this.failure !== null) return;
     const ending = this.startEnding();
     ending.failure = error;
     this.parser.stop();
+    this.state = State.CLOSED;
     if (ending.closeSent === null) {
       // 1011 withholds details (§7.4.1 gives no reason to leak internals); others explain.
       const reason = error.closeCode === CloseCode.INTERNAL_ERROR ? '' : truncateReason(error.message);
       ending.closeSent = { code: error.closeCode, reason };
       this.queueFrame(Opcode.CLOSE, encodeClosePayload(error.closeCode, reason), true, false);
     }
-    this.state = State.CLOSED;
-    this.queueEvent({ type: 'error', error });
   }
 
   private checkSendable(): void {
@@ -332,6 +359,11 @@ export class Protocol implements FrameSink {
     this.outgoing.push(frame);
     this.outgoingBytes += frame.length;
   }
+}
+
+/** Anything but a `ProtocolError` thrown inside one connection: a fault of ours, 1011. */
+export function internalError(cause: unknown): ProtocolError {
+  return new ProtocolError('HL_ERR_INTERNAL', CloseCode.INTERNAL_ERROR, 'internal error', { cause });
 }
 
 function checkControlPayload(data: Uint8Array): void {

@@ -8,14 +8,19 @@ import {
 import { Side } from '../protocol/side.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import { PerMessageDeflate } from '../websocket/permessage-deflate.js';
-import { zlibLimiter } from '../websocket/zlib-limiter.js';
+import { ZlibLimiter } from '../websocket/zlib-limiter.js';
+import { budgetsOf } from './websocket-budgets.js';
+import type { ResolvedServerOptions } from './options.js';
 
 /**
  * Chooses the extensions of a connection from the client's Sec-WebSocket-Extensions
  * offer (RFC 6455 §9.1). Declining is always allowed: the handshake then goes on without
  * the extension. A malformed offer throws a `HandshakeError` (400).
  */
-export type ExtensionNegotiator = (offer: string, limits: { maxPayload: number }) => NegotiatedExtensions;
+export type ExtensionNegotiator = (
+  offer: string,
+  limits: { maxPayload: number } & Partial<Pick<ResolvedServerOptions, 'maxPartialBytes' | 'maxInflateRate'>>,
+) => NegotiatedExtensions;
 
 export interface NegotiatedExtensions {
   /** The Sec-WebSocket-Extensions response value ('' for none). */
@@ -32,19 +37,27 @@ export const noExtensions: ExtensionNegotiator = () => NONE;
  * permessage-deflate (RFC 7692) on the server: options are resolved once, each
  * handshake takes the first offer that can be honoured, and the codec's zlib streams
  * are created only when a message is first compressed or inflated.
+ *
+ * Each server has a zlib limiter of its own, with its own `concurrency` (one server's
+ * options never change another's), and its codecs share the server's inflate rate and
+ * partial-message budget.
  */
 export function deflateNegotiator(options: PerMessageDeflateOptions | true): ExtensionNegotiator {
   const resolved: ResolvedDeflateOptions = resolveDeflateOptions(options === true ? {} : options, Side.SERVER);
-  zlibLimiter.concurrency = resolved.concurrency;
+  const limiter = new ZlibLimiter(resolved.concurrency);
   return (offer, limits) => {
     if (offer === '') return NONE;
     const agreed = negotiateServer(parseExtensions(offer), resolved);
     if (agreed === null) return NONE;
+    const budgets = budgetsOf(limits);
     const codec = new PerMessageDeflate(agreed.params, Side.SERVER, {
       maxPayload: limits.maxPayload,
       level: resolved.level,
       memLevel: resolved.memLevel,
       threshold: resolved.threshold,
+      limiter,
+      inflateScheduler: budgets.inflate,
+      partialBudget: budgets.partial,
     });
     return { response: agreed.response, codec };
   };

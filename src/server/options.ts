@@ -1,3 +1,4 @@
+import { invalidArgument } from '../errors.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
 import type { PerMessageDeflateOptions } from '../protocol/permessage-deflate.js';
 
@@ -31,6 +32,29 @@ export interface ServerOptions {
    */
   maxBufferedAmount?: number;
   /**
+   * Most bytes held, across every WebSocket connection of the server, in frames and
+   * messages not yet complete: reads buffered until a frame is whole, large frames being
+   * assembled, fragments being reassembled, output of messages being inflated. Each
+   * message is bounded by `maxPayload`; this bounds their sum, which would otherwise be
+   * `maxPayload` times the number of connections (40 peers each 15 MiB into a 16 MiB frame
+   * would hold 600 MiB). Past it, the connections holding the most are failed with 1013 (Try
+   * Again Later) to make room, or the one asking if it holds the most itself. Default
+   * 128 MiB: eight messages at the default `maxPayload` at once, which a 1 GiB machine
+   * holds beside `maxOutboundBytes`.
+   */
+  maxPartialBytes?: number;
+  /**
+   * Most bytes of inflated output per second (permessage-deflate), across every
+   * connection of the server. A compressed message may inflate ~1000-fold, so a peer
+   * under every size limit can still keep zlib, and the handler of its output, busy
+   * without pause; past this rate, inflation waits, the socket of
+   * each connection waiting is paused, and connections take turns, so one connection's
+   * bombs never run ahead of another's small messages. Default 64 MiB/s: a fraction of
+   * one core (zlib inflates several hundred MiB/s), and 6 KiB/s for each of 10,000
+   * connections — far above chat or JSON traffic. `Infinity` turns it off.
+   */
+  maxInflateRate?: number;
+  /**
    * Most open WebSocket connections (and handshakes in progress); beyond it, upgrades are
    * answered 503. Default 100,000: far above what one process should hold, but finite.
    */
@@ -63,6 +87,8 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ResolvedServerOptions> = {
   idleTimeout: 120_000,
   sendPings: true,
   maxBufferedAmount: 8 * 1024 * 1024,
+  maxPartialBytes: 128 * 1024 * 1024,
+  maxInflateRate: 64 * 1024 * 1024,
   maxConnections: 100_000,
   maxOutboundBytes: 256 * 1024 * 1024,
   perMessageDeflate: false,
@@ -73,6 +99,10 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
   for (const key of Object.keys(DEFAULT_SERVER_OPTIONS) as (keyof ResolvedServerOptions)[]) {
     const value = options[key];
     if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
+  }
+  for (const key of ['maxPartialBytes', 'maxInflateRate'] as const) {
+    const value = resolved[key];
+    if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number (Infinity for no limit)`);
   }
   return resolved;
 }

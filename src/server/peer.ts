@@ -9,8 +9,20 @@ import type { Publication, Subscriber, TopicTree } from '../pubsub/topic-tree.js
 import type { ByteBudget } from '../resources/byte-budget.js';
 import { type Handler, type Payload, type Peer, type SendOptions, type SendResult, Transport } from '../types.js';
 import type { ResolvedServerOptions } from './options.js';
+import { budgetsOf } from './websocket-budgets.js';
 
 let nextId = 0;
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return typeof (value as PromiseLike<unknown> | undefined)?.then === 'function';
+}
+
+/** An error hook's own rejection has nowhere left to be reported. */
+function ignoreRejection(result: unknown): void {
+  if (isThenable(result)) result.then(undefined, ignore);
+}
+
+function ignore(): void {}
 
 /** What a peer needs from its server: the topics, publishing, and a way to leave. */
 export interface PeerHost {
@@ -53,6 +65,8 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
       idleTimeout: options.idleTimeout,
       sendPings: options.sendPings,
       maxBufferedAmount: options.maxBufferedAmount,
+      partialBudget: budgetsOf(options).partial,
+      outboundBudget: context.host.outbound,
       codec: negotiated.codec,
       protocol: negotiated.protocol,
       extensions: negotiated.extensions,
@@ -83,7 +97,8 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
 
   /** @internal Runs `open`, then feeds the bytes that arrived with the upgrade request. */
   start(head: Buffer): void {
-    this.handler.open?.(this);
+    const result = this.handler.open?.(this);
+    if (isThenable(result)) this.watchHook(result);
     if (head.length > 0 && this.readyState !== 3) this.receive(head);
   }
 
@@ -123,31 +138,35 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
     this.host.publish(topic, data, isBinary, { except: this });
   }
 
-  protected onMessage(data: Buffer, isBinary: boolean): void {
-    this.handler.message?.(this, data, isBinary);
+  // The hooks' results go back to the shell, which handles a rejected promise as a throw.
+  protected onMessage(data: Buffer, isBinary: boolean): unknown {
+    return this.handler.message?.(this, data, isBinary);
   }
 
-  protected override onDrain(): void {
-    this.handler.drain?.(this);
+  protected override onDrain(): unknown {
+    return this.handler.drain?.(this);
   }
 
-  protected override onError(error: Error): void {
-    this.handler.error?.(this, error);
+  protected override onError(error: Error): unknown {
+    return this.handler.error?.(this, error);
   }
 
   protected onClose(code: number, reason: string): void {
     this.host.topics.removeSubscriber(this);
     this.host.peerClosed();
-    // Socket errors and timeouts were not reported through the protocol: report them now
-    // (and build the error only when there is a hook to receive it).
+    // Socket errors, timeouts and user code that threw were not reported through the
+    // protocol: report them now (and build the error only when there is a hook to receive
+    // it). Failures with a close code were reported when they happened.
     const failure = this.handler.error === undefined ? null : this.failure;
     if (failure !== null && !(failure as { closeCode?: number }).closeCode) {
       try {
-        this.handler.error!(this, failure);
+        ignoreRejection(this.handler.error!(this, failure));
       } catch {
         // already closing
       }
     }
-    this.handler.close?.(this, code, reason);
+    // A close hook that rejects is reported; the peer is closed already.
+    const result = this.handler.close?.(this, code, reason);
+    if (isThenable(result)) this.watchHook(result);
   }
 }

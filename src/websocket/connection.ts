@@ -1,6 +1,6 @@
 import type { Socket } from 'node:net';
 import { CloseCode, HotlineError, ProtocolError } from '../errors.js';
-import { type Chunk, Protocol, type ProtocolEvent, State, encodeClosePayload } from '../protocol/protocol.js';
+import { type Chunk, Protocol, type ProtocolEvent, State, encodeClosePayload, internalError } from '../protocol/protocol.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import type { Side } from '../protocol/side.js';
 import { Opcode } from '../protocol/opcode.js';
@@ -9,6 +9,7 @@ import type { SendResult } from '../types.js';
 import type { Sweep, Sweepable } from './sweep.js';
 import type { MessageCodec } from './codec.js';
 import type { SharedDeflation, SharedMessage } from './shared-deflate.js';
+import type { BudgetExhausted, BudgetHolder, ByteBudget } from '../resources/byte-budget.js';
 
 /**
  * The connection shell: binds a sans-I/O `Protocol` to a socket. Every read runs in the
@@ -19,6 +20,10 @@ import type { SharedDeflation, SharedMessage } from './shared-deflate.js';
  *
  * Subclasses (the server's peer, the client's WebSocket) receive events through the
  * `on*` methods; no EventEmitter and no per-connection closures.
+ *
+ * Nothing that happens inside one connection reaches Node's event loop as an exception:
+ * user code that throws or rejects, and any fault of the shell, the parser or the codec,
+ * fail that connection alone with 1011.
  */
 
 export interface ConnectionOptions {
@@ -31,8 +36,27 @@ export interface ConnectionOptions {
   idleTimeout: number;
   /** Send a Ping when half of `idleTimeout` has passed in silence. */
   sendPings: boolean;
-  /** Above this many buffered bytes, `send` drops messages (Infinity = never). */
+  /**
+   * Above this many buffered bytes, `send` drops messages (Infinity = never), and a peer
+   * whose automatic answers (pongs, the close echo) would pass it is failed with 1008.
+   */
   maxBufferedAmount: number;
+  /**
+   * Whether `send` refuses messages over `maxBufferedAmount` (`dropped`). Default true;
+   * the WHATWG client never refuses a send (its backlog shows in `bufferedAmount`), and
+   * bounds only what the peer makes it answer.
+   */
+  dropsOverLimit?: boolean;
+  /**
+   * The server-wide budget of bytes held in incomplete frames and messages
+   * (`maxPartialBytes`); none for the client.
+   */
+  partialBudget?: ByteBudget | null;
+  /**
+   * The server-wide budget of bytes queued for peers beyond the kernel
+   * (`maxOutboundBytes`); none for the client.
+   */
+  outboundBudget?: ByteBudget | null;
   /** permessage-deflate, when negotiated. */
   codec: MessageCodec | null;
   /** Negotiated subprotocol and extensions, reported to the application. */
@@ -91,6 +115,9 @@ interface SharedSettings {
   readonly idleTimeout: number;
   readonly sendPings: boolean;
   readonly maxBufferedAmount: number;
+  readonly dropsOverLimit: boolean;
+  readonly partialBudget: ByteBudget | null;
+  readonly outboundBudget: ByteBudget | null;
 }
 
 /** The settings last used with each sweep; a connection with the same values reuses them. */
@@ -103,7 +130,10 @@ function sharedSettings(sweep: Sweep, options: ConnectionOptions): SharedSetting
     last.closeTimeout === options.closeTimeout &&
     last.idleTimeout === options.idleTimeout &&
     last.sendPings === options.sendPings &&
-    last.maxBufferedAmount === options.maxBufferedAmount
+    last.maxBufferedAmount === options.maxBufferedAmount &&
+    last.dropsOverLimit === (options.dropsOverLimit ?? true) &&
+    last.partialBudget === (options.partialBudget ?? null) &&
+    last.outboundBudget === (options.outboundBudget ?? null)
   ) {
     return last;
   }
@@ -113,6 +143,9 @@ function sharedSettings(sweep: Sweep, options: ConnectionOptions): SharedSetting
     idleTimeout: options.idleTimeout,
     sendPings: options.sendPings,
     maxBufferedAmount: options.maxBufferedAmount,
+    dropsOverLimit: options.dropsOverLimit ?? true,
+    partialBudget: options.partialBudget ?? null,
+    outboundBudget: options.outboundBudget ?? null,
   };
   settingsBySweep.set(sweep, settings);
   return settings;
@@ -129,8 +162,11 @@ class Negotiated {
   blocked: ProtocolEvent[] | null = null;
   /** Messages behind one being compressed, so that sends leave in order. */
   sendQueue: Outgoing[] | null = null;
-  /** A close() that waits for the compressed messages ahead of it. */
-  pendingClose: { code: number; reason: string } | null = null;
+  /**
+   * A close() that waits for the compressed messages ahead of it, or a failure whose
+   * Close waits for the answers to the messages before the violation.
+   */
+  pendingClose: PendingClose | null = null;
 
   constructor(
     readonly protocol: string,
@@ -141,6 +177,12 @@ class Negotiated {
 
 const NOTHING_NEGOTIATED = new Negotiated('', '', null);
 
+interface PendingClose {
+  readonly code: number;
+  readonly reason: string;
+  readonly failure: ProtocolError | null;
+}
+
 // The boolean state of a connection, as bits of one small integer: a field each would
 // cost every connection 8 bytes.
 const PING_SENT = 1;
@@ -149,12 +191,16 @@ const FLUSH_SCHEDULED = 2;
 const DISPATCHING = 4;
 const DRAIN_WANTED = 8;
 const FINISHED = 16;
-/** User code threw: no more events are delivered. */
+/** The connection failed, or user code threw, or it was terminated: no more events are delivered. */
 const ABORTED = 32;
 /** `failed` holds a socket error not yet wrapped (see `failure`). */
 const RAW_SOCKET_ERROR = 64;
+/** Holds a reservation in `partialBudget`. */
+const PARTIAL_HELD = 128;
+/** Holds a reservation in `outboundBudget`. */
+const OUTBOUND_HELD = 256;
 
-export abstract class WebSocketConnection implements Sweepable {
+export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   readonly socket: Socket;
   protected readonly protocolState: Protocol;
   private readonly settings: SharedSettings;
@@ -255,12 +301,22 @@ export abstract class WebSocketConnection implements Sweepable {
 
   // ---- Hooks for the owner ---------------------------------------------------------------
 
-  protected abstract onMessage(data: Buffer, isBinary: boolean): void;
+  // What these return is the owner's hook's result: a thenable that rejects is handled
+  // as a throw (see `watchHook`).
+  protected abstract onMessage(data: Buffer, isBinary: boolean): unknown;
   protected abstract onClose(code: number, reason: string, wasClean: boolean): void;
-  protected onPing(_data: Buffer): void {}
-  protected onPong(_data: Buffer): void {}
-  protected onDrain(): void {}
-  protected onError(_error: Error): void {}
+  protected onPing(_data: Buffer): unknown {
+    return undefined;
+  }
+  protected onPong(_data: Buffer): unknown {
+    return undefined;
+  }
+  protected onDrain(): unknown {
+    return undefined;
+  }
+  protected onError(_error: Error): unknown {
+    return undefined;
+  }
 
   // ---- State -----------------------------------------------------------------------------
 
@@ -299,6 +355,7 @@ export abstract class WebSocketConnection implements Sweepable {
     if (this.sendingEnded || pendingClose !== null) return 'dropped';
     if (this.protocolState.fragmenting) return 'dropped';
     if (this.overLimit(data.length)) return 'dropped';
+    if ((this.flags & OUTBOUND_HELD) !== 0 && !this.reserveOutbound(data.length)) return 'dropped';
     if (codec !== null && (compress ?? codec.shouldCompress(data.length))) {
       this.enqueueCompressed(data, isBinary);
     } else if (sendQueue !== null) {
@@ -324,12 +381,99 @@ export abstract class WebSocketConnection implements Sweepable {
   }
 
   private overLimit(length: number): boolean {
+    if (!this.settings.dropsOverLimit) return false;
     const buffered = this.bufferedAmount;
     if (buffered > 0 && buffered + length > this.settings.maxBufferedAmount) {
       this.flags |= DRAIN_WANTED;
       return true;
     }
     return false;
+  }
+
+  /**
+   * A peer backed up beyond the kernel holds what it buffers in the server's outbound
+   * budget; a send grows the reservation first. Refused (this peer holds the most), the
+   * send is dropped and `drain` follows once the peer catches up.
+   */
+  private reserveOutbound(length: number): boolean {
+    if (this.settings.outboundBudget!.set(this, this.bufferedAmount + length)) return true;
+    this.flags |= DRAIN_WANTED;
+    return false;
+  }
+
+  /**
+   * After a write: a peer that keeps up (the kernel took everything) costs the budget
+   * nothing, not even a lookup; one the socket buffers for holds `bufferedAmount`.
+   */
+  private reconcileOutbound(): void {
+    const budget = this.settings.outboundBudget;
+    if (budget === null) return;
+    if (this.socket.writableNeedDrain) {
+      // Refused, the bytes are queued all the same (they were accepted earlier): the next
+      // send asks again and is dropped.
+      budget.set(this, this.bufferedAmount);
+      this.flags |= OUTBOUND_HELD;
+    } else if ((this.flags & OUTBOUND_HELD) !== 0) {
+      this.releaseOutbound();
+    }
+  }
+
+  private releaseOutbound(): void {
+    this.flags &= ~OUTBOUND_HELD;
+    this.settings.outboundBudget?.release(this);
+  }
+
+  /**
+   * Reconciles what the parser holds for incomplete frames with the server's budget:
+   * nothing to do in the common case (nothing held, nothing reserved). Refused (this
+   * connection holds the most), parsing stops at once and the connection is to fail
+   * with 1013: the error is returned.
+   */
+  private reconcilePartial(): ProtocolError | null {
+    const budget = this.settings.partialBudget;
+    if (budget === null) return null;
+    const held = this.protocolState.partialBytes;
+    if (held === 0) {
+      if ((this.flags & PARTIAL_HELD) !== 0) this.releasePartial();
+      return null;
+    }
+    if (budget.set(this, held)) {
+      this.flags |= PARTIAL_HELD;
+      return null;
+    }
+    this.protocolState.stopReceiving();
+    if ((this.flags & PARTIAL_HELD) !== 0) this.releasePartial();
+    return partialBytesExhausted(budget);
+  }
+
+  private releasePartial(): void {
+    this.flags &= ~PARTIAL_HELD;
+    this.settings.partialBudget?.release(this);
+  }
+
+  /**
+   * @internal BudgetHolder: a server-wide budget needs the room this connection holds.
+   * RFC 6455 §7.4.1 1013 (Try Again Later): the server is under pressure, the peer is not
+   * at fault. A peer evicted for what it has not read will not read a Close either: its
+   * socket is destroyed.
+   */
+  evict(reason: BudgetExhausted): void {
+    if (this.finished) return;
+    const outbound = this.settings.outboundBudget;
+    if (outbound !== null && reason.budget === outbound.name) {
+      this.failConnection(
+        new ProtocolError(
+          'HL_ERR_BUFFER_FULL',
+          CloseCode.TRY_AGAIN_LATER,
+          `the server's ${reason.budget} (${reason.limit} bytes) is exhausted and this peer buffers the most`,
+        ),
+      );
+      this.releaseOutbound();
+      this.socket.destroy();
+      return;
+    }
+    this.failConnection(partialBytesExhausted(this.settings.partialBudget ?? reason));
+    if ((this.flags & DISPATCHING) === 0) this.afterProtocolStep();
   }
 
   /**
@@ -342,6 +486,8 @@ export abstract class WebSocketConnection implements Sweepable {
     if (this.sendingEnded || pendingClose !== null || this.protocolState.fragmenting) return 'dropped';
     const { data, isBinary } = message;
     if (this.overLimit(data.length)) return 'dropped';
+    // Counted in full for each subscriber, though the frame is shared: an overcount.
+    if ((this.flags & OUTBOUND_HELD) !== 0 && !this.reserveOutbound(data.length)) return 'dropped';
     if (codec !== null && codec.shouldCompress(data.length)) {
       const item = new Outgoing(data, isBinary, ENCODED, null, null);
       // The callback never comes synchronously: the item is queued before it runs.
@@ -373,7 +519,8 @@ export abstract class WebSocketConnection implements Sweepable {
     // Over the limit, a new message is refused; a message already started is completed
     // (dropping one of its fragments would corrupt it) and the caller is told to wait.
     if (!this.protocolState.fragmenting && this.overLimit(data.length)) return 'dropped';
-    const over = this.bufferedAmount + data.length > this.settings.maxBufferedAmount;
+    if (!this.protocolState.fragmenting && (this.flags & OUTBOUND_HELD) !== 0 && !this.reserveOutbound(data.length)) return 'dropped';
+    const over = this.settings.dropsOverLimit && this.bufferedAmount + data.length > this.settings.maxBufferedAmount;
     this.protocolState.sendFragment(data, isBinary, fin);
     this.scheduleFlush();
     if (over) {
@@ -406,7 +553,7 @@ export abstract class WebSocketConnection implements Sweepable {
       // Let compressed messages ahead of the close leave first. Bad arguments throw now,
       // not later from a zlib callback where nothing would catch them.
       encodeClosePayload(code, reason);
-      negotiated.pendingClose = { code, reason };
+      negotiated.pendingClose = { code, reason, failure: null };
       return;
     }
     this.protocolState.sendClose(code, reason);
@@ -414,9 +561,10 @@ export abstract class WebSocketConnection implements Sweepable {
     this.afterProtocolStep();
   }
 
-  /** Drops the connection at once (no closing handshake). */
+  /** Drops the connection at once (no closing handshake); nothing more reaches user code. */
   terminate(): void {
     if (this.finished) return;
+    this.flags |= ABORTED;
     this.socket.destroy();
   }
 
@@ -427,17 +575,47 @@ export abstract class WebSocketConnection implements Sweepable {
     this.idleTicks = 0;
     this.flags &= ~PING_SENT;
     if (this.aborted) return;
+    const protocol = this.protocolState;
+    const queued = protocol.pendingBytes;
+    protocol.receiveData(chunk);
+    // A limit passed in this read fails the connection like a violation at its end: the
+    // events parsed before it are handled first.
+    let limit: ProtocolError | null = null;
+    if ((this.flags & PARTIAL_HELD) !== 0 || protocol.partialBytes !== 0) limit = this.reconcilePartial();
+    if (limit === null && protocol.pendingBytes > queued && protocol.closeReceived === null) limit = this.checkAnswers();
+    let events = protocol.eventsReceived();
+    if (limit !== null) events = [...events, { type: 'error', error: limit }];
     const blocked = this.negotiated.blocked;
     if (blocked !== null) {
       // Parsing is paused while a message inflates; the socket is paused too, but a
       // chunk may already be on its way.
-      this.protocolState.receiveData(chunk);
-      blocked.push(...this.protocolState.eventsReceived());
+      blocked.push(...events);
       return;
     }
-    this.protocolState.receiveData(chunk);
     this.writeOut(); // pongs and close echoes first
-    this.dispatch(this.protocolState.eventsReceived(), 0);
+    this.dispatch(events, 0);
+  }
+
+  /**
+   * The automatic answers of a read (RFC 6455 §5.5.2 pongs) count against
+   * `maxBufferedAmount` like any other output: a peer that keeps asking for answers it
+   * does not read would otherwise grow our memory without bound. Past the limit it is
+   * failed with 1008 (§7.4.1: it violates our policy). The close echo is counted too,
+   * but fails nothing: it is the last frame, and TCP closes after it.
+   */
+  private checkAnswers(): ProtocolError | null {
+    if (this.bufferedAmount <= this.settings.maxBufferedAmount) return null;
+    this.protocolState.stopReceiving();
+    // Nothing it sends is read any more: let TCP push back on it, rather than reading and
+    // discarding its flood until the close deadline drops it. Once it has read everything
+    // up to our Close, its end of the closing is read again.
+    this.socket.pause();
+    this.socket.once('finish', resumeReading);
+    return new ProtocolError(
+      'HL_ERR_UNREAD_ANSWERS',
+      CloseCode.POLICY_VIOLATION,
+      `pongs not read: over ${this.settings.maxBufferedAmount} bytes buffered`,
+    );
   }
 
   private dispatch(events: ProtocolEvent[], from: number): void {
@@ -473,19 +651,86 @@ export abstract class WebSocketConnection implements Sweepable {
         this.armCloseDeadline();
         break;
       case 'error':
-        this.failure = event.error;
-        this.safely(deliverError, event.error, false);
+        this.failAfterAnswers(event.error);
         break;
     }
   }
 
+  /**
+   * The violation is reached, after the events before it: the connection fails now, or,
+   * while answers to those events are still being compressed, once they have left.
+   */
+  private failAfterAnswers(error: ProtocolError): void {
+    const negotiated = this.negotiated;
+    if (negotiated.sendQueue === null) {
+      this.failConnection(error);
+      return;
+    }
+    this.flags |= ABORTED;
+    this.failure = error;
+    negotiated.pendingClose = { code: error.closeCode, reason: '', failure: error };
+    this.armCloseDeadline();
+    this.safely(deliverError, error, false);
+  }
+
+  /**
+   * §7.1.7: fails the connection with `error` (its close code goes in the Close frame)
+   * and reports it once through `onError`. No event reaches user code after it.
+   */
+  private failConnection(error: ProtocolError): void {
+    if (this.finished || this.protocolState.failure !== null) return;
+    this.flags |= ABORTED;
+    this.failure = error;
+    this.negotiated.pendingClose = null;
+    this.protocolState.fail(error);
+    if ((this.flags & PARTIAL_HELD) !== 0) this.releasePartial();
+    this.armCloseDeadline();
+    this.safely(deliverError, error, false);
+  }
+
   /** User code never throws into the socket's event handler: a throw fails this peer with 1011. */
-  private safely(fn: (self: WebSocketConnection, value: any, flag: boolean) => void, value: unknown, flag: boolean): void {
+  private safely(fn: (self: WebSocketConnection, value: any, flag: boolean) => unknown, value: unknown, flag: boolean): void {
     try {
-      fn(this, value, flag);
+      const result = fn(this, value, flag);
+      if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
+        this.watchHook(result as PromiseLike<unknown>, fn === deliverError);
+      }
     } catch (error) {
       this.internalError(error);
     }
+  }
+
+  /**
+   * An async hook: a rejection is handled as a throw would have been, when it comes (a
+   * closure per async call; a sync hook costs a `typeof` only). After the connection has
+   * closed, the rejection is reported and changes nothing else. `isErrorHook`: the
+   * rejection came from the error hook itself, which is not called again for it.
+   */
+  protected watchHook(result: PromiseLike<unknown>, isErrorHook = false): void {
+    try {
+      result.then(undefined, (error: unknown) => this.hookRejected(error, isErrorHook));
+    } catch (error) {
+      this.hookRejected(error, isErrorHook);
+    }
+  }
+
+  private hookRejected(error: unknown, isErrorHook: boolean): void {
+    try {
+      if (!this.finished) {
+        this.failInternally(error);
+      } else if (!isErrorHook) {
+        this.reportLate(asError(error));
+      }
+    } catch {
+      // Reporting failed too: there is nobody left to tell.
+    }
+  }
+
+  /** Reports an error after the connection has closed (an async hook rejected late). */
+  protected reportLate(error: Error): void {
+    const result = this.onError(error);
+    // A rejection of the error hook itself is not reported again.
+    if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, ignore);
   }
 
   /** Fails the connection with 1011 because application code threw (details withheld). */
@@ -494,14 +739,30 @@ export abstract class WebSocketConnection implements Sweepable {
     this.afterProtocolStep();
   }
 
+  /** User code threw: 1011 with the details withheld; the error itself is reported at close. */
   private internalError(error: unknown): void {
     this.flags |= ABORTED;
-    const failure = new ProtocolError('HL_ERR_INVALID_STATE', CloseCode.INTERNAL_ERROR, 'internal error');
-    (failure as { cause?: unknown }).cause = error;
-    if (this.failure === null) this.failure = error instanceof Error ? error : failure;
-    this.protocolState.fail(failure);
-    this.protocolState.eventsReceived(); // the error event is ours; do not loop back into user code
+    if (this.failure === null) this.failure = asError(error);
+    this.negotiated.pendingClose = null;
+    this.protocolState.fail(internalError(error));
+    if ((this.flags & PARTIAL_HELD) !== 0) this.releasePartial();
     this.armCloseDeadline();
+  }
+
+  /**
+   * @internal Something threw inside this connection's own machinery (the shell, the
+   * parser, a codec callback): a fault of ours, not the peer's. It fails this connection
+   * alone with 1011, details withheld from the peer, reported once through `onError`.
+   */
+  fault(error: unknown): void {
+    if (this.finished) return;
+    try {
+      this.failConnection(internalError(error));
+      this.afterProtocolStep();
+    } catch {
+      // Failing cleanly failed too: drop the connection.
+      this.socket.destroy();
+    }
   }
 
   private inflate(data: Buffer, binary: boolean, events: ProtocolEvent[], rest: number): void {
@@ -511,33 +772,47 @@ export abstract class WebSocketConnection implements Sweepable {
     negotiated.blocked = events.slice(rest);
     this.socket.pause();
     negotiated.codec!.decompress(data, (error, result) => {
-      if (this.finished) return;
-      const queued = negotiated.blocked ?? [];
-      negotiated.blocked = null;
-      this.socket.resume();
-      if (error) {
-        this.failWith(error instanceof ProtocolError ? error : new ProtocolError('HL_ERR_INVALID_COMPRESSED_DATA', CloseCode.INVALID_PAYLOAD, 'invalid compressed data'));
-        return;
+      // A zlib callback: nothing may throw from here into Node's event loop.
+      try {
+        this.inflated(error, result, binary);
+      } catch (failure) {
+        this.fault(failure);
       }
-      // RFC 6455 §8.1 applies to the inflated text.
-      if (!binary && !isValidUtf8(result!)) {
-        this.failWith(new ProtocolError('HL_ERR_INVALID_UTF8', CloseCode.INVALID_PAYLOAD, 'invalid UTF-8 in text message'));
-        return;
-      }
-      this.flags |= DISPATCHING;
-      this.safely(deliverMessage, result!, binary);
-      this.flags &= ~DISPATCHING;
-      this.writeOut();
-      this.dispatch(queued, 0);
     });
   }
 
+  private inflated(error: Error | null, result: Buffer | undefined, binary: boolean): void {
+    const negotiated = this.negotiated;
+    if (this.finished) return;
+    const queued = negotiated.blocked ?? [];
+    negotiated.blocked = null;
+    this.socket.resume();
+    if (this.aborted) {
+      this.afterProtocolStep();
+      return;
+    }
+    if (error) {
+      this.failWith(error instanceof ProtocolError ? error : new ProtocolError('HL_ERR_INVALID_COMPRESSED_DATA', CloseCode.INVALID_PAYLOAD, 'invalid compressed data'));
+      return;
+    }
+    // RFC 6455 §8.1 applies to the inflated text.
+    if (!binary && !isValidUtf8(result!)) {
+      this.failWith(new ProtocolError('HL_ERR_INVALID_UTF8', CloseCode.INVALID_PAYLOAD, 'invalid UTF-8 in text message'));
+      return;
+    }
+    this.flags |= DISPATCHING;
+    this.safely(deliverMessage, result!, binary);
+    this.flags &= ~DISPATCHING;
+    this.writeOut();
+    if (this.finished || this.aborted) {
+      this.afterProtocolStep();
+      return;
+    }
+    this.dispatch(queued, 0);
+  }
+
   private failWith(error: ProtocolError): void {
-    this.protocolState.fail(error);
-    this.protocolState.eventsReceived();
-    this.failure = error;
-    this.safely(deliverError, error, false);
-    this.armCloseDeadline();
+    this.failConnection(error);
     this.afterProtocolStep();
   }
 
@@ -548,27 +823,32 @@ export abstract class WebSocketConnection implements Sweepable {
     const item = new Outgoing(data, binary, DEFLATED, null, null);
     (negotiated.sendQueue ??= []).push(item);
     negotiated.codec!.compress(data, (error, compressed) => {
-      if (this.finished) return;
-      if (error) {
-        this.internalError(error);
-        this.afterProtocolStep();
-        return;
+      // A zlib callback: nothing may throw from here into Node's event loop.
+      try {
+        this.compressed(item, error, compressed);
+      } catch (failure) {
+        this.fault(failure);
       }
-      item.out = compressed!;
-      this.releaseReady();
     });
   }
 
-  private sharedReady(item: Outgoing, error: Error | null, frame: Buffer | undefined): void {
+  private compressed(item: Outgoing, error: Error | null, out: Buffer | undefined): void {
     if (this.finished) return;
     if (error) {
-      // As for this connection's own compression: zlib failing is an internal error.
-      this.internalError(error);
-      this.afterProtocolStep();
+      // zlib failing to compress our own data is a fault of ours.
+      this.fault(error);
       return;
     }
-    item.out = frame!;
+    item.out = out!;
     this.releaseReady();
+  }
+
+  private sharedReady(item: Outgoing, error: Error | null, frame: Buffer | undefined): void {
+    try {
+      this.compressed(item, error, frame);
+    } catch (failure) {
+      this.fault(failure);
+    }
   }
 
   /** Sends the messages at the head of the queue that are ready, in order. */
@@ -591,10 +871,16 @@ export abstract class WebSocketConnection implements Sweepable {
     queue.splice(0, ready);
     if (queue.length === 0) {
       negotiated.sendQueue = null;
-      if (negotiated.pendingClose !== null) {
-        const { code, reason } = negotiated.pendingClose;
+      const pending = negotiated.pendingClose;
+      if (pending !== null) {
         negotiated.pendingClose = null;
-        this.close(code, reason);
+        if (pending.failure !== null) {
+          // The answers before the violation have left: now the Close (§7.1.7).
+          this.protocolState.fail(pending.failure);
+          this.afterProtocolStep();
+        } else {
+          this.close(pending.code, pending.reason);
+        }
         return;
       }
     }
@@ -632,6 +918,11 @@ export abstract class WebSocketConnection implements Sweepable {
     const chunks = this.protocolState.dataToSend();
     const count = chunks.length;
     if (count === 0 || this.socket.destroyed || this.socket.writableEnded) return;
+    this.writeChunks(chunks, count);
+    if (this.socket.writableNeedDrain || (this.flags & OUTBOUND_HELD) !== 0) this.reconcileOutbound();
+  }
+
+  private writeChunks(chunks: Chunk[], count: number): void {
     if (count === 1) {
       this.socket.write(chunks[0]!);
       return;
@@ -661,6 +952,14 @@ export abstract class WebSocketConnection implements Sweepable {
 
   /** @internal Called by the shared sweep, once per tick. */
   sweep(now: number): void {
+    try {
+      this.checkDeadlines(now);
+    } catch (error) {
+      this.fault(error);
+    }
+  }
+
+  private checkDeadlines(now: number): void {
     if (this.closeDeadline !== null) {
       if (now >= this.closeDeadline) {
         if (this.failure === null) this.failure = new HotlineError('HL_ERR_CLOSE_TIMEOUT', 'closing handshake timed out');
@@ -678,7 +977,9 @@ export abstract class WebSocketConnection implements Sweepable {
       this.socket.destroy();
     } else if (sendPings && (this.flags & PING_SENT) === 0 && idle >= idleTimeout / 2) {
       this.flags |= PING_SENT;
-      this.ping();
+      // A peer that has not read what it was sent would not read a heartbeat either, and
+      // it would only add to the backlog; the idle timeout ends it all the same.
+      if (this.bufferedAmount <= this.settings.maxBufferedAmount) this.ping();
     }
   }
 
@@ -703,20 +1004,18 @@ export abstract class WebSocketConnection implements Sweepable {
 
   /** @internal */
   handleDrain(): void {
+    if ((this.flags & OUTBOUND_HELD) !== 0) this.releaseOutbound();
     if (!this.drainWanted || this.finished) return;
     if (this.bufferedAmount > 0) return;
     this.drained();
   }
 
   private drained(): void {
-    if (this.finished) return;
+    if (this.finished || this.aborted) return;
     this.flags &= ~DRAIN_WANTED;
-    try {
-      this.onDrain();
-    } catch (error) {
-      this.internalError(error);
-      this.afterProtocolStep();
-    }
+    this.safely(deliverDrain, undefined, false);
+    // The hook threw: its Close goes out now. Its sends, if not, at the end of the tick.
+    if (this.aborted) this.afterProtocolStep();
   }
 
   /** @internal The TCP connection is gone: report the close exactly once. */
@@ -724,14 +1023,22 @@ export abstract class WebSocketConnection implements Sweepable {
     if (this.finished) return;
     this.flags |= FINISHED;
     this.settings.sweep.delete(this);
+    if ((this.flags & PARTIAL_HELD) !== 0) this.releasePartial();
+    if ((this.flags & OUTBOUND_HELD) !== 0) this.releaseOutbound();
     const negotiated = this.negotiated;
     if (negotiated.codec !== null) {
-      negotiated.codec.close();
       negotiated.blocked = null;
+      negotiated.pendingClose = null;
       const queue = negotiated.sendQueue;
       negotiated.sendQueue = null;
-      // Shared compressions nobody else waits for are skipped or stopped.
-      if (queue !== null) for (const item of queue) item.shared?.cancel();
+      try {
+        negotiated.codec.close();
+        // Shared compressions nobody else waits for are skipped or stopped.
+        if (queue !== null) for (const item of queue) item.shared?.cancel();
+      } catch {
+        // The codec's callbacks see a finished connection and do nothing; a fault here
+        // must not keep the close from being reported.
+      }
     }
     const { closeReceived, closeSent } = this.protocolState;
     this.protocolState.receiveEof();
@@ -762,36 +1069,82 @@ function concat(chunks: Chunk[], total: number): Buffer {
   return out;
 }
 
-// Module-level listeners: `this` is the socket; no closure per connection.
+// Module-level listeners: `this` is the socket; no closure per connection. Each one is
+// where Node's event loop calls into a connection, so each one keeps a fault inside it.
 function onSocketData(this: OwnedSocket, chunk: Buffer): void {
-  this[kConnection]!.receive(chunk);
+  const connection = this[kConnection]!;
+  try {
+    connection.receive(chunk);
+  } catch (error) {
+    connection.fault(error);
+  }
 }
 function onSocketEnd(this: OwnedSocket): void {
-  this[kConnection]!.handleEnd();
+  const connection = this[kConnection]!;
+  try {
+    connection.handleEnd();
+  } catch (error) {
+    connection.fault(error);
+  }
 }
 function onSocketClose(this: OwnedSocket): void {
-  this[kConnection]!.finish();
+  try {
+    this[kConnection]!.finish();
+  } catch {
+    // finish() reports the close; a fault after that has nothing left to fail.
+  }
 }
 function onSocketError(this: OwnedSocket, error: Error): void {
   this[kConnection]!.handleSocketError(error);
 }
 function onSocketDrain(this: OwnedSocket): void {
-  this[kConnection]!.handleDrain();
+  const connection = this[kConnection]!;
+  try {
+    connection.handleDrain();
+  } catch (error) {
+    connection.fault(error);
+  }
 }
 function flushConnection(connection: WebSocketConnection): void {
-  connection.flush();
+  try {
+    connection.flush();
+  } catch (error) {
+    connection.fault(error);
+  }
 }
 
-// Dispatchers reached through `safely` (protected hooks called from module scope).
-function deliverMessage(self: WebSocketConnection, data: Buffer, binary: boolean): void {
-  (self as unknown as { onMessage(d: Buffer, b: boolean): void }).onMessage(data, binary);
+function resumeReading(this: Socket): void {
+  this.resume();
 }
-function deliverPing(self: WebSocketConnection, data: Buffer): void {
-  (self as unknown as { onPing(d: Buffer): void }).onPing(data);
+
+function partialBytesExhausted(budget: { readonly budget?: string; readonly name?: string; readonly limit: number }): ProtocolError {
+  return new ProtocolError(
+    'HL_ERR_PARTIAL_BYTES',
+    CloseCode.TRY_AGAIN_LATER,
+    `the server's maxPartialBytes (${budget.limit} bytes) is exhausted and this connection holds the most`,
+  );
 }
-function deliverPong(self: WebSocketConnection, data: Buffer): void {
-  (self as unknown as { onPong(d: Buffer): void }).onPong(data);
+
+function asError(value: unknown): Error {
+  return value instanceof Error ? value : new HotlineError('HL_ERR_INTERNAL', `a hook failed with ${String(value)}`, { cause: value });
 }
-function deliverError(self: WebSocketConnection, error: Error): void {
-  (self as unknown as { onError(e: Error): void }).onError(error);
+
+function ignore(): void {}
+
+// Dispatchers reached through `safely` (protected hooks called from module scope); each
+// returns what the hook returned, for `safely` to watch when it is a thenable.
+function deliverMessage(self: WebSocketConnection, data: Buffer, binary: boolean): unknown {
+  return (self as unknown as { onMessage(d: Buffer, b: boolean): unknown }).onMessage(data, binary);
+}
+function deliverPing(self: WebSocketConnection, data: Buffer): unknown {
+  return (self as unknown as { onPing(d: Buffer): unknown }).onPing(data);
+}
+function deliverPong(self: WebSocketConnection, data: Buffer): unknown {
+  return (self as unknown as { onPong(d: Buffer): unknown }).onPong(data);
+}
+function deliverError(self: WebSocketConnection, error: Error): unknown {
+  return (self as unknown as { onError(e: Error): unknown }).onError(error);
+}
+function deliverDrain(self: WebSocketConnection): unknown {
+  return (self as unknown as { onDrain(): unknown }).onDrain();
 }

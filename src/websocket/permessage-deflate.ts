@@ -11,7 +11,14 @@
  *   stream is freed after every message instead of being reset.
  * - Inflation stops the moment the output passes `maxPayload`: a message costs at most
  *   `maxPayload` plus one 16 KiB zlib output chunk, whatever it would inflate to.
- * - Every job (one whole message) waits for a slot of the process-wide `zlibLimiter`.
+ * - Every job (one whole message) waits for a slot of its limiter: the server's own, or
+ *   the process-wide `zlibLimiter` that clients share.
+ * - With a scheduler (the server's `maxInflateRate`), inflation takes turns with every
+ *   other connection's: a connection whose turn is used up pauses its zlib stream, gives
+ *   its limiter slot to someone else, and goes on when its turn comes again.
+ * - With a budget (the server's `maxPartialBytes`), the output of a message being
+ *   inflated is held in it as it grows, so that paused inflations, like partial frames,
+ *   are bounded in sum; evicted or refused, the message fails with 1013.
  * - Callbacks complete in call order per direction: each direction runs one job at a
  *   time, and the next one waits for the previous callback.
  */
@@ -21,6 +28,8 @@ import { CloseCode, HotlineError, ProtocolError, invalidArgument, invalidState }
 import { DEFLATE_DEFAULTS, type DeflateParams } from '../protocol/permessage-deflate.js';
 import { Side } from '../protocol/side.js';
 import { zlibLimiter, type ZlibLimiter } from './zlib-limiter.js';
+import type { InflateScheduler, InflateTurns } from './inflate-scheduler.js';
+import type { BudgetExhausted, BudgetHolder, ByteBudget } from '../resources/byte-budget.js';
 import {
   TRAILER,
   deflaterWindowBits,
@@ -54,6 +63,10 @@ export interface DeflateCodecOptions {
   threshold?: number;
   /** The concurrency limit to queue on; the process-wide one unless given. */
   limiter?: ZlibLimiter;
+  /** The rate inflation takes turns under (the server's `maxInflateRate`); none unless given. */
+  inflateScheduler?: InflateScheduler | null;
+  /** Where the output of a message being inflated is held (the server's `maxPartialBytes`). */
+  partialBudget?: ByteBudget | null;
 }
 
 export type CompressCallback = (error: Error | null, result?: Buffer) => void;
@@ -73,8 +86,12 @@ interface Job {
  * One direction: a queue of whole-message jobs, the zlib stream (created lazily), and
  * the outputs of the job in progress.
  */
-class Lane {
+class Lane implements InflateTurns, BudgetHolder {
   stream: ZlibStream | null = null;
+  /** InflateTurns: output bytes left in this lane's turn. */
+  allowance = 0;
+  /** The stream is paused until the scheduler gives this lane a turn. */
+  private waitingTurn = false;
   private readonly queue: Job[] = [];
   /** The job taken from the queue: waiting for a limiter slot, or running. */
   current: Job | null = null;
@@ -92,10 +109,12 @@ class Lane {
     private readonly windowBits: number,
     /** RFC 7692 §7.1.1: no_context_takeover applies to this direction. */
     private readonly noContextTakeover: boolean,
-    private readonly limiter: ZlibLimiter,
+    readonly limiter: ZlibLimiter,
     readonly maxPayload: number,
     private readonly level: number,
     private readonly memLevel: number,
+    private readonly scheduler: InflateScheduler | null = null,
+    private readonly budget: ByteBudget | null = null,
   ) {}
 
   enqueue(job: Job): void {
@@ -134,6 +153,56 @@ class Lane {
     stream.flush(zlib.constants.Z_SYNC_FLUSH, (error?: Error | null) => this.flushed(stream, job, error));
   }
 
+  /** An output chunk was kept: hold it in the budget, and count it against the rate. */
+  produced(bytes: number): void {
+    if (this.budget !== null && !this.budget.set(this, this.total)) {
+      this.overBudget(this.budget);
+      return;
+    }
+    if (this.scheduler !== null && !this.waitingTurn && !this.scheduler.spend(this, bytes)) {
+      // zlib stops once the paused stream's buffer is full; the slot serves others meanwhile.
+      this.waitingTurn = true;
+      this.stream!.pause();
+      const release = this.release;
+      this.release = null;
+      release?.();
+    }
+  }
+
+  /** InflateTurns: this lane's turn has come: take a limiter slot again, then go on. */
+  resumeInflate(): void {
+    if (!this.waitingTurn) return;
+    this.limiter.run((done) => {
+      if (!this.waitingTurn || this.current === null || this.stream === null) {
+        done();
+        return;
+      }
+      this.waitingTurn = false;
+      this.release = done;
+      this.stream.resume();
+    });
+  }
+
+  /**
+   * BudgetHolder: the server needs the room this message's output holds. RFC 6455 §7.4.1
+   * 1013: the server is under pressure, the peer (within its limits) is not at fault.
+   */
+  evict(reason: BudgetExhausted): void {
+    if (this.current === null) return;
+    this.overBudget(reason);
+  }
+
+  private overBudget(budget: { readonly limit: number }): void {
+    this.dropStream();
+    this.finish(
+      new ProtocolError(
+        'HL_ERR_PARTIAL_BYTES',
+        CloseCode.TRY_AGAIN_LATER,
+        `the server's maxPartialBytes (${budget.limit} bytes) is exhausted and this message holds the most`,
+      ),
+    );
+  }
+
   private createStream(): ZlibStream {
     let stream: ZlibStream;
     if (this.inflate) {
@@ -164,6 +233,15 @@ class Lane {
       // fails the flush instead, the job must not succeed with partial output.
       this.failed(error);
       return;
+    }
+    if (stream.readableLength > 0) {
+      // Paused for a turn, zlib may finish with its last output still in the stream's
+      // buffer: take it now (its bytes count against the next turn).
+      const waiting = this.waitingTurn;
+      this.waitingTurn = true;
+      while (stream.read() !== null);
+      this.waitingTurn = waiting;
+      if (this.current !== job || this.stream !== stream) return;
     }
     let out = joinChunks(this.chunks, this.total);
     if (this.inflate) {
@@ -227,6 +305,8 @@ class Lane {
     this.current = null;
     this.chunks = [];
     this.total = 0;
+    this.endTurnWait();
+    this.budget?.release(this);
     const release = this.release;
     this.release = null;
     this.busy = false;
@@ -243,9 +323,19 @@ class Lane {
    * Frees the stream and the limiter slot; returns the jobs not yet called back, in
    * order, for the caller to fail once everything is released.
    */
+  /** A job that ends while waiting for a turn leaves the queue, and its stream flows again. */
+  private endTurnWait(): void {
+    if (!this.waitingTurn) return;
+    this.waitingTurn = false;
+    this.scheduler?.cancel(this);
+    this.stream?.resume();
+  }
+
   close(): Job[] {
     if (this.closed) return [];
     this.closed = true;
+    this.endTurnWait();
+    this.budget?.release(this);
     this.dropStream();
     const pending: Job[] = [];
     if (this.current !== null) pending.push(this.current);
@@ -274,6 +364,7 @@ function onInflateData(this: ZlibStream, chunk: Buffer): void {
     return;
   }
   lane.chunks.push(chunk);
+  lane.produced(chunk.length);
 }
 
 
@@ -324,6 +415,8 @@ export class PerMessageDeflate {
       maxPayload,
       level,
       memLevel,
+      options.inflateScheduler ?? null,
+      options.partialBudget ?? null,
     );
     this.threshold = threshold;
     this.shared = ownNoContextTakeover ? sharedDeflater(limiter, ownWindowBits, level, memLevel) : null;
@@ -392,6 +485,11 @@ export class PerMessageDeflate {
       }
     }
     if (thrown !== null) throw thrown;
+  }
+
+  /** The concurrency limit this codec's jobs queue on (its server's, or the clients'). */
+  get limiter(): ZlibLimiter {
+    return this.deflater.limiter;
   }
 
   /** zlib streams this codec holds right now (0..2): for tests and measurements. */

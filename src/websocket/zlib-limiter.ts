@@ -1,12 +1,13 @@
 /**
- * One process-wide limit on concurrent zlib jobs.
+ * A limit on concurrent zlib jobs: one per server, and one process-wide for clients.
  *
  * Node runs every zlib step on the libuv thread pool, and each running job holds its
  * input, an output chunk and (for inflation) a growing list of outputs. Thousands of
  * connections compressing at once do not go faster than the pool's threads allow, but
  * they do keep thousands of such buffers alive at once and fragment the heap badly
  * enough that RSS stays high long after the burst (nodejs/node#8871,
- * websockets/ws#1202). The limit is global because the pool is.
+ * websockets/ws#1202). The pool is process-wide; each server bounds its own share of it
+ * (its `concurrency` option), so that one server's setting never changes another's.
  *
  * A job is one whole message (compressed or inflated, however many zlib steps it
  * takes); it calls `done` when it no longer needs its slot.
@@ -101,8 +102,7 @@ function checkConcurrency(value: number): number {
 }
 
 /**
- * The process-wide limiter every permessage-deflate codec uses unless given another.
- * Set `zlibLimiter.concurrency` to change the limit (the server does so from its
- * `concurrency` option).
+ * The limiter a permessage-deflate codec uses unless given another: every client's. Each
+ * server makes its own from its `concurrency` option.
  */
 export const zlibLimiter = new ZlibLimiter();

@@ -194,13 +194,13 @@ describe('hotline connect', { timeout: 30_000 }, () => {
   before(async () => {
     const started = await listening({}, (s) => {
       s.route('/echo', recorder.echo());
-      s.route('/binary', { open: (peer) => peer.send(Buffer.from([0xde, 0xad, 0xbe, 0xef])) });
+      s.route('/binary', { open: (peer) => void peer.send(Buffer.from([0xde, 0xad, 0xbe, 0xef])) });
       s.route('/inspect', {
         upgrade: (request) => ({
           protocol: request.protocols[0],
           data: `${request.headers['x-token']}|${request.headers['authorization']}|${request.protocols.join(',')}`,
         }),
-        open: (peer) => peer.send(String(peer.data)),
+        open: (peer) => void peer.send(String(peer.data)),
       });
       s.route('/slow', {
         message(peer) {

@@ -45,13 +45,13 @@ describe('the WebSocket API against a Hotline server', { timeout: 20_000 }, () =
   before(async () => {
     const started = await listening({}, (s) => {
       s.route('/echo', recorder.echo());
-      s.route('/greet', { open: (peer) => peer.send('welcome') });
+      s.route('/greet', { open: (peer) => void peer.send('welcome') });
       s.route('/protocols', { upgrade: (request) => ({ protocol: request.protocols.at(-1) }) });
       s.route('/headers', {
-        open: (peer) => peer.send(String((peer.data as { auth?: string }).auth)),
+        open: (peer) => void peer.send(String((peer.data as { auth?: string }).auth)),
         upgrade: (request) => ({ data: { auth: request.headers['authorization'] } }),
       });
-      s.route('/big', { open: (peer) => peer.send(Buffer.alloc(2048)) });
+      s.route('/big', { open: (peer) => void peer.send(Buffer.alloc(2048)) });
       s.route('/close-me', { open: (peer) => peer.close(4321, 'server says bye') });
       s.route('/ping-me', { open: (peer) => (peer as unknown as { ping(d: Buffer): void }).ping(Buffer.from('hb')) });
     });
@@ -463,6 +463,27 @@ describe('event order (HTML spec)', { timeout: 20_000 }, () => {
     assert.deepEqual(seen.map((e) => e.type), ['open', 'error', 'close']);
     assert.equal(seen[1]!.error?.code, 'HL_ERR_INVALID_UTF8');
     assert.equal(await closeSent.promise, 1007);
+  });
+
+  it('delivers a message that came in one read with a violation, and sends its answer before the Close', async () => {
+    const received = deferred<Array<[number, string]>>();
+    const server = await rawServer(async ({ peer, key }) => {
+      peer.write(switching(key));
+      await delay(20);
+      peer.write(Buffer.concat([serverFrame({ opcode: TEXT, payload: 'question' }), serverFrame({ opcode: 0x3 })]));
+      const close = await peer.readClose();
+      received.resolve([...close.before.map((f): [number, string] => [f.opcode, f.payload.toString()]), [CLOSE, String(close.code)]]);
+      peer.end();
+    });
+    const ws = new WebSocket(`${server.url}/`);
+    ws.addEventListener('message', (event) => ws.send(`answer to ${(event as MessageEvent).data}`));
+    const seen = await runToClose(ws);
+    assert.deepEqual(seen.map((e) => e.type), ['open', 'message', 'error', 'close']);
+    assert.equal(seen[2]!.error?.code, 'HL_ERR_INVALID_OPCODE');
+    assert.deepEqual(await received.promise, [
+      [TEXT, 'answer to question'],
+      [CLOSE, '1002'],
+    ]);
   });
 
   it('waits for the server to close TCP after the closing handshake, up to closeTimeout', async () => {

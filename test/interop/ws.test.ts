@@ -50,7 +50,7 @@ describe('Hotline server ↔ ws client', { timeout: 20_000 }, () => {
       s.route('/echo', recorder.echo());
       s.route('/protocol', {
         upgrade: (request) => (request.protocols.includes('v2') ? { protocol: 'v2' } : {}),
-        open: (peer) => peer.send(`selected:${peer.protocol}`),
+        open: (peer) => void peer.send(`selected:${peer.protocol}`),
       });
     });
     server = started.server;

@@ -68,6 +68,8 @@ function receive(side: Side, chunks: readonly Buffer[], options: Partial<Protoco
     for (const event of protocol.eventsReceived()) {
       events.push(seen(event));
       at.push(index);
+      // As a shell does once it reaches the error event.
+      if (event.type === 'error') protocol.fail(event.error);
     }
   });
   return { protocol, events, at, sent: decodeFrames(joinChunks(protocol.dataToSend())) };
@@ -788,9 +790,10 @@ describe('FrameParser: memory', () => {
         payload[70_000] = 0xff;
         const input = peerFrame(side, { opcode: Opcode.TEXT, payload });
         protocol.receiveData(input.subarray(0, 65_536));
-        assert.equal(protocol.failure, null);
+        assert.deepEqual(protocol.eventsReceived(), []);
         protocol.receiveData(input.subarray(65_536, 80_000));
-        const failure = protocol.failure as ProtocolError | null;
+        const [event] = protocol.eventsReceived();
+        const failure = (event as { error?: ProtocolError } | undefined)?.error;
         assert.equal(failure?.code, 'HL_ERR_INVALID_UTF8');
         assert.equal(failure?.closeCode, 1007);
       });
@@ -817,11 +820,13 @@ describe('FrameParser: memory', () => {
         const empty = peerFrame(side, { opcode: Opcode.CONTINUATION, fin: false });
         const batch = concat(...Array.from({ length: 10_000 }, () => empty));
         let fragments = 1;
-        while (protocol.failure === null && fragments < DEFAULT_FRAME_LIMITS.maxFragments * 2) {
+        let events: ProtocolEvent[] = [];
+        while (events.length === 0 && fragments < DEFAULT_FRAME_LIMITS.maxFragments * 2) {
           protocol.receiveData(Buffer.from(batch));
+          events = protocol.eventsReceived();
           fragments += 10_000;
         }
-        const [event] = protocol.eventsReceived();
+        const [event] = events;
         assert.equal(event?.type, 'error');
         assert.equal((event as { error: ProtocolError }).error.code, 'HL_ERR_TOO_MANY_FRAGMENTS');
         assert.equal((event as { error: ProtocolError }).error.closeCode, 1009);

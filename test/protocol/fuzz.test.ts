@@ -213,7 +213,10 @@ describe('fuzz: garbage never throws out of receiveData', () => {
         const events: ProtocolEvent[] = [];
         for (const chunk of randomSplit(input, random, 12)) {
           assert.doesNotThrow(() => protocol.receiveData(chunk), context);
-          events.push(...protocol.eventsReceived());
+          const received = protocol.eventsReceived();
+          events.push(...received);
+          // As a shell does once it reaches the error event.
+          for (const event of received) if (event.type === 'error') protocol.fail(event.error);
         }
 
         const errors = events.filter((e) => e.type === 'error');

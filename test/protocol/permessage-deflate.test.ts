@@ -272,12 +272,15 @@ describe('server negotiation (RFC 7692 §7.1)', () => {
 });
 
 describe('client offer', () => {
-  it('offers client_max_window_bits=12 by default', () => {
-    assert.equal(clientOffer(), 'permessage-deflate; client_max_window_bits=12');
+  // Regression: the default offer was client_max_window_bits=12, and servers in the wild
+  // answer 15 to it (RFC 7692 §7.1.2.2 forbids that), failing the connection.
+  it('offers the value-less client_max_window_bits by default, as browsers and ws do', () => {
+    assert.equal(clientOffer(), 'permessage-deflate; client_max_window_bits');
+    assert.equal(clientOffer({ clientMaxWindowBits: true }), 'permessage-deflate; client_max_window_bits');
   });
 
-  it('offers the value-less form, as browsers do, when clientMaxWindowBits is true', () => {
-    assert.equal(clientOffer({ clientMaxWindowBits: true }), 'permessage-deflate; client_max_window_bits');
+  it('offers client_max_window_bits=N when asked for a number', () => {
+    assert.equal(clientOffer({ clientMaxWindowBits: 12 }), 'permessage-deflate; client_max_window_bits=12');
   });
 
   it('offers every parameter its options ask for', () => {
@@ -299,9 +302,24 @@ describe('client acceptance of the response (RFC 7692 §7.1)', () => {
     assert.equal(client(''), null);
   });
 
-  it('accepts a bare acceptance: the server uses 15 bits, the client its offered 12', () => {
-    assert.deepEqual(client('permessage-deflate'), params(false, false, 15, 12));
-    assert.deepEqual(client('permessage-deflate', { clientMaxWindowBits: true }), params(false, false, 15, 15));
+  it('accepts a bare acceptance: the server uses 15 bits, the client 15 or its offered value', () => {
+    assert.deepEqual(client('permessage-deflate'), params(false, false, 15, 15));
+    assert.deepEqual(client('permessage-deflate', { clientMaxWindowBits: 12 }), params(false, false, 15, 12));
+  });
+
+  it('accepts client_max_window_bits=15 answered to its default offer (Autobahn\'s test server)', () => {
+    assert.deepEqual(client('permessage-deflate; client_max_window_bits=15'), params(false, false, 15, 15));
+  });
+
+  it('names the parameter and the values when it refuses a window answered above its offer', () => {
+    assert.throws(() => client('permessage-deflate; client_max_window_bits=15', { clientMaxWindowBits: 12 }), {
+      code: 'HL_ERR_HANDSHAKE_EXTENSIONS',
+      message: /server answered client_max_window_bits=15 to an offer of 12 \(RFC 7692 §7\.1\.2\.2\)/,
+    });
+    assert.throws(() => client('permessage-deflate; server_max_window_bits=15', { serverMaxWindowBits: 10 }), {
+      code: 'HL_ERR_HANDSHAKE_EXTENSIONS',
+      message: /server answered server_max_window_bits=15 to a request of 10 \(RFC 7692 §7\.1\.2\.1\)/,
+    });
   });
 
   it('accepts what our server answers a default client', () => {
@@ -312,13 +330,13 @@ describe('client acceptance of the response (RFC 7692 §7.1)', () => {
   it('accepts an unrequested server_no_context_takeover and server_max_window_bits (§7.1.1.1, §7.1.2.1)', () => {
     assert.deepEqual(
       client('permessage-deflate; server_no_context_takeover; server_max_window_bits=9'),
-      params(true, false, 9, 12),
+      params(true, false, 9, 15),
     );
   });
 
   it('accepts client_no_context_takeover imposed by the server, and keeps its own when not echoed', () => {
-    assert.deepEqual(client('permessage-deflate; client_no_context_takeover'), params(false, true, 15, 12));
-    assert.deepEqual(client('permessage-deflate', { clientNoContextTakeover: true }), params(false, true, 15, 12));
+    assert.deepEqual(client('permessage-deflate; client_no_context_takeover'), params(false, true, 15, 15));
+    assert.deepEqual(client('permessage-deflate', { clientNoContextTakeover: true }), params(false, true, 15, 15));
   });
 
   for (const m of WINDOW_BITS) {
@@ -349,7 +367,7 @@ describe('client acceptance of the response (RFC 7692 §7.1)', () => {
     clientRefuses('permessage-deflate', { serverNoContextTakeover: true });
     assert.deepEqual(
       client('permessage-deflate; server_no_context_takeover', { serverNoContextTakeover: true }),
-      params(true, false, 15, 12),
+      params(true, false, 15, 15),
     );
   });
 
@@ -394,6 +412,7 @@ describe('options', () => {
       concurrency: 10,
     });
     assert.equal(resolveDeflateOptions({}, Side.CLIENT).serverMaxWindowBits, undefined);
+    assert.equal(resolveDeflateOptions({}, Side.CLIENT).clientMaxWindowBits, true);
     assert.equal(DEFLATE_DEFAULTS.threshold, 1024);
   });
 

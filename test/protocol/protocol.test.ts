@@ -72,6 +72,14 @@ function types(events: ProtocolEvent[]): string[] {
   return events.map((event) => event.type);
 }
 
+/** Feeds `bytes` and, as a shell does on reaching an `error` event, fails with its error. */
+function failOnError(protocol: Protocol, bytes: Buffer): ProtocolEvent[] {
+  protocol.receiveData(bytes);
+  const events = protocol.eventsReceived();
+  for (const event of events) if (event.type === 'error') protocol.fail(event.error);
+  return events;
+}
+
 describe('Protocol: sending the RFC 6455 §5.7 examples, byte for byte', () => {
   it('server sends a single-frame unmasked text message', () => {
     const protocol = newProtocol(Side.SERVER);
@@ -434,7 +442,7 @@ describe('Protocol: the closing handshake', () => {
       for (const [when, close] of [
         ['after sendClose', (p: Protocol) => p.sendClose(1000)],
         ['after the peer closed', (p: Protocol) => p.receiveData(peerFrame(side, { opcode: Opcode.CLOSE }))],
-        ['after a failure', (p: Protocol) => p.receiveData(hex('83 00'))],
+        ['after a failure', (p: Protocol) => failOnError(p, hex('83 00'))],
         ['after the end of the stream', (p: Protocol) => p.receiveEof()],
       ] as const) {
         it(`refuses to send ${when} with HL_ERR_INVALID_STATE`, () => {
@@ -505,8 +513,7 @@ describe('Protocol: failing the connection', () => {
     describe(`${side} side`, () => {
       it('fails on a bad frame: error event, Close frame with the code, closeExpected, input ignored', () => {
         const protocol = newProtocol(side);
-        protocol.receiveData(concat(peerFrame(side, { opcode: Opcode.TEXT, payload: 'ok' }), peerFrame(side, { opcode: 0x3 })));
-        const events = protocol.eventsReceived();
+        const events = failOnError(protocol, concat(peerFrame(side, { opcode: Opcode.TEXT, payload: 'ok' }), peerFrame(side, { opcode: 0x3 })));
         assert.deepEqual(types(events), ['message', 'error']);
         const { error } = events[1] as { error: ProtocolError };
         assert.ok(error instanceof ProtocolError);
@@ -543,20 +550,20 @@ describe('Protocol: failing the connection', () => {
         assert.equal(close!.payload.subarray(2).toString(), 'é'.repeat(61));
       });
 
-      it('fails only once', () => {
+      it('fails only once, and queues no event for a failure the shell asked for', () => {
         const protocol = newProtocol(side);
         protocol.fail(new ProtocolError('HL_ERR_INVALID_UTF8', 1007, 'first'));
         protocol.fail(new ProtocolError('HL_ERR_INVALID_OPCODE', 1002, 'second'));
         assert.equal(sent(protocol).length, 1);
         assert.equal(protocol.failure?.code, 'HL_ERR_INVALID_UTF8');
-        assert.deepEqual(types(protocol.eventsReceived()), ['error']);
+        assert.deepEqual(protocol.eventsReceived(), []);
       });
 
       it('sends no second Close frame when failing after it closed', () => {
         const protocol = newProtocol(side);
         protocol.sendClose(1000);
         protocol.dataToSend();
-        protocol.receiveData(peerFrame(side, { opcode: Opcode.TEXT, payload: hex('ff') }));
+        failOnError(protocol, peerFrame(side, { opcode: Opcode.TEXT, payload: hex('ff') }));
         assert.deepEqual(protocol.dataToSend(), []);
         assert.equal(protocol.failure?.closeCode, 1007);
         assert.equal(protocol.closeExpected, true);
@@ -565,8 +572,144 @@ describe('Protocol: failing the connection', () => {
 
       it('queues the automatic answers before the Close frame of a later failure in the same chunk', () => {
         const protocol = newProtocol(side);
-        protocol.receiveData(concat(peerFrame(side, { opcode: Opcode.PING, payload: 'p' }), peerFrame(side, { opcode: 0xb })));
+        failOnError(protocol, concat(peerFrame(side, { opcode: Opcode.PING, payload: 'p' }), peerFrame(side, { opcode: 0xb })));
         assert.deepEqual(sent(protocol).map((f) => f.opcode), [Opcode.PONG, Opcode.CLOSE]);
+      });
+    });
+  }
+});
+
+/**
+ * Autobahn 3.x, 4.x, 5.x, 6.x "strict": what a peer sent before a violation in the same
+ * read is handled, and answered, before the connection is failed.
+ */
+describe('Protocol: events before a violation in the same read', () => {
+  const violations: Array<[string, (side: Side) => Buffer, string, number]> = [
+    ['RSV2 set (Autobahn 3.2)', (side) => peerFrame(side, { opcode: Opcode.TEXT, payload: 'x', rsv2: true }), 'HL_ERR_RESERVED_BITS', 1002],
+    ['a reserved data opcode (Autobahn 4.1.3)', (side) => peerFrame(side, { opcode: 0x5 }), 'HL_ERR_INVALID_OPCODE', 1002],
+    ['a reserved control opcode (Autobahn 4.2.3)', (side) => peerFrame(side, { opcode: 0xd }), 'HL_ERR_INVALID_OPCODE', 1002],
+    ['a stray continuation (Autobahn 5.9)', (side) => peerFrame(side, { opcode: Opcode.CONTINUATION, payload: 'c' }), 'HL_ERR_UNEXPECTED_CONTINUATION', 1002],
+    ['a bad close code (Autobahn 7.9.x)', (side) => peerFrame(side, { opcode: Opcode.CLOSE, payload: closePayload(1004) }), 'HL_ERR_INVALID_CLOSE_CODE', 1002],
+    ['bad UTF-8 in a later message (Autobahn 6.x)', (side) => peerFrame(side, { opcode: Opcode.TEXT, payload: hex('ce ba e1 bd b9 ed a0 80') }), 'HL_ERR_INVALID_UTF8', 1007],
+  ];
+  for (const side of SIDES) {
+    describe(`${side} side`, () => {
+      for (const [what, violation, code, closeCode] of violations) {
+        it(`reports the message before ${what}, then the error, and queues no Close until failed`, () => {
+          const protocol = newProtocol(side);
+          protocol.receiveData(concat(peerFrame(side, { opcode: Opcode.TEXT, payload: 'Hello' }), violation(side)));
+          const events = protocol.eventsReceived();
+          assert.deepEqual(types(events), ['message', 'error']);
+          assert.equal((events[0] as { data: Buffer }).data.toString(), 'Hello');
+          const { error } = events[1] as { error: ProtocolError };
+          assert.equal(error.code, code);
+          assert.equal(error.closeCode, closeCode);
+          assert.deepEqual(protocol.dataToSend(), [], 'no Close before the shell fails the connection');
+          assert.equal(protocol.state, State.OPEN);
+          assert.equal(protocol.closeExpected, false);
+          assert.equal(protocol.failure, null);
+        });
+
+        it(`sends the answer to the message before ${what} ahead of the Close`, () => {
+          const protocol = newProtocol(side);
+          protocol.receiveData(concat(peerFrame(side, { opcode: Opcode.TEXT, payload: 'Hello' }), violation(side)));
+          const [message, failure] = protocol.eventsReceived() as [ProtocolEvent & { data: Buffer }, ProtocolEvent & { error: ProtocolError }];
+          protocol.sendMessage(message.data, false);
+          protocol.fail(failure.error);
+          const frames = sent(protocol);
+          assert.deepEqual(frames.map((f) => f.opcode), [Opcode.TEXT, Opcode.CLOSE]);
+          assert.equal(frames[0]!.payload.toString(), 'Hello');
+          assert.equal(frames[1]!.payload.readUInt16BE(0), closeCode);
+          assert.equal(protocol.closeExpected, true);
+        });
+      }
+
+      it('stops parsing at the violation: nothing after it is reported, in this read or later', () => {
+        const protocol = newProtocol(side);
+        const text = (payload: string) => peerFrame(side, { opcode: Opcode.TEXT, payload });
+        protocol.receiveData(concat(text('before'), peerFrame(side, { opcode: 0x3 }), text('after'), peerFrame(side, { opcode: Opcode.PING })));
+        assert.deepEqual(types(protocol.eventsReceived()), ['message', 'error']);
+        protocol.receiveData(text('later'));
+        assert.deepEqual(protocol.eventsReceived(), []);
+        assert.deepEqual(protocol.dataToSend(), [], 'no Pong for a Ping after the violation');
+      });
+
+      it('turns anything else thrown while parsing into a 1011 error event, and its Close withholds the details', () => {
+        const protocol = newProtocol(side);
+        const fault = new Error('a bug with private details');
+        // Fault injection: the sink throws something that is not a ProtocolError.
+        (protocol as unknown as { onMessage(): void }).onMessage = () => {
+          throw fault;
+        };
+        protocol.receiveData(concat(peerFrame(side, { opcode: Opcode.PING, payload: 'p' }), peerFrame(side, { opcode: Opcode.TEXT, payload: 'x' })));
+        const events = protocol.eventsReceived();
+        assert.deepEqual(types(events), ['ping', 'error']);
+        const { error } = events[1] as { error: ProtocolError };
+        assert.equal(error.code, 'HL_ERR_INTERNAL');
+        assert.equal(error.closeCode, 1011);
+        assert.equal(error.cause, fault);
+        protocol.fail(error);
+        const frames = sent(protocol);
+        assert.deepEqual(frames.map((f) => f.opcode), [Opcode.PONG, Opcode.CLOSE]);
+        assert.deepEqual(frames[1]!.payload, closePayload(1011));
+      });
+    });
+  }
+});
+
+describe('Protocol: bytes held for incomplete frames and messages', () => {
+  for (const side of SIDES) {
+    describe(`${side} side`, () => {
+      it('holds nothing between messages', () => {
+        const protocol = newProtocol(side);
+        assert.equal(protocol.partialBytes, 0);
+        protocol.receiveData(peerFrame(side, { opcode: Opcode.TEXT, payload: 'whole' }));
+        assert.equal(protocol.partialBytes, 0);
+      });
+
+      it('counts the payload bytes of a frame not yet whole, buffered or assembled', () => {
+        for (const size of [1000, 200_000]) {
+          const protocol = newProtocol(side);
+          const bytes = peerFrame(side, { opcode: Opcode.BINARY, payload: Buffer.alloc(size, 1) });
+          protocol.receiveData(bytes.subarray(0, 3));
+          assert.ok(protocol.partialBytes <= 3, `${size}: part of a header`);
+          protocol.receiveData(bytes.subarray(3, bytes.length - 10));
+          // The header is read and gone; what is held is the payload so far.
+          assert.equal(protocol.partialBytes, size - 10, `${size}: all but the last 10 bytes`);
+          protocol.receiveData(bytes.subarray(bytes.length - 10));
+          assert.equal(protocol.partialBytes, 0, `${size}: whole`);
+          assert.deepEqual(types(protocol.eventsReceived()), ['message']);
+        }
+      });
+
+      it('counts the fragments of a message being reassembled (§5.4)', () => {
+        const protocol = newProtocol(side);
+        protocol.receiveData(peerFrame(side, { opcode: Opcode.TEXT, payload: 'x'.repeat(300), fin: false }));
+        assert.equal(protocol.partialBytes, 300);
+        protocol.receiveData(peerFrame(side, { opcode: Opcode.CONTINUATION, payload: 'y'.repeat(200), fin: false }));
+        assert.equal(protocol.partialBytes, 500);
+        protocol.receiveData(peerFrame(side, { opcode: Opcode.CONTINUATION, payload: 'z' }));
+        assert.equal(protocol.partialBytes, 0);
+      });
+
+      it('stops parsing on stopReceiving, keeping the events already parsed and freeing what it held', () => {
+        const protocol = newProtocol(side);
+        protocol.receiveData(concat(peerFrame(side, { opcode: Opcode.TEXT, payload: 'kept' }), peerFrame(side, { opcode: Opcode.BINARY, payload: Buffer.alloc(500) }).subarray(0, 100)));
+        assert.ok(protocol.partialBytes > 0);
+        protocol.stopReceiving();
+        assert.equal(protocol.partialBytes, 0);
+        assert.deepEqual(types(protocol.eventsReceived()), ['message']);
+        protocol.receiveData(peerFrame(side, { opcode: Opcode.PING }));
+        assert.deepEqual(protocol.eventsReceived(), []);
+        assert.deepEqual(protocol.dataToSend(), [], 'nothing answered after it');
+        assert.equal(protocol.state, State.OPEN, 'still open: the shell fails it when it is ready');
+      });
+
+      it('holds nothing once failed', () => {
+        const protocol = newProtocol(side);
+        protocol.receiveData(peerFrame(side, { opcode: Opcode.TEXT, payload: 'x'.repeat(300), fin: false }));
+        protocol.fail(new ProtocolError('HL_ERR_PARTIAL_BYTES', 1013, 'server busy'));
+        assert.equal(protocol.partialBytes, 0);
       });
     });
   }

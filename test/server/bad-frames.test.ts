@@ -179,15 +179,15 @@ describe('bad frames fail that connection alone (default limits)', { timeout: 30
     await assertEchoes(f.good);
   });
 
-  it('delivers messages that came before the bad frame in the same read, and sends nothing after its Close', async () => {
+  it('answers the messages that came before the bad frame in the same read before its Close, and sends nothing after it', async () => {
     const raw = await RawPeer.open(f.port, '/mixed');
     const peer = await f.recorder.nextPeer();
     raw.write(Buffer.concat([f_({ opcode: TEXT, payload: 'first' }), f_({ opcode: 0x3 })]));
     const close = await raw.readClose();
     assert.equal(close.code, 1002);
-    // The whole read is parsed before user code runs, so the failure is known first: the
-    // echo of "first" would follow our Close, which §5.5.1 forbids. It is dropped.
-    assert.equal(close.before.length, 0);
+    // The connection fails once the handler has run for "first" (Autobahn 4.1.3, strict):
+    // its echo goes out before the Close.
+    assert.deepEqual(close.before.map((frame) => frame.payload.toString()), ['first']);
     const messages = f.recorder.of('message', peer);
     assert.deepEqual(messages.map((m) => m.data.toString()), ['first']);
     await raw.waitEnd();
@@ -195,6 +195,40 @@ describe('bad frames fail that connection alone (default limits)', { timeout: 30
     await raw.waitClosed();
     await assertEchoes(f.good);
   });
+
+  // Autobahn 3.2-3.7, 4.1.3-4.1.5, 4.2.3-4.2.5, 5.9-5.20, 6.x: what came before the
+  // violation in the same read is echoed, then the Close, for the case to be "strict".
+  for (const [what, violation, closeCode, errorCode] of [
+    ['RSV2 set', f_({ opcode: TEXT, payload: 'x', rsv2: true }), 1002, 'HL_ERR_RESERVED_BITS'],
+    ['RSV3 set on a Ping', f_({ opcode: PING, rsv3: true }), 1002, 'HL_ERR_RESERVED_BITS'],
+    ['a reserved data opcode', f_({ opcode: 0x4, payload: 'x' }), 1002, 'HL_ERR_INVALID_OPCODE'],
+    ['a reserved control opcode', f_({ opcode: 0xc }), 1002, 'HL_ERR_INVALID_OPCODE'],
+    ['a stray continuation', f_({ opcode: CONTINUATION, payload: 'c' }), 1002, 'HL_ERR_UNEXPECTED_CONTINUATION'],
+    ['a bad close code', f_({ opcode: CLOSE, payload: closePayload(1004) }), 1002, 'HL_ERR_INVALID_CLOSE_CODE'],
+    ['bad UTF-8 in a later message', f_({ opcode: TEXT, payload: Buffer.from([0xce, 0xba, 0xed, 0xa0, 0x80]) }), 1007, 'HL_ERR_INVALID_UTF8'],
+  ] as const) {
+    it(`echoes a valid message sent in one write with ${what}, then closes with ${closeCode}`, async () => {
+      const raw = await RawPeer.open(f.port, '/strict');
+      const peer = await f.recorder.nextPeer();
+      raw.write(Buffer.concat([f_({ opcode: TEXT, payload: 'Hello' }), f_({ opcode: PING, payload: 'p' }), violation]));
+      const close = await raw.readClose();
+      assert.equal(close.code, closeCode);
+      assert.deepEqual(
+        close.before.map((frame) => [frame.opcode, frame.payload.toString()]),
+        [
+          [0xa, 'p'],
+          [TEXT, 'Hello'],
+        ],
+        'the pong first (it is automatic), then the echo, then the Close',
+      );
+      const error = await f.recorder.wait('error', peer);
+      assert.equal(error.error.code, errorCode);
+      await raw.waitEnd();
+      assert.equal(raw.rest(), '', 'no frame after the Close');
+      await raw.waitClosed();
+      await assertEchoes(f.good);
+    });
+  }
 
   it('stops a flood of empty fragments at maxFragments (262,144) with 1009 HL_ERR_TOO_MANY_FRAGMENTS', async () => {
     const empty = f_({ opcode: CONTINUATION, fin: false });

@@ -96,7 +96,7 @@ describe('short polling against fixed-interval polling', () => {
 describe('reconnection when the server no longer has the session', () => {
   let ts: TestServer;
   before(async () => {
-    ts = await startServer(() => ({ '/r': { message: (peer: Peer, data: Buffer, isBinary: boolean) => peer.send(data, isBinary) } }), { sessionTimeout: 400, interval: 40 });
+    ts = await startServer(() => ({ '/r': { message: (peer: Peer, data: Buffer, isBinary: boolean) => void peer.send(data, isBinary) } }), { sessionTimeout: 400, interval: 40 });
   });
   after(() => ts.close());
 
@@ -126,7 +126,7 @@ describe('reconnection when the server no longer has the session', () => {
 describe('graceful shutdown', () => {
   it('closes HTTP sessions with 1001 as it does WebSocket peers, and refuses new ones', async () => {
     const closes: Array<[string, number]> = [];
-    const ts = await startServer(() => ({ '/s': { close: (peer: Peer, code: number) => closes.push([peer.transport, code]) } }));
+    const ts = await startServer(() => ({ '/s': { close: (peer: Peer, code: number) => void closes.push([peer.transport, code]) } }));
     const clients = (['websocket', 'long-polling', 'sse', 'polling'] as const).map((t) => open(ts.url('/s'), t, { reconnect: false }));
     await Promise.all(clients.map((c) => next(c, 'open')));
     const events = clients.map((c) => next<Event & { code: number }>(c, 'close', 5000));

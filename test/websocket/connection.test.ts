@@ -452,6 +452,21 @@ describe('the connection shell', { timeout: 30_000 }, () => {
     await assertEchoes(bystander);
     await closeWs(bystander);
   });
+
+  // Regression: terminate() destroys the socket, whose close is reported a turn later;
+  // until then the rest of the read went on reaching the handler.
+  it('delivers nothing more once a handler terminated the peer, not even the rest of the same read', async () => {
+    const seen: string[] = [];
+    const { raw, peer } = await open('/terminates', {
+      message(p, data) {
+        seen.push(data.toString());
+        if (data.toString() === 'stop') p.terminate();
+      },
+    });
+    raw.write(Buffer.concat(['one', 'stop', 'three', 'four'].map((payload) => clientFrame({ opcode: TEXT, payload }))));
+    await recorder.wait('close', peer);
+    assert.deepEqual(seen, ['one', 'stop']);
+  });
 });
 
 describe('heartbeats and idle timeout', { timeout: 20_000 }, () => {

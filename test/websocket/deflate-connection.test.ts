@@ -23,6 +23,7 @@ import type { WebSocketPeer } from '../../src/server/peer.js';
 import { WebSocket } from '../../src/client/websocket.js';
 import { DEFLATE_DEFAULTS } from '../../src/protocol/permessage-deflate.js';
 import { zlibLimiter } from '../../src/websocket/zlib-limiter.js';
+import type { PerMessageDeflate } from '../../src/websocket/permessage-deflate.js';
 import type { Peer, SendResult } from '../../src/types.js';
 import { frame, prng, randomBytes } from '../support/bytes.js';
 import { RawPeer, type ReadFrame, acceptFor, clientFrame, closePayload, upgradeRequest } from '../support/raw.js';
@@ -307,13 +308,30 @@ describe('permessage-deflate over real sockets: what the server sends', { timeou
 describe('permessage-deflate over real sockets: order through the codec stage, on a limiter of 1', { timeout: 30_000 }, () => {
   let f: Fixture;
   before(async () => {
-    // The server sets the process-wide limiter from its options.
     f = await fixture({ perMessageDeflate: { concurrency: 1 } });
-    assert.equal(zlibLimiter.concurrency, 1);
   });
   after(async () => {
     await teardown(f);
-    zlibLimiter.concurrency = DEFLATE_DEFAULTS.concurrency;
+  });
+
+  // Regression: the limiter was process-wide, and each server made set its concurrency
+  // for every other server (and every client).
+  it("runs on a limiter of the server's own, leaving the process-wide one alone", async () => {
+    const { raw } = await openRaw(f.port, '/quiet', OFFER);
+    const peer = await f.recorder.nextPeer();
+    const limiter = (peer as unknown as { negotiated: { codec: PerMessageDeflate } }).negotiated.codec.limiter;
+    assert.equal(limiter.concurrency, 1);
+    assert.notEqual(limiter, zlibLimiter);
+    assert.equal(zlibLimiter.concurrency, DEFLATE_DEFAULTS.concurrency);
+    const other = await listening({ perMessageDeflate: { concurrency: 3 } }, (s) => s.route('*', f.recorder.handler()));
+    const { raw: second } = await openRaw(other.port, '/', OFFER);
+    const otherPeer = await f.recorder.nextPeer();
+    const otherLimiter = (otherPeer as unknown as { negotiated: { codec: PerMessageDeflate } }).negotiated.codec.limiter;
+    assert.equal(otherLimiter.concurrency, 3);
+    assert.equal(limiter.concurrency, 1, 'a second server does not change the first');
+    raw.destroy();
+    second.destroy();
+    await other.server.close({ timeout: 100 });
   });
 
   /** Six kinds of send, in turn: compressed by size, small, switched off, switched on, empty, large. */
@@ -437,6 +455,31 @@ describe('permessage-deflate over real sockets: pings around compressed messages
     assert.deepEqual(frames.slice(0, 2).map((x) => x.payload.toString()), ['a', 'b']);
     assert.equal(zlib.inflateRawSync(Buffer.concat([frames[2]!.payload, TRAILER]), { finishFlush: zlib.constants.Z_SYNC_FLUSH }).toString(), message);
     assert.equal(frames[3]!.payload.toString(), 'after');
+    raw.destroy();
+  });
+
+  // The violation waits behind the inflation of the message before it, and the Close
+  // behind that message's echo, itself being compressed (RFC 6455 §7.1.7 after §5.5.1).
+  it('echoes a compressed message sent in one write with a violation, compressed, before the Close', async () => {
+    const { raw } = await openRaw(f.port, '/echo', OFFER);
+    const peer = await f.recorder.nextPeer();
+    const message = text(4 * KiB, 11);
+    raw.write(
+      Buffer.concat([
+        clientFrame({ opcode: TEXT, payload: deflate(message), rsv1: true }),
+        clientFrame({ opcode: TEXT, payload: 'plain' }),
+        clientFrame({ opcode: CONTINUATION, payload: 'stray' }),
+      ]),
+    );
+    const close = await raw.readClose(3000);
+    assert.equal(close.code, 1002);
+    assert.deepEqual(close.before.map((x) => [x.opcode, x.rsv1]), [[TEXT, true], [TEXT, false]]);
+    const echo = zlib.inflateRawSync(Buffer.concat([close.before[0]!.payload, TRAILER]), { finishFlush: zlib.constants.Z_SYNC_FLUSH, windowBits: 12 });
+    assert.equal(echo.toString(), message);
+    assert.equal(close.before[1]!.payload.toString(), 'plain');
+    assert.equal((await f.recorder.wait('error', peer)).error.code, 'HL_ERR_UNEXPECTED_CONTINUATION');
+    await raw.waitEnd();
+    assert.equal(raw.rest(), '', 'nothing after the Close');
     raw.destroy();
   });
 
@@ -778,7 +821,8 @@ describe('permessage-deflate over real sockets: the client', { timeout: 30_000 }
 
   it('offers permessage-deflate and sends masked frames with RSV1 from the threshold up, none under it', async () => {
     const { ws, raw, offer, server } = await connectClient(ANSWER);
-    assert.equal(offer, 'permessage-deflate; client_max_window_bits=12');
+    // Value-less by default, as browsers and ws offer it (RFC 7692 §7.1.2.2).
+    assert.equal(offer, 'permessage-deflate; client_max_window_bits');
     assert.equal(ws.extensions, ANSWER);
     const big = text(16 * KiB, 3);
     ws.send(big);
@@ -792,6 +836,34 @@ describe('permessage-deflate over real sockets: the client', { timeout: 30_000 }
     assert.equal((await stream.message(data[2]!.payload)).toString(), text(2 * KiB, 4));
     stream.close();
     ws.terminate();
+    await server.close();
+  });
+
+  // Regression: the default offer was client_max_window_bits=12, which servers in the wild
+  // (Autobahn's among them) answer with 15, and the connection failed.
+  it('accepts a server that answers client_max_window_bits=15 to its default offer, and compresses within 2^15', async () => {
+    const answer = 'permessage-deflate; client_max_window_bits=15';
+    const { ws, raw, offer, server } = await connectClient(answer);
+    assert.equal(offer, 'permessage-deflate; client_max_window_bits');
+    assert.equal(ws.extensions, answer);
+    const big = text(40 * KiB, 8);
+    ws.send(big);
+    const { data } = await readData(raw, 1);
+    const stream = new Stream(true);
+    assert.equal((await stream.message(data[0]!.payload)).toString(), big);
+    stream.close();
+    ws.terminate();
+    await server.close();
+  });
+
+  it('keeps a numeric offer as an option, strictly checked: the error names the parameter and the values', async () => {
+    const server = await rawServer('permessage-deflate; client_max_window_bits=15');
+    const ws = new WebSocket(`ws://127.0.0.1:${server.port}/`, [], { perMessageDeflate: { clientMaxWindowBits: 12 } });
+    const { offer } = await withTimeout(server.accepted, 2000, 'the client’s handshake');
+    assert.equal(offer, 'permessage-deflate; client_max_window_bits=12');
+    const event = await nextEvent<{ error: { code?: string; message?: string } }>(ws, 'error', 3000);
+    assert.equal(event.error.code, 'HL_ERR_HANDSHAKE_EXTENSIONS');
+    assert.match(event.error.message ?? '', /server answered client_max_window_bits=15 to an offer of 12 \(RFC 7692 §7\.1\.2\.2\)/);
     await server.close();
   });
 

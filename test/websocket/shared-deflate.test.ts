@@ -15,7 +15,8 @@ import type { Server } from '../../src/server/server.js';
 import type { PerMessageDeflateOptions } from '../../src/protocol/permessage-deflate.js';
 import type { Peer, SendResult } from '../../src/types.js';
 import { sharedDeflateCounters } from '../../src/websocket/shared-deflate.js';
-import { zlibLimiter } from '../../src/websocket/zlib-limiter.js';
+import type { ZlibLimiter } from '../../src/websocket/zlib-limiter.js';
+import type { PerMessageDeflate } from '../../src/websocket/permessage-deflate.js';
 import { prng, randomBytes } from '../support/bytes.js';
 import { Recorder, listening, wsClient } from '../support/server.js';
 import { delay, eventually, withTimeout } from '../support/timing.js';
@@ -35,14 +36,11 @@ interface Subscriber {
 
 let servers: Server[] = [];
 let clients: WsClient[] = [];
-let restoreConcurrency: number | null = null;
 let heldSlot: (() => void) | null = null;
 
 afterEach(async () => {
   heldSlot?.();
   heldSlot = null;
-  if (restoreConcurrency !== null) zlibLimiter.concurrency = restoreConcurrency;
-  restoreConcurrency = null;
   for (const ws of clients) ws.terminate();
   clients = [];
   await Promise.all(servers.map((server) => server.close({ timeout: 100 })));
@@ -96,12 +94,17 @@ async function allReceived(subscribers: Subscriber[], count: number): Promise<vo
   await eventually(() => subscribers.every((s) => s.received.length >= count), 5000, `${count} messages at every subscriber`);
 }
 
-/** Holds the only zlib slot until `release` is called: shared jobs wait in the limiter. */
-function holdLimiter(): () => void {
-  restoreConcurrency ??= zlibLimiter.concurrency;
-  zlibLimiter.concurrency = 1;
+/** The zlib limiter of the server `peer` belongs to (each server has its own). */
+function limiterOf(peer: Peer<any>): ZlibLimiter {
+  return (peer as unknown as { negotiated: { codec: PerMessageDeflate } }).negotiated.codec.limiter;
+}
+
+/** Holds the only zlib slot of `peer`'s server until `release` is called: shared jobs wait in its limiter. */
+function holdLimiter(peer: Peer<any>): () => void {
+  const limiter = limiterOf(peer);
+  limiter.concurrency = 1;
   let release: (() => void) | null = null;
-  zlibLimiter.run((done) => {
+  limiter.run((done) => {
     release = done;
   });
   assert.ok(release !== null, 'the limiter slot was free');
@@ -236,7 +239,7 @@ describe('a publish compressed once (RFC 7692 §7.1.1.1)', () => {
     );
     servers.push(server);
     const subscriber = await subscribe(url, recorder, { ...NO_CONTEXT });
-    const release = holdLimiter();
+    const release = holdLimiter(subscriber.peer);
     const results: SendResult[] = [];
     const big = Buffer.alloc(8000, 'a');
     results.push(subscriber.peer.send(big, false));
@@ -255,7 +258,7 @@ describe('a publish compressed once (RFC 7692 §7.1.1.1)', () => {
     const { server, url, recorder } = await start({ threshold: 0 });
     const leaving = await subscribe(url, recorder, { ...NO_CONTEXT });
     const staying = await subscribe(url, recorder, { ...NO_CONTEXT });
-    const release = holdLimiter();
+    const release = holdLimiter(staying.peer);
     const before = sharedDeflateCounters.compressions;
     const message = text(prng(5), 4000);
     server.publish('room', message, false);
@@ -272,7 +275,8 @@ describe('a publish compressed once (RFC 7692 §7.1.1.1)', () => {
   it('skips the compression when every subscriber has closed before it ran', async () => {
     const { server, url, recorder } = await start({ threshold: 0 });
     const subscribers = [await subscribe(url, recorder, { ...NO_CONTEXT }), await subscribe(url, recorder, { ...NO_CONTEXT })];
-    const release = holdLimiter();
+    const limiter = limiterOf(subscribers[0]!.peer);
+    const release = holdLimiter(subscribers[0]!.peer);
     const before = sharedDeflateCounters.compressions;
     server.publish('room', text(prng(6), 4000), false);
     server.publish('room', text(prng(7), 4000), false);
@@ -281,19 +285,20 @@ describe('a publish compressed once (RFC 7692 §7.1.1.1)', () => {
     release();
     await delay(50);
     assert.equal(sharedDeflateCounters.compressions - before, 0);
-    assert.equal(zlibLimiter.running, 0, 'no slot kept');
+    assert.equal(limiter.running, 0, 'no slot kept');
     assert.equal(sharedDeflateCounters.streams, 0);
   });
 
   it('a subscriber closing while the compression runs frees the stream', async () => {
     const { server, url, recorder } = await start({ threshold: 0 });
     const subscriber = await subscribe(url, recorder, { ...NO_CONTEXT });
+    const limiter = limiterOf(subscriber.peer);
     // Large enough that zlib is still at it when the socket is gone.
     server.publish('room', binary(prng(8), 4 * 1024 * 1024), true);
     assert.equal(sharedDeflateCounters.streams, 1, 'the compression has started');
     subscriber.peer.terminate();
     await recorder.wait('close', subscriber.peer);
-    await eventually(() => sharedDeflateCounters.streams === 0 && zlibLimiter.running === 0, 2000, 'the stream and slot to be freed');
+    await eventually(() => sharedDeflateCounters.streams === 0 && limiter.running === 0, 2000, 'the stream and slot to be freed');
   });
 
   it('server.close during a publish sends it before the 1001', async () => {
@@ -303,7 +308,7 @@ describe('a publish compressed once (RFC 7692 §7.1.1.1)', () => {
       await subscribe(url, recorder, { ...NO_CONTEXT, serverMaxWindowBits: 10 }),
       await subscribe(url, recorder, { serverMaxWindowBits: 10 }),
     ];
-    const release = holdLimiter();
+    const release = holdLimiter(subscribers[0]!.peer);
     const message = text(prng(9), 5000);
     server.publish('room', message, false);
     const closing = server.close({ timeout: 2000 });
@@ -320,7 +325,8 @@ describe('a publish compressed once (RFC 7692 §7.1.1.1)', () => {
   it('server.close that drops peers before the compression runs skips it', async () => {
     const { server, url, recorder } = await start({ threshold: 0 });
     const subscribers = [await subscribe(url, recorder, { ...NO_CONTEXT }), await subscribe(url, recorder, { ...NO_CONTEXT })];
-    const release = holdLimiter();
+    const limiter = limiterOf(subscribers[0]!.peer);
+    const release = holdLimiter(subscribers[0]!.peer);
     const before = sharedDeflateCounters.compressions;
     server.publish('room', text(prng(10), 5000), false);
     await withTimeout(server.close({ timeout: 50 }), 3000, 'server.close');
@@ -330,7 +336,7 @@ describe('a publish compressed once (RFC 7692 §7.1.1.1)', () => {
     await delay(50);
     assert.equal(sharedDeflateCounters.compressions - before, 0);
     assert.equal(sharedDeflateCounters.streams, 0);
-    assert.equal(zlibLimiter.running, 0);
+    assert.equal(limiter.running, 0);
     for (const s of subscribers) assert.equal(s.received.length, 0);
   });
 });
