@@ -176,7 +176,7 @@ async function realServer(row: Row): Promise<void> {
       if (agreed === null) return { response: '', codec: null };
       lastResponse = agreed.response;
       const codec = new PerMessageDeflate(agreed.params, Side.SERVER, {
-        maxPayload: serverOptions.maxPayload,
+        maxPayload: serverOptions.options.maxPayload,
         memLevel: options.memLevel,
       });
       return { response: agreed.response, codec };

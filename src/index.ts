@@ -14,6 +14,7 @@ export {
   UpgradeRejection,
   type TransportName,
   type Handler,
+  type HookResult,
   type Peer,
   type Payload,
   type SendOptions,

@@ -115,17 +115,26 @@ export interface Handler<D = unknown> {
    */
   upgrade?(request: UpgradeRequest): UpgradeAccept<D> | void | Promise<UpgradeAccept<D> | void>;
   /**
-   * The hooks below may be async. A hook that throws, or whose promise rejects, fails
-   * that peer alone with 1011 (details withheld from it), and the error is passed to
-   * `error`; a `close` hook that rejects is reported to `error` and changes nothing else.
+   * The hooks below may be async (`HookResult`). A hook that throws, or whose promise
+   * rejects, fails that peer alone with 1011 (details withheld from it), and the error is
+   * passed to `error`; a `close` hook that rejects is reported to `error` and changes
+   * nothing else. What a hook returns is otherwise ignored, so `(peer) => peer.send(x)`
+   * is a hook too.
    */
-  open?(peer: Peer<D>): void | Promise<void>;
+  open?(peer: Peer<D>): HookResult;
   /** `data` belongs to the application: Hotline does not reuse its memory. */
-  message?(peer: Peer<D>, data: Buffer, isBinary: boolean): void | Promise<void>;
+  message?(peer: Peer<D>, data: Buffer, isBinary: boolean): HookResult;
   /** Called once per peer, after it is closed. */
-  close?(peer: Peer<D>, code: number, reason: string): void | Promise<void>;
+  close?(peer: Peer<D>, code: number, reason: string): HookResult;
   /** The peer's buffered data has been flushed after a `send` returned `buffered`. */
-  drain?(peer: Peer<D>): void | Promise<void>;
+  drain?(peer: Peer<D>): HookResult;
   /** A peer failed (protocol error, socket error, a limit, a hook that threw); `close` follows. */
-  error?(peer: Peer<D>, error: Error): void | Promise<void>;
+  error?(peer: Peer<D>, error: Error): HookResult;
 }
+
+/**
+ * What a hook may return: nothing, a promise (awaited for its rejection only), or any
+ * value, which is ignored. `unknown` rather than `void | Promise<void>`, so that a
+ * concise arrow returning a value still type-checks as a hook.
+ */
+export type HookResult = unknown;

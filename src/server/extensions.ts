@@ -9,18 +9,22 @@ import { Side } from '../protocol/side.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import { PerMessageDeflate } from '../websocket/permessage-deflate.js';
 import { ZlibLimiter } from '../websocket/zlib-limiter.js';
-import { budgetsOf } from './websocket-budgets.js';
-import type { ResolvedServerOptions } from './options.js';
+import type { ByteBudget } from '../resources/byte-budget.js';
+import type { InflateScheduler } from '../websocket/inflate-scheduler.js';
 
 /**
  * Chooses the extensions of a connection from the client's Sec-WebSocket-Extensions
  * offer (RFC 6455 §9.1). Declining is always allowed: the handshake then goes on without
  * the extension. A malformed offer throws a `HandshakeError` (400).
  */
-export type ExtensionNegotiator = (
-  offer: string,
-  limits: { maxPayload: number } & Partial<Pick<ResolvedServerOptions, 'maxPartialBytes' | 'maxInflateRate'>>,
-) => NegotiatedExtensions;
+export type ExtensionNegotiator = (offer: string, server: NegotiatingServer) => NegotiatedExtensions;
+
+/** What a codec takes from its server: the message limit and the budgets it shares. */
+export interface NegotiatingServer {
+  readonly options: { readonly maxPayload: number };
+  readonly partial: ByteBudget | null;
+  readonly inflate: InflateScheduler | null;
+}
 
 export interface NegotiatedExtensions {
   /** The Sec-WebSocket-Extensions response value ('' for none). */
@@ -45,19 +49,18 @@ export const noExtensions: ExtensionNegotiator = () => NONE;
 export function deflateNegotiator(options: PerMessageDeflateOptions | true): ExtensionNegotiator {
   const resolved: ResolvedDeflateOptions = resolveDeflateOptions(options === true ? {} : options, Side.SERVER);
   const limiter = new ZlibLimiter(resolved.concurrency);
-  return (offer, limits) => {
+  return (offer, server) => {
     if (offer === '') return NONE;
     const agreed = negotiateServer(parseExtensions(offer), resolved);
     if (agreed === null) return NONE;
-    const budgets = budgetsOf(limits);
     const codec = new PerMessageDeflate(agreed.params, Side.SERVER, {
-      maxPayload: limits.maxPayload,
+      maxPayload: server.options.maxPayload,
       level: resolved.level,
       memLevel: resolved.memLevel,
       threshold: resolved.threshold,
       limiter,
-      inflateScheduler: budgets.inflate,
-      partialBudget: budgets.partial,
+      inflateScheduler: server.inflate,
+      partialBudget: server.partial,
     });
     return { response: agreed.response, codec };
   };

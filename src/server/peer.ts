@@ -9,7 +9,6 @@ import type { Publication, Subscriber, TopicTree } from '../pubsub/topic-tree.js
 import type { ByteBudget } from '../resources/byte-budget.js';
 import { type Handler, type Payload, type Peer, type SendOptions, type SendResult, Transport } from '../types.js';
 import type { ResolvedServerOptions } from './options.js';
-import { budgetsOf } from './websocket-budgets.js';
 
 let nextId = 0;
 
@@ -29,6 +28,8 @@ export interface PeerHost {
   readonly topics: TopicTree;
   /** The server-wide budget of bytes queued for peers (`maxOutboundBytes`). */
   readonly outbound: ByteBudget;
+  /** The server-wide budget of bytes in incomplete messages (`maxPartialBytes`). */
+  readonly partial: ByteBudget;
   publish(topic: string, data: Payload, isBinary?: boolean, options?: { except?: Subscriber }): number;
   peerClosed(): void;
 }
@@ -65,7 +66,7 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
       idleTimeout: options.idleTimeout,
       sendPings: options.sendPings,
       maxBufferedAmount: options.maxBufferedAmount,
-      partialBudget: budgetsOf(options).partial,
+      partialBudget: context.host.partial,
       outboundBudget: context.host.outbound,
       codec: negotiated.codec,
       protocol: negotiated.protocol,

@@ -17,6 +17,7 @@ import {
   type UpgradeRequest,
 } from '../types.js';
 import { ByteBudget } from '../resources/byte-budget.js';
+import { InflateScheduler } from '../websocket/inflate-scheduler.js';
 import { toBuffer } from '../websocket/payload.js';
 import { Sweep, type Sweepable, granularityFor } from '../websocket/sweep.js';
 import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
@@ -80,6 +81,10 @@ export class Server implements PeerHost {
   readonly sweep: Sweep;
   /** Bytes queued for every peer on every transport, together (`maxOutboundBytes`). */
   readonly outbound: ByteBudget;
+  /** Bytes held in incomplete frames and messages by every connection (`maxPartialBytes`). */
+  readonly partial: ByteBudget;
+  /** Inflated bytes per second, shared in turns by every connection (`maxInflateRate`); null: unlimited. */
+  readonly inflate: InflateScheduler | null;
 
   private readonly routes = new Map<string, Route<any>>();
   private fallbackRoute: Route<any> | null = null;
@@ -113,6 +118,8 @@ export class Server implements PeerHost {
     const deflate = this.options.perMessageDeflate;
     if (deflate !== false) this.extensionNegotiator = deflateNegotiator(deflate);
     this.outbound = new ByteBudget('maxOutboundBytes', this.options.maxOutboundBytes);
+    this.partial = new ByteBudget('maxPartialBytes', this.options.maxPartialBytes);
+    this.inflate = this.options.maxInflateRate === Infinity ? null : new InflateScheduler(this.options.maxInflateRate);
     this.sweep = new Sweep(granularityFor(this.options.handshakeTimeout, this.options.closeTimeout, this.options.idleTimeout / 2));
   }
 
@@ -406,7 +413,7 @@ export class Server implements PeerHost {
     let negotiated;
     let response: string;
     try {
-      negotiated = this.extensionNegotiator(validated.extensions, this.options);
+      negotiated = this.extensionNegotiator(validated.extensions, this);
       response = acceptResponse({
         key: validated.key,
         protocol,

@@ -447,7 +447,7 @@ export class HttpTransports implements Sweepable, SessionHost, UploadHost {
       if (!session.upgradable) throw new HandshakeError('HL_ERR_TRANSPORT_MISMATCH', 400, 'session cannot be upgraded now');
       socket.off('error', destroySocket);
       socket.write(acceptResponse({ key: validated.key, protocol: '', extensions: '' }));
-      session.attachProbe(new SessionSocket(socket, head, this.server.sweep, this.server.options, session));
+      session.attachProbe(new SessionSocket(socket, head, this.server, session));
     } catch (error) {
       const refusal = error instanceof HandshakeError ? error : new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, '');
       refuseSocket(socket, rejectResponse(refusal.status, refusal.message, refusal.headers as Record<string, string>), this.server.sweep);

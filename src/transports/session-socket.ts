@@ -4,6 +4,7 @@ import { Side } from '../protocol/side.js';
 import type { ResolvedServerOptions } from '../server/options.js';
 import { WebSocketConnection } from '../websocket/connection.js';
 import type { Sweep } from '../websocket/sweep.js';
+import type { ByteBudget } from '../resources/byte-budget.js';
 
 /**
  * A WebSocket that carries an HTTP session after an upgrade (the client started on a
@@ -32,6 +33,14 @@ export interface CarriedSession {
   carrierClosed(socket: SessionSocket, code: number, reason: string): void;
 }
 
+/** What the socket takes from its server: settings, deadlines and budgets. */
+export interface SessionSocketHost {
+  readonly options: ResolvedServerOptions;
+  readonly sweep: Sweep;
+  readonly partial: ByteBudget;
+  readonly outbound: ByteBudget;
+}
+
 export class SessionSocket extends WebSocketConnection {
   /** probe: control messages only; carrier: the session's messages. */
   private mode: 'probe' | 'carrier' = 'probe';
@@ -39,13 +48,13 @@ export class SessionSocket extends WebSocketConnection {
   constructor(
     socket: Socket,
     head: Buffer,
-    sweep: Sweep,
-    options: ResolvedServerOptions,
+    server: SessionSocketHost,
     private readonly session: CarriedSession,
   ) {
+    const { options } = server;
     super(
       socket,
-      sweep,
+      server.sweep,
       {
         side: Side.SERVER,
         maxPayload: options.maxPayload,
@@ -54,6 +63,9 @@ export class SessionSocket extends WebSocketConnection {
         idleTimeout: options.idleTimeout,
         sendPings: options.sendPings,
         maxBufferedAmount: options.maxBufferedAmount,
+        // Within the server's budgets like any WebSocket peer.
+        partialBudget: server.partial,
+        outboundBudget: server.outbound,
         // An upgraded session is not compressed: its messages were framed for HTTP first.
         codec: null,
         protocol: '',

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import type { WebSocket as WsClient } from 'ws';
 import type { Server } from '../../src/server/server.js';
 import type { ServerOptions } from '../../src/server/options.js';
-import { budgetsOf } from '../../src/server/websocket-budgets.js';
 import type { Peer, SendResult } from '../../src/types.js';
 import { RawPeer, clientFrame } from '../support/raw.js';
 import { Recorder, assertEchoes, closeWs, listening, wsClient } from '../support/server.js';
@@ -58,7 +57,7 @@ async function rawPeer(f: Fixture): Promise<{ raw: RawPeer; peer: Peer<any> }> {
 
 /** Waits until the server has read `bytes` more of `raw`'s frame, or failed it. */
 async function held(f: Fixture, peer: Peer<any>, bytes: number): Promise<void> {
-  const budget = budgetsOf(f.server.options).partial;
+  const budget = f.server.partial;
   await eventually(
     () => budget.heldBy(peer as never) >= bytes || f.recorder.of('error', peer).length > 0,
     5000,
@@ -70,7 +69,7 @@ describe('maxPartialBytes: the bytes held in incomplete frames, across connectio
   it('fails the connections holding the most with 1013 once partial frames pass the budget, while a bystander echoes', async () => {
     const limit = 1 * MiB;
     const f = await fixture({ maxPartialBytes: limit, maxPayload: 4 * MiB });
-    const budget = budgetsOf(f.server.options).partial;
+    const budget = f.server.partial;
     const frame = clientFrame({ opcode: BINARY, payload: Buffer.alloc(2 * MiB, 7) });
     const peers: Array<{ raw: RawPeer; peer: Peer<any> }> = [];
     let most = 0;
@@ -109,7 +108,7 @@ describe('maxPartialBytes: the bytes held in incomplete frames, across connectio
     assert.equal((await raw.readClose(3000)).code, 1013);
     assert.equal((await f.recorder.wait('error', peer)).error.code, 'HL_ERR_PARTIAL_BYTES');
     await f.recorder.wait('close', peer);
-    assert.equal(budgetsOf(f.server.options).partial.used, 0);
+    assert.equal(f.server.partial.used, 0);
     await assertEchoes(f.good);
   });
 
@@ -135,7 +134,7 @@ describe('maxPartialBytes: the bytes held in incomplete frames, across connectio
 
   it('releases what a connection held once its message is whole, and counts fragments', async () => {
     const f = await fixture({ maxPartialBytes: 4 * MiB });
-    const budget = budgetsOf(f.server.options).partial;
+    const budget = f.server.partial;
     const { raw, peer } = await rawPeer(f);
     const first = clientFrame({ opcode: BINARY, payload: Buffer.alloc(600 * KiB, 1), fin: false });
     raw.write(first);
