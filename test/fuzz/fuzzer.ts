@@ -12,7 +12,7 @@ import { prng, randomInt } from '../support/bytes.js';
 import { BlockCoverage } from './coverage.js';
 import type { Corpus } from './corpus.js';
 import { Mutator } from './mutator.js';
-import { PropertyError, type Target, describe, hexOf } from './target.js';
+import { type Cost, PropertyError, type Target, describe, hexOf } from './target.js';
 
 /** The library as compiled: only its code counts as coverage. */
 const LIBRARY = new URL('../../src/', import.meta.url).href;
@@ -28,8 +28,8 @@ export interface FuzzOptions {
   persist?: boolean;
   /** Executions spent minimising one new entry (a failure gets ten times as many). */
   minimizeBudget?: number;
-  /** Check `target.timing` on new entries (long runs only: timings are noisy). */
-  timing?: boolean;
+  /** Measure `target.cost` of new entries (long runs only: timings are noisy). */
+  cost?: boolean;
   /** An async run that has not settled after this long fails (ms). */
   hangAfter?: number;
   /** Called with each input before it runs (a watchdog keeps it, to name a hang). */
@@ -47,9 +47,8 @@ export interface Failure {
   readonly original: Buffer;
 }
 
-export interface SlowInput {
+export interface CostlyInput extends Cost {
   readonly input: Buffer;
-  readonly ms: number;
 }
 
 export interface FuzzReport {
@@ -68,7 +67,8 @@ export interface FuzzReport {
   readonly features: number;
   readonly ms: number;
   readonly failure: Failure | null;
-  readonly slow: SlowInput[];
+  /** Inputs over the target's cost bounds, costliest first (at most 10). */
+  readonly costly: CostlyInput[];
 }
 
 interface Outcome {
@@ -80,6 +80,10 @@ class Found extends Error {
   constructor(readonly input: Buffer, readonly error: unknown) {
     super('failure found');
   }
+}
+
+export function describeCost(cost: Cost): string {
+  return `${cost.ms.toFixed(0)} ms and ${cost.heapPerByte.toFixed(1)} heap bytes per byte for ${(cost.bytes / 1048576).toFixed(1)} MiB`;
 }
 
 /** Groups failures: the property, or the error's class and code, without the numbers. */
@@ -98,7 +102,8 @@ export class Fuzzer {
   private readonly entries: Buffer[] = [];
   private executions = 0;
   private added = 0;
-  private readonly slow: SlowInput[] = [];
+  private readonly costly: CostlyInput[] = [];
+  private measured = 0;
 
   constructor(target: Target, options: FuzzOptions) {
     this.target = target;
@@ -149,7 +154,7 @@ export class Fuzzer {
       features: this.seen.size,
       ms: performance.now() - started,
       failure,
-      slow: this.slow,
+      costly: this.costly.sort((a, b) => b.ms - a.ms).slice(0, 10),
     };
   }
 
@@ -236,17 +241,20 @@ export class Fuzzer {
     this.entries.push(smallest);
     this.added++;
     if (this.options.persist) this.options.corpus?.add(smallest);
-    if (this.options.timing) this.time(smallest);
+    if (this.options.cost) this.measure(smallest);
   }
 
-  private time(input: Buffer): void {
-    const timing = this.target.timing;
-    if (timing === undefined) return;
-    const ms = timing.measure(input);
-    if (ms !== null && ms > timing.maxMs) {
-      this.slow.push({ input, ms });
-      this.options.log?.(`${this.target.name}: SLOW ${ms.toFixed(1)} ms (amplified) for input ${hexOf(input)}`);
-    }
+  private measure(input: Buffer): void {
+    const bounds = this.target.cost;
+    if (bounds === undefined) return;
+    // A measurement takes a second or so: the first new entries, then one in ten, and
+    // none once ten inputs are over the bounds (the report shows ten at most).
+    this.measured++;
+    if (this.costly.length >= 10 || (this.measured > 20 && this.measured % 10 !== 0)) return;
+    const cost = bounds.measure(input);
+    if (cost === null || (cost.ms <= bounds.maxMs && cost.heapPerByte <= bounds.maxHeapPerByte)) return;
+    this.costly.push({ input, ...cost });
+    this.options.log?.(`${this.target.name}: COSTLY ${describeCost(cost)} for input ${hexOf(input)}`);
   }
 
   /**

@@ -17,7 +17,7 @@
  */
 import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
-import type { FuzzReport } from './fuzzer.js';
+import { type FuzzReport, describeCost } from './fuzzer.js';
 import { PropertyError, describe, hexOf } from './target.js';
 import { TARGETS } from './targets/index.js';
 import type { WorkerMessage, WorkerTask } from './worker.js';
@@ -118,7 +118,7 @@ async function main(): Promise<number> {
         time: Number(values.time) * 1000,
         executions: values.executions === undefined ? Infinity : Number(values.executions),
         persist: !values['no-persist'],
-        timing: true,
+        cost: true,
       },
       values.merge ? Infinity : hang,
     );
@@ -140,9 +140,9 @@ async function main(): Promise<number> {
     rows.push(
       `${name}: ${r.executions} execs in ${(r.ms / 1000).toFixed(0)} s (${Math.round(r.executions / (r.ms / 1000))}/s), ` +
         `corpus ${r.corpusBefore} -> ${r.corpusBefore + r.added} (+${r.added}), ${r.features} features, ${r.blocks} blocks, ` +
-        `${r.slow.length} slow`,
+        `${r.costly.length} costly`,
     );
-    for (const slow of r.slow) rows.push(`  SLOW ${slow.ms.toFixed(1)} ms: ${hexOf(slow.input)}`);
+    for (const costly of r.costly) rows.push(`  COSTLY ${describeCost(costly)}: ${hexOf(costly.input)}`);
     if (r.failure !== null) {
       failed = true;
       rows.push(

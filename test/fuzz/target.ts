@@ -17,6 +17,8 @@
  *   };
  */
 import { isDeepStrictEqual } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { bytewise, prng, randomSplit, splitAt } from '../support/bytes.js';
 
 export interface Target {
@@ -35,10 +37,24 @@ export interface Target {
   /** Checks one input. May be async (zlib): the fuzzer waits for it. */
   run(input: Buffer): void | Promise<void>;
   /**
-   * Long runs only: how long the input, amplified to about 1 MiB, takes to process (ms),
-   * or null when it does not apply. Inputs over `maxMs` are reported as slow.
+   * Long runs only: what the input costs once amplified to about 1 MiB (time, and heap
+   * kept per input byte), or null when it does not apply. Inputs over either bound are
+   * reported as costly, not failed: timings on a shared machine are too noisy to fail on.
    */
-  readonly timing?: { readonly maxMs: number; measure(input: Buffer): number | null };
+  readonly cost?: {
+    readonly maxMs: number;
+    readonly maxHeapPerByte: number;
+    measure(input: Buffer): Cost | null;
+  };
+}
+
+export interface Cost {
+  /** Best of a few runs. */
+  readonly ms: number;
+  /** Heap growth while the result is held, per byte of the amplified input. */
+  readonly heapPerByte: number;
+  /** The amplified input's size. */
+  readonly bytes: number;
 }
 
 /** A property that did not hold. `property` names it; it is what failures are grouped by. */
@@ -119,6 +135,19 @@ export function chunkings(data: Uint8Array, seed: number): Chunking[] {
   const every = 2 + (seed % 5);
   out.push({ name: `every ${every} bytes`, chunks: splitAt(data, ...Array.from({ length: Math.ceil(data.length / every) }, (_, i) => i * every)) });
   return out;
+}
+
+let gc: (() => void) | null = null;
+
+/** Heap in use after a full collection: what is still referenced (long runs only, it is slow). */
+export function heapAfterGc(): number {
+  if (gc === null) {
+    // The process was not started with --expose-gc: expose it now, in a context of its own.
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+  }
+  gc();
+  return process.memoryUsage().heapUsed;
 }
 
 export function hexOf(data: Uint8Array): string {

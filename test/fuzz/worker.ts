@@ -15,7 +15,7 @@ export interface WorkerTask {
   time: number;
   executions: number;
   persist: boolean;
-  timing: boolean;
+  cost: boolean;
   /** Int32 [0] executions, [1] input length, then the input bytes from byte 8. */
   shared: SharedArrayBuffer;
   corpusRoot?: string;
@@ -39,7 +39,7 @@ const fuzzer = new Fuzzer(target, {
   executions: task.executions,
   corpus,
   persist: task.persist,
-  timing: task.timing,
+  cost: task.cost,
   minimizeBudget: 256,
   log: (line) => post({ type: 'log', line }),
   beforeExecute: (input) => {

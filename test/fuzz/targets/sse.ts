@@ -10,10 +10,13 @@
  * - the events are those of the WHATWG algorithm (`sse-reference.ts`);
  * - `decodeSseData` and `decodeHandshake` throw nothing but `WireError`;
  * - a packet decoded from a message event, encoded again by the server's encoder
- *   (`ssePacketEvent`) and parsed, is the same packet; base64 has one spelling.
+ *   (`ssePacketEvent`) and parsed, is the same packet; base64 has one spelling;
+ * - long runs: the stream repeated to about 1 MiB and read 16 KiB at a time parses in
+ *   50 ms at most (a line that spans many reads must not be rescanned on each).
  */
 import { SseParser, WireError, decodeHandshake, decodeSseData, ssePacketEvent, toBase64, type SseEvent } from '../../../src/transports/wire.js';
-import { type Target, accepted, chunkings, expectEqual, hexOf, text, utf8 } from '../target.js';
+import { performance } from 'node:perf_hooks';
+import { type Cost, type Target, accepted, chunkings, expectEqual, heapAfterGc, hexOf, text, utf8 } from '../target.js';
 import { referenceSse } from './sse-reference.js';
 
 function parse(chunks: readonly Uint8Array[]): { events: SseEvent[]; retry: number } {
@@ -58,6 +61,39 @@ function run(input: Buffer): void {
   }
 }
 
+/** Network-sized reads: what a fetch body or an http response delivers at a time. */
+const READ = 16 * 1024;
+
+/**
+ * The stream repeated to about 1 MiB and read 16 KiB at a time, and the same without its
+ * line ends (one long line, the worst case for a line buffer); the costlier of the two.
+ */
+function measure(input: Buffer): Cost | null {
+  const stream = input.subarray(1);
+  const line = Buffer.from(stream.filter((byte) => byte !== 0x0a && byte !== 0x0d));
+  if (line.length === 0) return null;
+  const a = measureStream(stream);
+  const b = measureStream(line);
+  return a.ms >= b.ms ? a : b;
+}
+
+function measureStream(stream: Buffer): Cost {
+  const big = Buffer.concat(Array.from({ length: Math.ceil((1 << 20) / stream.length) }, () => stream));
+  let best = Infinity;
+  let heap = 0;
+  for (let i = 0; i < 3; i++) {
+    const before = heapAfterGc();
+    const started = performance.now();
+    const parser = new SseParser();
+    for (let at = 0; at < big.length; at += READ) parser.push(big.subarray(at, at + READ));
+    best = Math.min(best, performance.now() - started);
+    // What the parser holds between reads (a line not ended yet, the event being built).
+    if (i === 0) heap = Math.max(0, heapAfterGc() - before);
+    if (parser.retry === -2) break; // keeps `parser` alive until here
+  }
+  return { ms: best, heapPerByte: heap / big.length, bytes: big.length };
+}
+
 const seed = (body: string): Buffer => Buffer.concat([Buffer.from([3]), Buffer.from(body, 'utf8')]);
 
 export const sse: Target = {
@@ -74,4 +110,7 @@ export const sse: Target = {
   dictionary: ['data:', 'data: ', 'id: ', 'event: ', 'retry: ', 'session', 'message', ':', '\n', '\r', '\r\n', '\n\n', ' ', '\u0000',
     text('\xef\xbb\xbf'), text('\xe2\x82\xac'), text('\xf0\x9f'), text('\xff'), 't', 'b', 'c', 'C', 'j', '"', '\\r', '=', '1000 '],
   run,
+  // 50 ms per MiB as for the polling bodies; the parser keeps one unfinished line and
+  // event, which may be as large as the stream: twice its size in UTF-16, and then some.
+  cost: { maxMs: 50, maxHeapPerByte: 4, measure },
 };
