@@ -1,6 +1,8 @@
 /**
  * A corpus on disk: one file per input, raw bytes, named by a hash of its content so
- * that the same input is never stored twice and names do not depend on the run.
+ * that the same input is never stored twice and names do not depend on the run. Files
+ * named `regression-<what it guards>` are written by hand, replayed like the others and
+ * never dropped by a merge, whatever coverage they add.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, unlinkSync, writeFileSync } from 'node:fs';
@@ -21,10 +23,12 @@ export class Corpus {
   }
 
   /** The stored inputs, in name order (so a run replays them in the same order). */
-  load(): Buffer[] {
+  load(which: 'all' | 'mergeable' = 'all'): Buffer[] {
     let names: string[];
     try {
-      names = readdirSync(this.dir).filter((name) => !name.startsWith('.')).sort();
+      names = readdirSync(this.dir)
+        .filter((name) => !name.startsWith('.') && (which === 'all' || !isRegression(name)))
+        .sort();
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
       throw error;
@@ -39,11 +43,15 @@ export class Corpus {
     return name;
   }
 
-  /** Replaces the stored inputs with `entries` (after a merge). */
+  /** Replaces the stored inputs with `entries` (after a merge); regressions stay. */
   replace(entries: readonly Uint8Array[]): void {
     const keep = new Set(entries.map((entry) => this.add(entry)));
     for (const name of readdirSync(this.dir)) {
-      if (!name.startsWith('.') && !keep.has(name)) unlinkSync(join(this.dir, name));
+      if (!name.startsWith('.') && !isRegression(name) && !keep.has(name)) unlinkSync(join(this.dir, name));
     }
   }
+}
+
+function isRegression(name: string): boolean {
+  return name.startsWith('regression-');
 }

@@ -39,6 +39,11 @@ function bucket(count: number): number {
   return 7;
 }
 
+/** The block a feature counts. */
+export function blockOf(feature: number): number {
+  return Math.floor(feature / BUCKETS);
+}
+
 /** The blocks seen so far in one function: ids and offsets, outermost (the function) first. */
 interface KnownFunction {
   ids: number[];

@@ -9,7 +9,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { prng, randomInt } from '../support/bytes.js';
-import { BlockCoverage } from './coverage.js';
+import { BlockCoverage, blockOf } from './coverage.js';
 import type { Corpus } from './corpus.js';
 import { Mutator } from './mutator.js';
 import { type Cost, PropertyError, type Target, describe, hexOf } from './target.js';
@@ -19,6 +19,8 @@ const LIBRARY = new URL('../../src/', import.meta.url).href;
 
 export interface FuzzOptions {
   seed: number;
+  /** URL prefix of the code whose coverage guides the run. Default: the library (`dist/src/`). */
+  measure?: string;
   /** Stop after this many mutated executions... */
   executions?: number;
   /** ...or after this many milliseconds of fuzzing, whichever comes first. */
@@ -62,8 +64,9 @@ export interface FuzzReport {
   readonly corpusAfter: number;
   /** Entries added by this run. */
   readonly added: number;
-  /** Blocks of the library seen so far, and blocks reached at least once. */
+  /** Blocks of the library's invoked functions seen so far, and how many were reached. */
   readonly blocks: number;
+  readonly reached: number;
   readonly features: number;
   readonly ms: number;
   readonly failure: Failure | null;
@@ -95,10 +98,11 @@ function signature(error: unknown): string {
 export class Fuzzer {
   private readonly target: Target;
   private readonly options: FuzzOptions;
-  private readonly coverage = new BlockCoverage(LIBRARY);
+  private readonly coverage: BlockCoverage;
   private readonly random: () => number;
   private readonly mutator: Mutator;
   private readonly seen = new Set<number>();
+  private readonly reached = new Set<number>();
   private readonly entries: Buffer[] = [];
   private executions = 0;
   private added = 0;
@@ -109,6 +113,7 @@ export class Fuzzer {
     this.target = target;
     this.options = options;
     this.random = prng(options.seed);
+    this.coverage = new BlockCoverage(options.measure ?? LIBRARY);
     const encoder = new TextEncoder();
     this.mutator = new Mutator(this.random, {
       maxLength: target.maxLength ?? 4096,
@@ -132,9 +137,10 @@ export class Fuzzer {
         // Every stored entry stays (it may cover what this build no longer shows); seeds
         // are kept only when they add coverage.
         if (this.learn(outcome.features) > 0 || replayed <= stored.length) this.entries.push(input);
+        if (this.options.cost) this.measure(input);
       }
       if (this.entries.length === 0) this.entries.push(Buffer.alloc(0));
-      log?.(`${this.target.name}: replayed ${replayed} inputs, ${this.seen.size} features in ${this.coverage.blocks} blocks`);
+      log?.(`${this.target.name}: replayed ${replayed} inputs, ${this.seen.size} features, ${this.blocksLine()}`);
       await this.fuzz(started);
     } catch (error) {
       if (!(error instanceof Found)) throw error;
@@ -151,6 +157,7 @@ export class Fuzzer {
       corpusAfter: stored.length + (this.options.persist ? this.added : 0),
       added: this.added,
       blocks: this.coverage.blocks,
+      reached: this.reached.size,
       features: this.seen.size,
       ms: performance.now() - started,
       failure,
@@ -204,7 +211,7 @@ export class Fuzzer {
     const seconds = (performance.now() - started) / 1000;
     return (
       `${this.target.name}: ${this.executions} execs (${Math.round(this.executions / seconds)}/s), ` +
-      `corpus ${this.entries.length} (+${this.added}), ${this.seen.size} features, ${this.coverage.blocks} blocks`
+      `corpus ${this.entries.length} (+${this.added}), ${this.seen.size} features, ${this.blocksLine()}`
     );
   }
 
@@ -215,12 +222,17 @@ export class Fuzzer {
     return this.entries[randomInt(this.random, 0, n - 1)]!;
   }
 
+  private blocksLine(): string {
+    return `${this.reached.size} of ${this.coverage.blocks} blocks reached`;
+  }
+
   /** Adds features; returns how many were new. */
   private learn(features: readonly number[]): number {
     let fresh = 0;
     for (const feature of features) {
       if (this.seen.has(feature)) continue;
       this.seen.add(feature);
+      this.reached.add(blockOf(feature));
       fresh++;
     }
     return fresh;

@@ -30,6 +30,9 @@ const require = createRequire(import.meta.url);
 const common = require('_http_common') as { HTTPParser: HttpParserClass; methods: string[] };
 const { HTTPParser, methods } = common;
 
+/** `_http_common`'s MAX_HEADER_PAIRS: array entries (name, value, name, ...) kept. */
+const MAX_HEADER_PAIRS = 2000;
+
 export interface ParsedHead {
   readonly method: string;
   readonly url: string;
@@ -67,7 +70,9 @@ export function parseHead(data: Buffer, type: 'request' | 'response'): ParsedHea
     // More than 32 fields arrive in batches through kOnHeaders first.
     if (headers !== undefined) raw.push(...headers);
     const message = new IncomingMessage(null as never);
-    message._addHeaderLines(raw, raw.length);
+    // As an http.Server does: it keeps the first 1000 fields (maxHeaderPairs, 2000,
+    // counts names and values) and drops the rest without a word.
+    message._addHeaderLines(raw, Math.min(raw.length, MAX_HEADER_PAIRS));
     head = {
       method: method === undefined ? '' : methods[method]!,
       url: url ?? '',

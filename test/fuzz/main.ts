@@ -139,7 +139,7 @@ async function main(): Promise<number> {
     const r = outcome.report;
     rows.push(
       `${name}: ${r.executions} execs in ${(r.ms / 1000).toFixed(0)} s (${Math.round(r.executions / (r.ms / 1000))}/s), ` +
-        `corpus ${r.corpusBefore} -> ${r.corpusBefore + r.added} (+${r.added}), ${r.features} features, ${r.blocks} blocks, ` +
+        `corpus ${r.corpusBefore} -> ${r.corpusBefore + r.added} (+${r.added}), ${r.features} features, ${r.reached} of ${r.blocks} blocks reached, ` +
         `${r.costly.length} costly`,
     );
     for (const costly of r.costly) rows.push(`  COSTLY ${describeCost(costly)}: ${hexOf(costly.input)}`);

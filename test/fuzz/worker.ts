@@ -51,7 +51,7 @@ const fuzzer = new Fuzzer(target, {
 });
 
 if (task.mode === 'merge') {
-  const entries = corpus.load();
+  const entries = corpus.load('mergeable');
   const kept = await fuzzer.merge(entries);
   corpus.replace(kept);
   post({ type: 'merged', before: entries.length, after: kept.length });
