@@ -324,6 +324,14 @@ function seeds(): Uint8Array[] {
         f({ opcode: Opcode.CONTINUATION, payload: '𝄞', fin: true }),
       ),
       traffic(options(side), f({ opcode: Opcode.PONG, payload: 'x' }), f({ opcode: Opcode.CLOSE, payload: Buffer.from('03e8627965', 'hex') })),
+      // The edges of §5.5: control payloads of 0 and 125 bytes, a reason of 123.
+      traffic(
+        options(side),
+        f({ opcode: Opcode.PING }),
+        f({ opcode: Opcode.PING, payload: Buffer.alloc(125, 0x70) }),
+        f({ opcode: Opcode.PONG, payload: Buffer.alloc(125, 0x71) }),
+        f({ opcode: Opcode.CLOSE, payload: Buffer.concat([Buffer.from('0fa0', 'hex'), Buffer.alloc(123, 0x72)]) }),
+      ),
       traffic(options(side, false, 4), f({ opcode: Opcode.BINARY, payload: 'x', length: 70_000, lengthForm: 64 })),
       traffic(options(side, true), f({ opcode: Opcode.TEXT, rsv1: true, payload: deflated('Hello Hello Hello') })),
       traffic(
