@@ -5,16 +5,23 @@
  * never throw anything but their documented errors).
  *
  * Adding a target: a file in `targets/` exporting a `Target`, listed in `targets/index.ts`.
+ * A whole one, for the close packet of the polling bodies:
+ *
+ *   import { WireError, closePayload, decodeClose } from '../../../src/transports/wire.js';
+ *   import { type Target, accepted, expectEqual, hexOf, text } from '../target.js';
  *
  *   export const closeCodec: Target = {
  *     name: 'close-codec',
  *     about: 'decodeClose: only WireError; what it accepts re-encodes to the same bytes',
  *     seeds: () => [text('1000 bye')],
  *     run(input) {
- *       const packet = accepted(() => decodeClose(input), WireError);
- *       if (packet !== undefined) expectEqual(hexOf(closePayload(packet.code, packet.reason)), hexOf(input), 'round trip');
+ *       const packet = accepted(() => decodeClose(input), WireError, 'decodeClose throws only WireError');
+ *       if (packet !== undefined) expectEqual(hexOf(closePayload(packet.code, packet.reason)), hexOf(input), 'one spelling');
  *     },
  *   };
+ *
+ * (The session-upgrade messages, `probe`, `upgrade N`, `upgraded R`, get one like it
+ * once they have a codec of their own.)
  */
 import { isDeepStrictEqual } from 'node:util';
 import { setFlagsFromString } from 'node:v8';
