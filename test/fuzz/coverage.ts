@@ -39,6 +39,13 @@ function bucket(count: number): number {
   return 7;
 }
 
+/** A block of code no input reached, in the compiled script. */
+export interface Gap {
+  readonly url: string;
+  readonly start: number;
+  readonly end: number;
+}
+
 /** The block a feature counts. */
 export function blockOf(feature: number): number {
   return Math.floor(feature / BUCKETS);
@@ -46,6 +53,7 @@ export function blockOf(feature: number): number {
 
 /** The blocks seen so far in one function: ids and offsets, outermost (the function) first. */
 interface KnownFunction {
+  url: string;
   ids: number[];
   starts: number[];
   ends: number[];
@@ -66,6 +74,17 @@ export class BlockCoverage {
   /** Blocks known so far (for progress reports: it grows as the fuzzer finds code). */
   get blocks(): number {
     return this.blockCount;
+  }
+
+  /** Where the known blocks that `reached` lacks are: script URL and source offsets. */
+  gaps(reached: ReadonlySet<number>): Gap[] {
+    const out: Gap[] = [];
+    for (const known of this.functions.values()) {
+      known.ids.forEach((id, i) => {
+        if (!reached.has(id)) out.push({ url: known.url, start: known.starts[i]!, end: known.ends[i]! });
+      });
+    }
+    return out;
   }
 
   start(): void {
@@ -106,7 +125,7 @@ export class BlockCoverage {
     const key = `${url}:${ranges[0]!.startOffset}`;
     let known = this.functions.get(key);
     if (known === undefined) {
-      known = { ids: [], starts: [], ends: [] };
+      known = { url, ids: [], starts: [], ends: [] };
       this.functions.set(key, known);
     }
     for (const range of ranges) {

@@ -9,7 +9,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { prng, randomInt } from '../support/bytes.js';
-import { BlockCoverage, blockOf } from './coverage.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { BlockCoverage, type Gap, blockOf } from './coverage.js';
 import type { Corpus } from './corpus.js';
 import { Mutator } from './mutator.js';
 import { type Cost, PropertyError, type Target, describe, hexOf } from './target.js';
@@ -67,6 +69,8 @@ export interface FuzzReport {
   /** Blocks of the library's invoked functions seen so far, and how many were reached. */
   readonly blocks: number;
   readonly reached: number;
+  /** The blocks seen and never reached, as `file:line: code` of the compiled library. */
+  readonly gaps: string[];
   readonly features: number;
   readonly ms: number;
   readonly failure: Failure | null;
@@ -83,6 +87,21 @@ class Found extends Error {
   constructor(readonly input: Buffer, readonly error: unknown) {
     super('failure found');
   }
+}
+
+/** `file.js:line: first line of the block`, for reading what the fuzzer never reached. */
+function describeGaps(gaps: readonly Gap[], prefix: string): string[] {
+  const sources = new Map<string, string>();
+  return gaps.map(({ url, start }) => {
+    let source = sources.get(url);
+    if (source === undefined) {
+      source = readFileSync(fileURLToPath(url), 'utf8');
+      sources.set(url, source);
+    }
+    const line = source.slice(0, start).split('\n').length;
+    const code = source.slice(start, source.indexOf('\n', start)).trim().slice(0, 70);
+    return `${url.slice(prefix.length) || url}:${line}: ${code}`;
+  });
 }
 
 export function describeCost(cost: Cost): string {
@@ -158,6 +177,7 @@ export class Fuzzer {
       added: this.added,
       blocks: this.coverage.blocks,
       reached: this.reached.size,
+      gaps: describeGaps(this.coverage.gaps(this.reached), this.options.measure ?? LIBRARY),
       features: this.seen.size,
       ms: performance.now() - started,
       failure,

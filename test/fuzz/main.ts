@@ -142,6 +142,8 @@ async function main(): Promise<number> {
         `corpus ${r.corpusBefore} -> ${r.corpusBefore + r.added} (+${r.added}), ${r.features} features, ${r.reached} of ${r.blocks} blocks reached, ` +
         `${r.costly.length} costly`,
     );
+    for (const gap of r.gaps.slice(0, 20)) rows.push(`  never reached: ${gap}`);
+    if (r.gaps.length > 20) rows.push(`  never reached: ${r.gaps.length - 20} more`);
     for (const costly of r.costly) rows.push(`  COSTLY ${describeCost(costly)}: ${hexOf(costly.input)}`);
     if (r.failure !== null) {
       failed = true;

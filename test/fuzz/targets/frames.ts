@@ -258,7 +258,12 @@ async function checkInflation(cfg: Config, events: readonly ProtocolEvent[], see
         expect(result.data.length / 2 <= cfg.maxPayload, 'inflated messages fit maxPayload');
       }
       const split = await decompress(pieces, randomSplit(message, random, 6));
-      expectEqual(split, result, 'inflating fragments gives what inflating the whole gives');
+      // A message both over maxPayload and corrupt fails either way: zlib reports its
+      // error for the write it is in and drops that write's output, so the limit is
+      // seen first only when the corrupt byte comes in a later write. (The shell always
+      // hands over one buffer, so on the wire the answer does not depend on chunking.)
+      const eitherFailure = 'code' in split && 'code' in result && [split.closeCode, result.closeCode].sort().join() === '1007,1009';
+      if (!eitherFailure) expectEqual(split, result, 'inflating fragments gives what inflating the whole gives');
       // The shell fails the connection on the first bad message: nothing more is inflated.
       if ('code' in result) return;
       const again = await decompress(echo, await compress(peer, Buffer.from(result.data, 'hex')));
