@@ -138,8 +138,9 @@ export function chunkings(data: Uint8Array, seed: number): Chunking[] {
     out.push({ name: 'first 512 bytes one by one', chunks: [...bytewise(data.subarray(0, 512)), Buffer.from(data.subarray(512))] });
   }
   out.push({ name: `random split ${seed}`, chunks: randomSplit(data, prng(seed + 1), 24) });
-  // A cut at every 3 bytes puts boundaries inside CRLFs, UTF-8 sequences and headers alike.
-  const every = 2 + (seed % 5);
+  // A cut every few bytes puts boundaries inside CRLFs, UTF-8 sequences and headers
+  // alike; in long inputs every few KiB, or the cost would be in the calls alone.
+  const every = data.length > 4096 ? 4093 + seed : 2 + (seed % 5);
   out.push({ name: `every ${every} bytes`, chunks: splitAt(data, ...Array.from({ length: Math.ceil(data.length / every) }, (_, i) => i * every)) });
   return out;
 }
