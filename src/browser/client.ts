@@ -96,7 +96,8 @@ export type ClientState = (typeof ClientState)[keyof typeof ClientState];
 /** Close codes after which the client comes back on its own (the others are deliberate). */
 const RECONNECT_CODES = new Set([1001, 1006, 1012, 1013, 1014]);
 const textEncoder = new TextEncoder();
-const textDecoder = new TextDecoder();
+// A leading U+FEFF is part of a message: the decoder must not drop it as a byte order mark.
+const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 type Outgoing = { kind: 't' | 'b'; bytes: Uint8Array; raw: string | ArrayBuffer | ArrayBufferView };
 

@@ -137,7 +137,7 @@ function request(
 }
 
 const encoder = new TextEncoder();
-const decoder = new TextDecoder();
+const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 class HttpSim implements SimClient {
   readonly transport: Exclude<LabTransport, 'websocket'>;

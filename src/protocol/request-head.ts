@@ -29,9 +29,16 @@ export function findEndOfHead(data: Buffer): number {
 
 // RFC 9110 §5.6.2: token = 1*tchar.
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-// RFC 9112 §3: request-line = method SP request-target SP HTTP-version. The target is
-// visible ASCII (§3.2: origin-form for a handshake, checked again by the caller).
-const REQUEST_LINE = /^([!#$%&'*+\-.^_`|~0-9A-Za-z]+) ([\x21-\x7e]+) HTTP\/1\.([01])$/;
+// RFC 9112 §3: request-line = method SP request-target SP HTTP-version. Only what a
+// handshake sends is read here: GET (RFC 6455 §4.1) and an origin-form target ("/" then
+// visible ASCII, §3.2.1). Any other method or form goes to the full parser, so that the
+// answer does not depend on whether the head came in one read or several.
+const REQUEST_LINE = /^(GET) (\/[\x21-\x7e]*) HTTP\/1\.([01])$/;
+/**
+ * An http.Server keeps the first 2,000 entries of a head (`maxHeadersCount`: 1,000
+ * fields) and drops the rest; a head with more goes to it, to be read the same way.
+ */
+const MAX_FIELDS = 1000;
 // RFC 9110 §5.5: field-value = *field-content, VCHAR / obs-text with SP and HTAB inside.
 const FIELD_VALUE = /^[\t\x20-\x7e\x80-\xff]*$/;
 
@@ -44,6 +51,7 @@ export function parseRequestHead(data: Buffer, end: number): RequestHead | null 
   const lines = data.toString('latin1', 0, end).split('\r\n');
   const requestLine = REQUEST_LINE.exec(lines[0]!);
   if (requestLine === null) return null;
+  if (lines.length - 1 > MAX_FIELDS) return null;
   const headers: Record<string, string> = {};
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i]!;
@@ -58,7 +66,8 @@ export function parseRequestHead(data: Buffer, end: number): RequestHead | null 
     const key = name.toLowerCase();
     // Repeated fields are combined by rules that differ per field (RFC 9110 §5.3); a
     // handshake never repeats one, so a head that does goes to the full parser.
-    if (key === '__proto__' || Object.hasOwn(headers, key)) return null;
+    // Set-Cookie is the one field Node keeps as a list, even when it comes once.
+    if (key === '__proto__' || key === 'set-cookie' || Object.hasOwn(headers, key)) return null;
     headers[key] = value;
   }
   // A handshake has no body (RFC 6455 §4.1 is a GET); framing one is the full parser's job.

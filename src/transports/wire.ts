@@ -78,7 +78,7 @@ export class WireError extends Error {
 }
 
 const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder('utf-8', { fatal: true });
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const SEMICOLON = 0x3b;
 const COLON = 0x3a;
 const ZERO = 0x30;
@@ -391,8 +391,14 @@ export function ssePacketEvent(seq: number, packet: MessagePacket | ClosePacket)
 }
 
 function strictText(bytes: Uint8Array): string {
-  return new TextDecoder().decode(bytes);
+  return textDecoder.decode(bytes);
 }
+
+/**
+ * Message text, decoded as it was sent: a leading U+FEFF is part of a message (the
+ * decoder's default would drop it as a byte order mark).
+ */
+export const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export function sseOpenEvent(handshake: Handshake, retry: number): string {
   return `retry: ${retry}\nevent: session\ndata: ${JSON.stringify(handshake)}\n\n`;
@@ -424,6 +430,12 @@ function jsonString(rest: string): string {
   return value;
 }
 
+/**
+ * The longest SSE line or event data the parser holds, in characters: a message of the
+ * server's default `maxPayload` (16 MiB) in base64 is 22.4 M characters; twice that.
+ */
+export const DEFAULT_MAX_SSE_EVENT = 48 * 1024 * 1024;
+
 export interface SseEvent {
   /** The `event` field ('message' when absent). */
   type: string;
@@ -434,11 +446,17 @@ export interface SseEvent {
 
 /**
  * An incremental `text/event-stream` parser following the WHATWG algorithm: any chunking
- * (even between CR and LF, or inside a UTF-8 sequence) gives the same events.
+ * (even between CR and LF, or inside a UTF-8 sequence) gives the same events. Linear in
+ * the stream: each chunk is scanned once for line ends, and a line that spans chunks is
+ * kept in pieces until it ends. A line, or an event's data, longer than `maxEventLength`
+ * characters throws a `WireError`: a server cannot make the client hold an endless one.
  */
 export class SseParser {
-  private readonly decoder = new TextDecoder('utf-8');
-  private buffer = '';
+  /** The stream's one byte order mark is stripped by `feed`, not by the decoder. */
+  private readonly decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+  /** The line not ended yet, in pieces, and their length. */
+  private pending: string[] = [];
+  private pendingLength = 0;
   private data = '';
   private hasData = false;
   private type = '';
@@ -448,6 +466,8 @@ export class SseParser {
   private pendingCr = false;
   /** The last `retry` value seen (ms), or -1. */
   retry = -1;
+
+  constructor(private readonly maxEventLength = DEFAULT_MAX_SSE_EVENT) {}
 
   /** Feeds bytes; returns the events they complete. */
   push(chunk: Uint8Array): SseEvent[] {
@@ -460,25 +480,40 @@ export class SseParser {
     // A chunk that ends inside a UTF-8 sequence decodes to nothing: keep the CR state.
     if (text.length === 0) return events;
     if (this.first) {
-      // The stream's BOM, if any, is not part of the first line.
+      // The stream's BOM, if any, is not part of the first line (one, as UTF-8 decode strips).
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
       this.first = false;
     }
     if (this.pendingCr && text.charCodeAt(0) === 0x0a) text = text.slice(1);
     this.pendingCr = false;
-    const buffer = this.buffer + text;
     let start = 0;
-    for (let i = 0; i < buffer.length; i++) {
-      const c = buffer.charCodeAt(i);
-      if (c !== 0x0a && c !== 0x0d) continue;
-      this.line(buffer.slice(start, i), events);
-      if (c === 0x0d) {
-        if (i + 1 === buffer.length) this.pendingCr = true;
-        else if (buffer.charCodeAt(i + 1) === 0x0a) i++;
+    let lf = text.indexOf('\n');
+    let cr = text.indexOf('\r');
+    while (lf !== -1 || cr !== -1) {
+      const end = lf === -1 ? cr : cr === -1 ? lf : Math.min(lf, cr);
+      let line = text.slice(start, end);
+      if (this.pending.length > 0) {
+        this.pending.push(line);
+        line = this.pending.join('');
+        this.pending = [];
+        this.pendingLength = 0;
       }
-      start = i + 1;
+      if (line.length > this.maxEventLength) throw new WireError('SSE line too long');
+      this.line(line, events);
+      start = end + 1;
+      if (end === cr) {
+        if (start === text.length) this.pendingCr = true;
+        else if (text.charCodeAt(start) === 0x0a) start++;
+      }
+      if (lf !== -1 && lf < start) lf = text.indexOf('\n', start);
+      if (cr !== -1 && cr < start) cr = text.indexOf('\r', start);
     }
-    this.buffer = buffer.slice(start);
+    if (start < text.length) {
+      const rest = text.slice(start);
+      this.pendingLength += rest.length;
+      if (this.pendingLength > this.maxEventLength) throw new WireError('SSE line too long');
+      this.pending.push(rest);
+    }
     return events;
   }
 
@@ -509,6 +544,7 @@ export class SseParser {
       case 'data':
         this.data = this.hasData ? this.data + '\n' + value : value;
         this.hasData = true;
+        if (this.data.length > this.maxEventLength) throw new WireError('SSE event too long');
         break;
       case 'id':
         if (!value.includes('\0')) this.lastEventId = value;

@@ -77,6 +77,13 @@ describe('parseRequestHead', () => {
     ['a Content-Length', 'GET / HTTP/1.1\r\nContent-Length: 0\r\n\r\n'],
     ['a Transfer-Encoding', 'GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n'],
     ['no end of head yet', 'GET / HTTP/1.1\r\nHost: x\r\n'],
+    // What a handshake never sends goes to the full parser, so that a head gets the same
+    // answer in one read or several.
+    ['a method other than GET', 'FOO / HTTP/1.1\r\n\r\n'],
+    ['a target not in origin-form', 'GET f HTTP/1.1\r\n\r\n'],
+    ['an absolute-form target', 'GET http://x/ HTTP/1.1\r\n\r\n'],
+    ['a Set-Cookie field (Node keeps it as a list)', 'GET / HTTP/1.1\r\nSet-Cookie: a=1\r\n\r\n'],
+    ['more than 1,000 fields (what an http.Server keeps)', `GET / HTTP/1.1\r\n${Array.from({ length: 1001 }, (_, i) => `X${i}: v\r\n`).join('')}\r\n`],
   ];
   for (const [what, text] of leftToAFullParser) {
     it(`gives up on ${what}`, () => {

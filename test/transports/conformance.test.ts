@@ -146,12 +146,13 @@ for (const transport of ALL) {
       c.close();
     });
 
-    it('carries text and binary exactly: empty, CR LF, non-ASCII, every byte value', async () => {
+    it('carries text and binary exactly: empty, CR LF, non-ASCII, a leading U+FEFF, every byte value', async () => {
       const c = client();
       const rec = recorder(c);
       await next(c, 'open');
       const every = Uint8Array.from({ length: 256 }, (_, i) => i);
-      const texts = ['', 'a\r\nb\rc\nd', 'é中😀', 'data: x\n\nid: 9', ' leading space', ':colon'];
+      // A leading U+FEFF is text, not a byte order mark to drop.
+      const texts = ['', 'a\r\nb\rc\nd', 'é中😀', 'data: x\n\nid: 9', ' leading space', ':colon', '\ufeffhi', '\ufeff\ufeff'];
       for (const t of texts) c.send(t);
       c.send(every);
       c.send(new Uint8Array(0));

@@ -313,3 +313,37 @@ describe('SSE format', () => {
     }
   });
 });
+
+describe('SseParser bounds and byte order marks', () => {
+  it('strips one byte order mark at the start of the stream, as UTF-8 decode does, and keeps one in data', () => {
+    const parser = new SseParser();
+    const bytes = Buffer.concat([Buffer.from('efbbbf', 'hex'), Buffer.from('data: \ufeffhi\n\n')]);
+    assert.deepEqual(parser.push(bytes).map((e) => e.data), ['\ufeffhi']);
+    // A second mark at the start is part of the first field name, which is then no field.
+    const twice = new SseParser();
+    assert.deepEqual(twice.push(Buffer.from('efbbbfefbbbf646174613a310a0a646174613a320a0a', 'hex')).map((e) => e.data), ['2']);
+  });
+
+  it('refuses a line or an event longer than its limit with a WireError, whatever the chunking', () => {
+    const parser = new SseParser(1024);
+    assert.throws(() => {
+      for (let i = 0; i < 10; i++) parser.push(Buffer.from('a'.repeat(200)));
+    }, WireError);
+    const events = new SseParser(1024);
+    assert.throws(() => {
+      for (let i = 0; i < 10; i++) events.push(Buffer.from(`data: ${'b'.repeat(200)}\n`));
+    }, WireError);
+  });
+
+  it('reads a long line that arrives in many chunks in one piece', () => {
+    const parser = new SseParser();
+    const chunk = 'x'.repeat(16 * 1024);
+    const got: string[] = [];
+    got.push(...parser.push(Buffer.from('data: ')).map((e) => e.data));
+    for (let i = 0; i < 256; i++) got.push(...parser.push(Buffer.from(chunk)).map((e) => e.data));
+    got.push(...parser.push(Buffer.from('\r')).map((e) => e.data));
+    got.push(...parser.push(Buffer.from('\n\n')).map((e) => e.data));
+    assert.equal(got.length, 1);
+    assert.equal(got[0]!.length, 256 * chunk.length);
+  });
+});

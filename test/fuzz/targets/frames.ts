@@ -126,7 +126,11 @@ function read(cfg: Config, chunks: readonly Buffer[]): Reading {
   const events: ProtocolEvent[] = [];
   for (const chunk of chunks) {
     protocol.receiveData(chunk);
-    events.push(...protocol.eventsReceived());
+    const received = protocol.eventsReceived();
+    events.push(...received);
+    // As the shell does: the connection is failed when its error event is reached, after
+    // the events before it (whose answers would leave first).
+    for (const event of received) if (event.type === 'error') protocol.fail(event.error);
   }
   return { seen: events.map(seenOf), events, sent: joinChunks(protocol.dataToSend() as Uint8Array[]) };
 }
