@@ -1,0 +1,257 @@
+// The soak's table, verdict and summary: rows from the server's samples and the clients'
+// tallies, the checks that decide whether the server held (memory flat, handles back to
+// where they started, no client saw anything it should not), and the Markdown file.
+import { totals } from './tally.mjs';
+
+const MiB = 1024 * 1024;
+const mb = (bytes) => (bytes / MiB).toFixed(1);
+const int = (n) => Math.round(n).toLocaleString('en-US');
+const ms = (n) => (n < 10 ? n.toFixed(1) : Math.round(n).toString());
+
+/**
+ * How much growth still counts as flat. Generous on purpose (the machine is shared, and a
+ * heap without a forced GC is a sawtooth); what they still catch, at full scale over 10
+ * minutes: a leak of 1 KiB per churned connection (~25/s) is ~15 MiB, of 100 B per
+ * message (~10,000/s) ~570 MiB.
+ */
+export const FLAT = {
+  // after a full GC, end of the run against the end of warm-up
+  heapAfterGc: { share: 0.05, floor: 8 * MiB },
+  rssAfterGc: { share: 0.1, floor: 32 * MiB },
+  // fitted slope over the second half of the run, times the length of the run
+  heapSlope: { share: 0.1, floor: 16 * MiB },
+  rssSlope: { share: 0.1, floor: 32 * MiB },
+};
+
+export const COLUMNS = [
+  ['t s', 6],
+  ['rss MB', 8],
+  ['heap MB', 13],
+  ['ext MB', 7],
+  ['ab MB', 7],
+  ['handles', 8],
+  ['fds', 6],
+  ['ws', 6],
+  ['sess', 5],
+  ['eld p50/p99/max ms', 19],
+  ['cpu', 5],
+  ['in/s', 7],
+  ['out/s', 7],
+  ['out MB', 7],
+  ['cli cpu', 7],
+  ['bad', 5],
+];
+
+const pad = (text, width) => String(text).padStart(width);
+export const header = () => COLUMNS.map(([name, width]) => pad(name, width)).join(' ');
+
+/** Bad things the clients saw so far: what must stay 0. */
+export function badCount(t) {
+  return t.unexpectedCloses + t.errorCount + t.connectFailed + t.echoBad + t.echoLate + t.gaps + t.disorder;
+}
+
+const handleTotal = (handles) => Object.values(handles).reduce((a, b) => a + b, 0);
+
+/** One table row: the server's sample, the rates since the previous one, the clients' totals. */
+export function row(sample, previous, clients, t0) {
+  const clientTotals = clients ? totals(clients) : null;
+  const dt = previous ? (sample.at - previous.at) / 1000 : 0;
+  const rate = (f) => (previous && dt > 0 ? (f(sample.counts) - f(previous.counts)) / dt : 0);
+  const inRate = rate((c) => c.received);
+  const outRate = rate((c) => c.echo.sent + c.echo.buffered + c.deliveries);
+  const m = sample.memory;
+  const cells = [
+    ((sample.at - t0) / 1000).toFixed(0),
+    mb(m.rss),
+    `${mb(m.heapUsed)}/${mb(m.heapTotal)}`,
+    mb(m.external),
+    mb(m.arrayBuffers),
+    handleTotal(sample.handles),
+    sample.fds,
+    sample.connections,
+    sample.sessions,
+    `${ms(sample.eld.p50)}/${ms(sample.eld.p99)}/${ms(sample.eld.max)}`,
+    `${Math.round(sample.cpu * 100)}%`,
+    int(inRate),
+    int(outRate),
+    mb(sample.outbound.used),
+    clients ? `${Math.round(clients.cpu * 100)}%` : '-',
+    clientTotals ? badCount(clientTotals) : '-',
+  ];
+  return cells.map((cell, i) => pad(cell, COLUMNS[i][1])).join(' ');
+}
+
+/** Least-squares slope of `value(sample)` against time, in units per second. */
+function slope(samples, value) {
+  if (samples.length < 3) return NaN;
+  const xs = samples.map((s) => s.at / 1000);
+  const ys = samples.map(value);
+  const mx = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const my = ys.reduce((a, b) => a + b, 0) / ys.length;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < xs.length; i++) {
+    num += (xs[i] - mx) * (ys[i] - my);
+    den += (xs[i] - mx) ** 2;
+  }
+  return den === 0 ? NaN : num / den;
+}
+
+function within(growth, base, { share, floor }) {
+  const allowed = Math.max(share * base, floor);
+  return { ok: growth <= allowed, growth, allowed };
+}
+
+/**
+ * The verdict: a list of checks, each { name, ok, detail }, with `warn` for what does not
+ * fail the run but should be read.
+ */
+export function verdict(run) {
+  const checks = [];
+  const add = (name, ok, detail, warn = false) => checks.push({ name, ok, warn, detail });
+  const { steady, gc, duration } = run;
+
+  if (run.crashed) add('processes', false, run.crashed);
+
+  // Memory: the second half of the run, fitted, and the forced-GC readings.
+  const half = steady.filter((s) => s.at >= steady[0]?.at + (duration * 1000) / 2);
+  for (const [name, key, limits] of [
+    ['RSS', 'rss', FLAT.rssSlope],
+    ['heap used', 'heapUsed', FLAT.heapSlope],
+  ]) {
+    const perSecond = slope(half, (s) => s.memory[key]);
+    if (!Number.isFinite(perSecond)) {
+      add(`${name} slope`, false, `too few samples in the second half (${half.length}); run longer or sample more often`);
+      continue;
+    }
+    const mean = half.reduce((a, s) => a + s.memory[key], 0) / half.length;
+    const w = within(perSecond * duration, mean, limits);
+    add(
+      `${name} slope, second half`,
+      w.ok,
+      `${(perSecond * 60 / MiB).toFixed(2)} MiB/min over ${half.length} samples: ${mb(w.growth)} MiB over the ${duration} s run (flat below ${mb(w.allowed)} MiB)`,
+    );
+  }
+  if (gc.warm && gc.end) {
+    for (const [name, key, limits] of [
+      ['RSS after GC', 'rss', FLAT.rssAfterGc],
+      ['heap after GC', 'heapUsed', FLAT.heapAfterGc],
+    ]) {
+      const w = within(gc.end.memory[key] - gc.warm.memory[key], gc.warm.memory[key], limits);
+      add(`${name}, end vs warm-up`, w.ok, `${mb(gc.warm.memory[key])} → ${mb(gc.end.memory[key])} MiB (${w.growth >= 0 ? '+' : ''}${mb(w.growth)}; flat below +${mb(w.allowed)})`);
+    }
+  } else {
+    add('memory after GC', false, 'no warm-up or end reading (the run ended early)');
+  }
+
+  // Handles and descriptors: after every client left, what was there before any came.
+  if (gc.baseline && gc.after) {
+    const before = gc.baseline.handles;
+    const after = gc.after.handles;
+    const types = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+    const extra = types.filter((t) => (after[t] ?? 0) > (before[t] ?? 0));
+    const list = (h) => types.map((t) => `${t} ${h[t] ?? 0}`).join(', ');
+    add('handles back to baseline', extra.length === 0, `before: ${list(before)}; after: ${list(after)}${run.drainedIn == null ? '' : ` (${run.drainedIn.toFixed(0)} s after the clients left)`}`);
+    add('descriptors back to baseline', gc.after.fds <= gc.baseline.fds, `${gc.baseline.fds} → ${gc.after.fds}`);
+    add('no connection or session left', gc.after.connections === 0 && gc.after.sessions === 0, `${gc.after.connections} WebSocket, ${gc.after.sessions} sessions`);
+    add('heap after the clients left', true, `${mb(gc.baseline.memory.heapUsed)} MiB before any client, ${mb(gc.after.memory.heapUsed)} MiB after they all left (RSS ${mb(gc.baseline.memory.rss)} → ${mb(gc.after.memory.rss)})`, true);
+  } else {
+    add('handles back to baseline', false, 'no reading after the clients left');
+  }
+
+  // Clients.
+  const t = totals(run.clients);
+  const opened = t.opened;
+  add('every client opened', t.connectFailed === 0, `${int(opened)} opened, ${t.connectFailed} failed to open`);
+  add('no unexpected close', t.unexpectedCloses === 0, describe(t.closedUnexpected) || 'none');
+  add('no client error', t.errorCount === 0, describe(t.errors) || 'none');
+  add('every echo came back, intact and in order', t.echoBad === 0 && t.echoLate === 0, `${int(t.echoOk)} echoes, ${t.echoBad} wrong, ${t.echoLate} late`);
+  add('no publish lost, doubled or reordered', t.gaps === 0 && t.disorder === 0, `${t.gaps} gaps (${t.missed} publishes), ${t.disorder} out of order`);
+  add('requests retried', t.retries === 0, `${t.retries} HTTP requests failed and were retried by the client`, true);
+  add('slow and stalled readers', true, slowSummary(run.clients), true);
+  return checks;
+}
+
+function describe(map) {
+  return Object.entries(map)
+    .map(([k, n]) => `${k}: ${n}`)
+    .join(', ');
+}
+
+function slowSummary(clients) {
+  const parts = [];
+  for (const [kind, c] of Object.entries(clients.kinds)) {
+    if (!kind.endsWith('/slow') && !kind.endsWith('/stalled')) continue;
+    const extra = kind.endsWith('/stalled') ? `, at the end ${c.droppedByServer} already dropped by the server, ${c.stillOpen} still open` : '';
+    parts.push(`${kind}: ${int(c.opened)} opened, ${int(c.skipped)} publishes skipped while not reading, closes ${describe(c.closedExpected) || 'none'}${extra}`);
+  }
+  return parts.join('; ') || 'none';
+}
+
+export function passed(checks) {
+  return checks.every((c) => c.ok || c.warn);
+}
+
+export function renderVerdict(checks) {
+  return checks.map((c) => `${c.ok ? 'ok  ' : c.warn ? 'warn' : 'FAIL'}  ${c.name}: ${c.detail}`).join('\n');
+}
+
+/** The per-kind client table, for the summary. */
+function kindTable(clients) {
+  const lines = [
+    '| kind | opened | open at end | sent | received | echoes ok | unexpected closes | errors | retries | gaps | expected closes |',
+    '|---|--:|--:|--:|--:|--:|---|---|--:|--:|---|',
+  ];
+  for (const [kind, c] of Object.entries(clients.kinds).sort()) {
+    lines.push(
+      `| ${kind} | ${int(c.opened)} | ${int(c.open)} | ${int(c.sent)} | ${int(c.received)} | ${int(c.echoOk)} | ${describe(c.closedUnexpected) || '0'} | ${describe(c.errors) || '0'} | ${c.retries} | ${c.gaps} | ${describe(c.closedExpected) || '0'} |`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function renderMarkdown(run, checks, tableLines) {
+  const last = run.steady[run.steady.length - 1];
+  const counts = run.gc.after?.counts ?? last?.counts;
+  const closes = counts
+    ? Object.entries(counts.closed)
+        .map(([transport, codes]) => `${transport}: ${describe(codes)}`)
+        .join('; ')
+    : '';
+  return `# Soak ${run.startedAt}
+
+${passed(checks) ? '**Held.**' : '**Did not hold.**'} \`${run.command}\`
+
+- Machine: ${run.machine}
+- Clients: ${int(run.options.ws)} WebSocket (${run.options.wsProcs} raw-client processes + the library clients), ${int(run.options.http)} HTTP sessions, for ${run.duration} s after the ramp (${run.rampSeconds.toFixed(1)} s); warm-up ${run.options.warmup} s, a sample every ${run.options.every} s
+- Plan: \`${JSON.stringify(run.plan)}\`
+${run.interrupted ? '- Interrupted before the end.\n' : ''}
+## Verdict
+
+\`\`\`
+${renderVerdict(checks)}
+\`\`\`
+
+## Server, every ${run.options.every} s
+
+\`\`\`
+${tableLines.join('\n')}
+\`\`\`
+
+rss, heap (used/total), ext (external), ab (arrayBuffers): \`process.memoryUsage()\`;
+handles: \`process.getActiveResourcesInfo()\`; fds: /proc/self/fd; ws, sess: open WebSocket
+peers and HTTP sessions; eld: event-loop delay over the interval; cpu: the server's CPU
+(of one core); in/s: messages received, out/s: messages sent (echoes and deliveries);
+out MB: bytes queued for peers (what maxOutboundBytes bounds); cli cpu: all the client
+processes together; bad: client anomalies so far (unexpected closes, errors, failed
+opens, wrong or late echoes, gaps).
+
+Server close codes by transport: ${closes || 'none'}. Server \`error\` hook: ${counts ? describe(counts.errors) || 'none' : '-'}.
+Budget: ${last ? `${last.outbound.evictions} evictions, ${last.outbound.refusals} refusals` : '-'}. permessage-deflate negotiated by ${counts?.deflated ?? 0} peers.
+
+## Clients
+
+${kindTable(run.clients)}
+
+${run.clients.notes.length > 0 ? `First anomalies:\n\n${run.clients.notes.map((n) => `- ${n}`).join('\n')}\n` : ''}`;
+}
