@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 
+import { machineBusySeconds } from './lib/processes.mjs';
 import { Child, killChildren } from './soak/ipc.mjs';
 import { TRAFFIC_DEFAULTS, planClients, split } from './soak/plan.mjs';
 import { header, passed, renderMarkdown, renderVerdict, row, verdict } from './soak/report.mjs';
@@ -108,6 +109,7 @@ async function main() {
     startedAt,
     command: `node bench/soak.mjs ${process.argv.slice(2).join(' ')}`.trim(),
     machine: `${os.cpus().length} × ${os.cpus()[0]?.model ?? '?'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${os.platform()} ${os.release()}`,
+    machineCpus: os.cpus().length,
     options,
     plan,
     duration: options.duration,
@@ -205,6 +207,8 @@ async function main() {
     log('');
     log(tableLines[0]);
     let previous = await server.request('sample');
+    // The CPU the whole machine used, to tell what the soak's processes did not use.
+    let busy = { at: Date.now(), seconds: machineBusySeconds(), self: process.cpuUsage() };
     let warmTaken = false;
     // Each client process's last tally (cumulative), kept if one misses an answer.
     const perProcess = clients.map(() => null);
@@ -216,6 +220,12 @@ async function main() {
       const [sample, ...tallies] = await Promise.all([server.request('sample'), ...clients.map((c) => c.request('stats', {}, 20_000).catch(() => null))]);
       tallies.forEach((t, i) => (perProcess[i] = t ?? perProcess[i]));
       const merged = mergeTallies(perProcess);
+      const now = { at: Date.now(), seconds: machineBusySeconds(), self: process.cpuUsage() };
+      const self = process.cpuUsage(busy.self);
+      const ours = sample.cpu + merged.cpu + (self.user + self.system) / 1e3 / Math.max(1, now.at - busy.at);
+      sample.otherLoad = Math.max(0, (now.seconds - busy.seconds) / Math.max(0.001, (now.at - busy.at) / 1000) - ours);
+      sample.clientCpu = merged.cpu;
+      busy = now;
       run.steady.push(sample);
       run.clientSamples.push({ at: sample.at, totals: totals(merged) });
       run.clients = merged;

@@ -93,13 +93,46 @@ function gatedFetch(gate) {
   };
 }
 
+/** A stable name for what made a request fail: undici's cause code, the status, the error's name. */
+function errorCode(error) {
+  if (error == null) return 'error';
+  if (error.status !== undefined) return `HTTP ${error.status}${error.code ? ` ${error.code}` : ''}`;
+  const cause = error.cause;
+  if (cause?.code) return `${error.name}: ${cause.code}`;
+  if (error.code) return typeof error.code === 'number' ? error.name : error.code;
+  return error.name || 'error';
+}
+
+/**
+ * `inner` (fetch, or the gated one), counting every request that fails or is answered with
+ * an error status, by cause, while the client is not closing (it aborts its own requests
+ * then). The universal client retries them without saying why; this says why.
+ */
+function countingFetch(state, inner) {
+  return (url, init) =>
+    inner(url, init).then(
+      (response) => {
+        if (!response.ok && !state.leaving) tally.bump(state.kind, 'requestFailures', `HTTP ${response.status}`);
+        return response;
+      },
+      (error) => {
+        if (!state.leaving) {
+          const code = errorCode(error);
+          tally.bump(state.kind, 'requestFailures', `${init?.method ?? 'GET'} ${code}`);
+          if (state.failuresNoted++ < 2) tally.note(state.kind, `#${state.id} ${init?.method ?? 'GET'} ${new URL(url).searchParams.get('transport')} failed: ${code} ${error.cause?.message ?? error.message}`);
+        }
+        throw error;
+      },
+    );
+}
+
 // ---- Universal clients ----------------------------------------------------------------------
 
 function onOpen() {
   const s = this[kState];
   if (s.wasOpen) {
     // A new session after a lost one: what was in flight went with the old one.
-    s.pending.length = s.pendingAt.length = 0;
+    s.pending.length = s.pendingAt.length = s.lateReported = 0;
     s.seqs = s.seqs === null ? null : new Sequences();
   } else {
     s.wasOpen = true;
@@ -113,6 +146,8 @@ function onOpen() {
 
 function onMessage(event) {
   const s = this[kState];
+  // A client that is closing no longer counts its echoes (replies may still arrive).
+  if (s.leaving) return;
   const text = event.data;
   tally.add(s.kind, 'received');
   if (typeof text !== 'string') {
@@ -123,6 +158,7 @@ function onMessage(event) {
   if (kind === 0x65 /* e */ || kind === 0x6a /* j */) {
     const expected = s.pending.shift();
     s.pendingAt.shift();
+    if (s.lateReported > 0) s.lateReported--;
     if (expected === text) tally.add(s.kind, 'echoOk');
     else {
       tally.add(s.kind, 'echoBad');
@@ -136,8 +172,7 @@ function onMessage(event) {
 
 function onError(event) {
   const s = this[kState];
-  const error = event.error;
-  const code = error?.code || error?.name || 'error';
+  const code = errorCode(event.error);
   tally.bump(s.kind, 'errors', code);
   tally.note(s.kind, `#${s.id} error ${code}: ${event.message}`);
 }
@@ -182,14 +217,7 @@ function open(kind, transport, path, opened) {
   const id = config.base + clientIds++;
   const slow = kind === 'sse/slow';
   const gate = slow ? new Gate() : null;
-  const options = {
-    transports: [transport],
-    reconnect: RECONNECT,
-    ...(transport === 'websocket' ? { WebSocket, webSocketOptions: { perMessageDeflate: true } } : {}),
-    ...(slow ? { fetch: gatedFetch(gate) } : {}),
-  };
-  const client = connect(`http://127.0.0.1:${config.port}${path}`, options);
-  client[kState] = {
+  const state = {
     kind,
     transport,
     path,
@@ -211,10 +239,20 @@ function open(kind, transport, path, opened) {
     pendingAt: [],
     lateReported: 0,
     retriesNoted: 0,
+    failuresNoted: 0,
     seqs: path.startsWith(PUBSUB_PATH) ? new Sequences() : null,
     opened,
     ended: null,
   };
+  const options = {
+    transports: [transport],
+    reconnect: RECONNECT,
+    ...(transport === 'websocket'
+      ? { WebSocket, webSocketOptions: { perMessageDeflate: true } }
+      : { fetch: countingFetch(state, slow ? gatedFetch(gate) : fetch) }),
+  };
+  const client = connect(`http://127.0.0.1:${config.port}${path}`, options);
+  client[kState] = state;
   client.addEventListener('open', onOpen);
   client.addEventListener('message', onMessage);
   client.addEventListener('error', onError);
@@ -229,7 +267,7 @@ function tick(client, now) {
   if (s.leaving || client.readyState !== 1) return;
   if (now >= s.leaveAt) {
     s.leaving = true;
-    s.pending.length = s.pendingAt.length = 0;
+    s.pending.length = s.pendingAt.length = s.lateReported = 0;
     client.close(1000);
     return;
   }
@@ -242,7 +280,6 @@ function tick(client, now) {
     tally.add(s.kind, 'echoLate');
     tally.note(s.kind, `#${s.id} no echo after ${ECHO_LATE / 1000} s (${s.pending.length} outstanding)`);
   }
-  if (s.lateReported > s.pendingAt.length) s.lateReported = s.pendingAt.length;
   if (now < s.due) return;
   s.due = now + s.every * random(0.5, 1.5);
   if (s.echoes) {

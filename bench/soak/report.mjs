@@ -23,6 +23,9 @@ export const FLAT = {
   rssSlope: { share: 0.1, floor: 32 * MiB },
 };
 
+/** Fewer samples than this in the second half of the run fit no trustworthy line. */
+const MIN_SLOPE_SAMPLES = 6;
+
 export const COLUMNS = [
   ['t s', 6],
   ['rss MB', 8],
@@ -39,6 +42,7 @@ export const COLUMNS = [
   ['out/s', 7],
   ['out MB', 7],
   ['cli cpu', 7],
+  ['other', 5],
   ['bad', 5],
 ];
 
@@ -76,6 +80,7 @@ export function row(sample, previous, clients, t0) {
     int(outRate),
     mb(sample.outbound.used),
     clients ? `${Math.round(clients.cpu * 100)}%` : '-',
+    Number.isFinite(sample.otherLoad) ? `${Math.round(sample.otherLoad * 100)}%` : '-',
     clientTotals ? badCount(clientTotals) : '-',
   ];
   return cells.map((cell, i) => pad(cell, COLUMNS[i][1])).join(' ');
@@ -119,11 +124,11 @@ export function verdict(run) {
     ['RSS', 'rss', FLAT.rssSlope],
     ['heap used', 'heapUsed', FLAT.heapSlope],
   ]) {
-    const perSecond = slope(half, (s) => s.memory[key]);
-    if (!Number.isFinite(perSecond)) {
-      add(`${name} slope`, false, `too few samples in the second half (${half.length}); run longer or sample more often`);
+    if (half.length < MIN_SLOPE_SAMPLES) {
+      add(`${name} slope, second half`, false, `not judged: ${half.length} samples in the second half, ${MIN_SLOPE_SAMPLES} needed (a longer --duration or a shorter --every)`, true);
       continue;
     }
+    const perSecond = slope(half, (s) => s.memory[key]);
     const mean = half.reduce((a, s) => a + s.memory[key], 0) / half.length;
     const w = within(perSecond * duration, mean, limits);
     add(
@@ -167,7 +172,7 @@ export function verdict(run) {
   add('no client error', t.errorCount === 0, describe(t.errors) || 'none');
   add('every echo came back, intact and in order', t.echoBad === 0 && t.echoLate === 0, `${int(t.echoOk)} echoes, ${t.echoBad} wrong, ${t.echoLate} late`);
   add('no publish lost, doubled or reordered', t.gaps === 0 && t.disorder === 0, `${t.gaps} gaps (${t.missed} publishes), ${t.disorder} out of order`);
-  add('requests retried', t.retries === 0, `${t.retries} HTTP requests failed and were retried by the client`, true);
+  add('requests retried', t.retries === 0, `${t.retries} HTTP requests failed and were retried by the client${t.retries > 0 ? ` (failures by cause: ${describe(t.requestFailures) || 'none recorded'})` : ''}`, true);
   add('slow and stalled readers', true, slowSummary(run.clients), true);
   return checks;
 }
@@ -199,12 +204,12 @@ export function renderVerdict(checks) {
 /** The per-kind client table, for the summary. */
 function kindTable(clients) {
   const lines = [
-    '| kind | opened | open at end | sent | received | echoes ok | unexpected closes | errors | retries | gaps | expected closes |',
-    '|---|--:|--:|--:|--:|--:|---|---|--:|--:|---|',
+    '| kind | opened | open at end | sent | received | echoes ok | late | unexpected closes | errors | retries | failed requests | gaps | expected closes |',
+    '|---|--:|--:|--:|--:|--:|--:|---|---|--:|---|--:|---|',
   ];
   for (const [kind, c] of Object.entries(clients.kinds).sort()) {
     lines.push(
-      `| ${kind} | ${int(c.opened)} | ${int(c.open)} | ${int(c.sent)} | ${int(c.received)} | ${int(c.echoOk)} | ${describe(c.closedUnexpected) || '0'} | ${describe(c.errors) || '0'} | ${c.retries} | ${c.gaps} | ${describe(c.closedExpected) || '0'} |`,
+      `| ${kind} | ${int(c.opened)} | ${int(c.open)} | ${int(c.sent)} | ${int(c.received)} | ${int(c.echoOk)} | ${c.echoLate} | ${describe(c.closedUnexpected) || '0'} | ${describe(c.errors) || '0'} | ${c.retries} | ${describe(c.requestFailures) || '0'} | ${c.gaps} | ${describe(c.closedExpected) || '0'} |`,
     );
   }
   return lines.join('\n');
@@ -243,7 +248,8 @@ handles: \`process.getActiveResourcesInfo()\`; fds: /proc/self/fd; ws, sess: ope
 peers and HTTP sessions; eld: event-loop delay over the interval; cpu: the server's CPU
 (of one core); in/s: messages received, out/s: messages sent (echoes and deliveries);
 out MB: bytes queued for peers (what maxOutboundBytes bounds); cli cpu: all the client
-processes together; bad: client anomalies so far (unexpected closes, errors, failed
+processes together; other: CPU used by everything else on the machine (all in % of one
+core, of ${run.machineCpus} here); bad: client anomalies so far (unexpected closes, errors, failed
 opens, wrong or late echoes, gaps).
 
 Server close codes by transport: ${closes || 'none'}. Server \`error\` hook: ${counts ? describe(counts.errors) || 'none' : '-'}.

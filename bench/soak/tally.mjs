@@ -16,8 +16,10 @@ function emptyCounts() {
     closedUnexpected: {},
     // errors reported by the client code (universal client `error` events, bad frames)
     errors: {},
-    // HTTP requests that failed and were retried (the universal client's `reconnecting`)
+    // HTTP requests that failed and were retried (the universal client's `reconnecting`),
+    // and why requests failed (by cause: a status, undici's error code, a timeout)
     retries: 0,
+    requestFailures: {},
     // traffic
     sent: 0,
     received: 0,

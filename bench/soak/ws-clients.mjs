@@ -85,6 +85,7 @@ function checkEcho(ws, text) {
   tally.add(d.kind, 'received');
   const expected = d.pending.shift();
   d.pendingAt.shift();
+  if (d.lateReported > 0) d.lateReported--;
   if (expected === text) tally.add(d.kind, 'echoOk');
   else {
     tally.add(d.kind, 'echoBad');
@@ -108,7 +109,6 @@ function lateEchoes(ws, now) {
     tally.add(d.kind, 'echoLate');
     tally.note(d.kind, `#${d.id} no echo after ${ECHO_LATE / 1000} s (${d.pending.length} outstanding)`);
   }
-  if (d.lateReported > d.pendingAt.length) d.lateReported = d.pendingAt.length;
 }
 
 function readTopic(ws, text) {
@@ -220,7 +220,7 @@ const churnKind = {
     if (now >= d.leaveAt) {
       d.leaving = true;
       // A leaving client no longer waits for its echoes.
-      d.pending.length = d.pendingAt.length = 0;
+      d.pending.length = d.pendingAt.length = d.lateReported = 0;
       if (Math.random() < 0.2) ws.terminate();
       else ws.close(1000);
       return;
@@ -321,7 +321,7 @@ async function leaveAll() {
   const ends = [];
   for (const ws of live) {
     ws.data.leaving = true;
-    ws.data.pending.length = ws.data.pendingAt.length = 0;
+    ws.data.pending.length = ws.data.pendingAt.length = ws.data.lateReported = 0;
     ends.push(new Promise((resolve) => (ws.data.onEnd = resolve)));
     if (ws.data.kind === 'ws/stalled') {
       ws.data.leaving = false;
