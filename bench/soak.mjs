@@ -37,6 +37,12 @@ const HELP = `usage: node bench/soak.mjs [options]      (npm run soak -- [option
                     quarter of --duration, at most 120)
   --out DIR         where soak.json and soak.md go (default bench-results/soak-<date>)
   --ws-procs N      processes for the raw WebSocket clients (default: one per 5,000)
+  --gc-every S      seconds between two readings after a full GC (default 60): the
+                    heap's true trend, fitted in the verdict; 0 for none between
+                    warm-up and end
+  --heap-snapshots  also write the server's heap at the end of warm-up and at the end
+                    (warm.heapsnapshot, end.heapsnapshot in --out; large, and the
+                    server stops for seconds while it writes each)
   --no-deflate      the server does not offer permessage-deflate
   --echo-every MS, --publish-every MS, --firehose-every MS, --firehose-size BYTES,
   --slow-read MS, --slow-pause MS, --churn-min MS, --churn-max MS
@@ -61,6 +67,8 @@ function parseOptions(argv) {
       out: { type: 'string' },
       'ws-procs': { type: 'string' },
       'no-deflate': { type: 'boolean', default: false },
+      'gc-every': { type: 'string' },
+      'heap-snapshots': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       ...Object.fromEntries(traffic.map((key) => [flag(key), { type: 'string' }])),
     },
@@ -87,6 +95,8 @@ function parseOptions(argv) {
     out: values.out,
     wsProcs: number('ws-procs', Math.max(1, Math.ceil(ws / WS_PER_PROCESS)), { min: 1, integer: true }),
     deflate: !values['no-deflate'],
+    gcEvery: number('gc-every', 60),
+    heapSnapshots: values['heap-snapshots'],
     traffic: Object.fromEntries(traffic.map((key) => [key, number(flag(key), TRAFFIC_DEFAULTS[key], { min: 1 })])),
   };
   if (options.warmup >= duration) throw new Error('--warmup must be shorter than --duration');
@@ -103,6 +113,8 @@ async function main() {
     throw new Error('dist/ is missing: run `npm run build` first (npm run soak does)');
   }
   const plan = planClients(options.ws, options.http);
+  const outDir = path.resolve(ROOT, options.out ?? path.join('bench-results', `soak-${stamp()}`));
+  mkdirSync(outDir, { recursive: true });
   const rawTotal = Object.values(plan.raw).reduce((a, b) => a + b, 0);
   const startedAt = new Date().toISOString();
   const run = {
@@ -117,6 +129,7 @@ async function main() {
     steady: [],
     clientSamples: [],
     gc: {},
+    gcSeries: [],
     clients: { kinds: {}, notes: [] },
     drainedIn: null,
     interrupted: false,
@@ -210,6 +223,7 @@ async function main() {
     // The CPU the whole machine used, to tell what the soak's processes did not use.
     let busy = { at: Date.now(), seconds: machineBusySeconds(), self: process.cpuUsage() };
     let warmTaken = false;
+    let lastGc = 0;
     // Each client process's last tally (cumulative), kept if one misses an answer.
     const perProcess = clients.map(() => null);
     for (let k = 1; !run.interrupted && !run.crashed; k++) {
@@ -234,14 +248,25 @@ async function main() {
       log(line);
       previous = sample;
       // Right after a sample, so that the forced GC stays out of the samples' windows.
-      if (!warmTaken && Date.now() - t0 >= options.warmup * 1000) {
+      const elapsed = Date.now() - t0;
+      if (!warmTaken && elapsed >= options.warmup * 1000) {
         warmTaken = true;
         run.gc.warm = await server.request('gc-sample');
+        run.gcSeries.push(run.gc.warm);
+        lastGc = elapsed;
+        if (options.heapSnapshots) await server.request('heap-snapshot', { path: path.join(outDir, 'warm.heapsnapshot') }, 300_000);
+      } else if (warmTaken && options.gcEvery > 0 && elapsed - lastGc >= options.gcEvery * 1000 && at !== end) {
+        run.gcSeries.push(await server.request('gc-sample'));
+        lastGc = elapsed;
       }
       if (at === end) break;
     }
     run.duration = Math.round((Date.now() - t0) / 1000);
-    if (!run.crashed) run.gc.end = await server.request('gc-sample');
+    if (!run.crashed) {
+      run.gc.end = await server.request('gc-sample');
+      run.gcSeries.push(run.gc.end);
+      if (options.heapSnapshots) await server.request('heap-snapshot', { path: path.join(outDir, 'end.heapsnapshot') }, 300_000);
+    }
 
     // The clients leave; the server must let go of everything they held.
     log('');
@@ -267,7 +292,7 @@ async function main() {
       log(`server settled after ${run.drainedIn.toFixed(0)} s`);
     }
     run.serverOutput = server.output.trim();
-    return finish(run, tableLines);
+    return finish(run, tableLines, outDir);
   } finally {
     tearingDown = true;
     await Promise.all(clients.map((c) => c.stop()));
@@ -276,10 +301,8 @@ async function main() {
   }
 }
 
-function finish(run, tableLines) {
+function finish(run, tableLines, dir) {
   const checks = verdict(run);
-  const dir = path.resolve(ROOT, run.options.out ?? path.join('bench-results', `soak-${stamp()}`));
-  mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'soak.json'), JSON.stringify({ ...run, verdict: checks }, null, 2));
   writeFileSync(path.join(dir, 'soak.md'), renderMarkdown(run, checks, tableLines));
   log('');

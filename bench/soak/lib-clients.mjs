@@ -170,9 +170,16 @@ function onMessage(event) {
   }
 }
 
+/** undici's codes for a connection that closed or reset under a request (on loopback: a keep-alive race). */
+const NETWORK_FAILURES = new Set(['UND_ERR_SOCKET', 'ECONNRESET', 'EPIPE', 'UND_ERR_CLOSED']);
+
 function onError(event) {
   const s = this[kState];
   const code = errorCode(event.error);
+  if (NETWORK_FAILURES.has(event.error?.cause?.code)) {
+    tally.bump(s.kind, 'transientErrors', code);
+    return;
+  }
   tally.bump(s.kind, 'errors', code);
   tally.note(s.kind, `#${s.id} error ${code}: ${event.message}`);
 }

@@ -28,7 +28,9 @@ export const TRAFFIC_DEFAULTS = {
   // at full scale; long-polling and polling clients get something on most requests.
   publishEvery: 1_000,
   // ms between two firehose publishes, and their size: 80 KiB/s per reader, enough for a
-  // reader that stops to back up the server within a minute (the kernel buffers first).
+  // reader that stops to back up the server within a minute (the kernel buffers first),
+  // and for an SSE session that is never read to reach maxQueue (8 MiB) in under two
+  // minutes, before the end of warm-up.
   firehoseEvery: 100,
   firehoseSize: 8 * 1024,
   // Slow readers read for `slowRead` ms, then stop for `slowPause` ms, and so on: under
@@ -55,8 +57,12 @@ export function planClients(ws, http) {
   const rest = Math.max(0, ws - deflate - slow - stalled - firehose - churn);
   const raw = { echo: Math.ceil(rest / 2), sub: Math.floor(rest / 2), firehose, slow, stalled, churn };
 
-  const sseSlow = atLeast(http, 0.02);
-  const sseStalled = atLeast(http, 0.0025);
+  // An SSE session holds everything its client has not acknowledged, so a reader that
+  // stops holds the firehose's 80 KiB/s (and a string of it) until it reads again, or
+  // until maxQueue for one that never does: a few of them are enough to show it, and
+  // few enough that what they hold (bounded) does not hide a leak in the rest.
+  const sseSlow = atLeast(http, 0.005);
+  const sseStalled = atLeast(http, 0.001);
   const httpChurn = atLeast(http, 0.05);
   const sessions = Math.max(0, http - sseSlow - sseStalled - httpChurn);
   const perTransport = {};

@@ -25,6 +25,7 @@ export const FLAT = {
 
 /** Fewer samples than this in the second half of the run fit no trustworthy line. */
 const MIN_SLOPE_SAMPLES = 6;
+const MIN_GC_READINGS = 4;
 
 export const COLUMNS = [
   ['t s', 6],
@@ -42,6 +43,7 @@ export const COLUMNS = [
   ['out/s', 7],
   ['out MB', 7],
   ['cli cpu', 7],
+  ['cli eld', 7],
   ['other', 5],
   ['bad', 5],
 ];
@@ -80,6 +82,7 @@ export function row(sample, previous, clients, t0) {
     int(outRate),
     mb(sample.outbound.used),
     clients ? `${Math.round(clients.cpu * 100)}%` : '-',
+    clients ? ms(clients.eldMax) : '-',
     Number.isFinite(sample.otherLoad) ? `${Math.round(sample.otherLoad * 100)}%` : '-',
     clientTotals ? badCount(clientTotals) : '-',
   ];
@@ -120,9 +123,11 @@ export function verdict(run) {
 
   // Memory: the second half of the run, fitted, and the forced-GC readings.
   const half = steady.filter((s) => s.at >= steady[0]?.at + (duration * 1000) / 2);
-  for (const [name, key, limits] of [
-    ['RSS', 'rss', FLAT.rssSlope],
-    ['heap used', 'heapUsed', FLAT.heapSlope],
+  // Without a forced GC the heap is a sawtooth of garbage: its slope is shown, not judged
+  // (the readings after a GC below are).
+  for (const [name, key, limits, judged] of [
+    ['RSS', 'rss', FLAT.rssSlope, true],
+    ['heap used (no GC)', 'heapUsed', FLAT.heapSlope, false],
   ]) {
     if (half.length < MIN_SLOPE_SAMPLES) {
       add(`${name} slope, second half`, false, `not judged: ${half.length} samples in the second half, ${MIN_SLOPE_SAMPLES} needed (a longer --duration or a shorter --every)`, true);
@@ -135,6 +140,22 @@ export function verdict(run) {
       `${name} slope, second half`,
       w.ok,
       `${(perSecond * 60 / MiB).toFixed(2)} MiB/min over ${half.length} samples: ${mb(w.growth)} MiB over the ${duration} s run (flat below ${mb(w.allowed)} MiB)`,
+      !judged,
+    );
+  }
+  // The heap after a full GC, every --gc-every seconds from the end of warm-up: the
+  // trend without the garbage.
+  const series = run.gcSeries ?? [];
+  if (series.length < MIN_GC_READINGS) {
+    add('heap after GC, fitted from warm-up to end', false, `not judged: ${series.length} readings, ${MIN_GC_READINGS} needed (a longer --duration or a shorter --gc-every)`, true);
+  } else {
+    const perSecond = slope(series, (s) => s.memory.heapUsed);
+    const span = (series[series.length - 1].at - series[0].at) / 1000;
+    const w = within(perSecond * span, series[0].memory.heapUsed, FLAT.heapAfterGc);
+    add(
+      'heap after GC, fitted from warm-up to end',
+      w.ok,
+      `${(perSecond * 60 / MiB).toFixed(2)} MiB/min over ${series.length} readings: ${mb(w.growth)} MiB over ${span.toFixed(0)} s (flat below ${mb(w.allowed)} MiB); readings ${series.map((s) => mb(s.memory.heapUsed)).join(', ')}`,
     );
   }
   if (gc.warm && gc.end) {
@@ -172,7 +193,13 @@ export function verdict(run) {
   add('no client error', t.errorCount === 0, describe(t.errors) || 'none');
   add('every echo came back, intact and in order', t.echoBad === 0 && t.echoLate === 0, `${int(t.echoOk)} echoes, ${t.echoBad} wrong, ${t.echoLate} late`);
   add('no publish lost, doubled or reordered', t.gaps === 0 && t.disorder === 0, `${t.gaps} gaps (${t.missed} publishes), ${t.disorder} out of order`);
-  add('requests retried', t.retries === 0, `${t.retries} HTTP requests failed and were retried by the client${t.retries > 0 ? ` (failures by cause: ${describe(t.requestFailures) || 'none recorded'})` : ''}`, true);
+  add(
+    'requests retried',
+    t.retries === 0 && t.transientCount === 0,
+    `${t.retries} HTTP requests failed and were retried by the client${t.retries > 0 ? ` (failures by cause: ${describe(t.requestFailures) || 'none recorded'})` : ''}; ` +
+      `${t.transientCount} of them reported as \`error\` events (${describe(t.transientErrors) || 'none'})`,
+    true,
+  );
   add('slow and stalled readers', true, slowSummary(run.clients), true);
   return checks;
 }
@@ -209,7 +236,7 @@ function kindTable(clients) {
   ];
   for (const [kind, c] of Object.entries(clients.kinds).sort()) {
     lines.push(
-      `| ${kind} | ${int(c.opened)} | ${int(c.open)} | ${int(c.sent)} | ${int(c.received)} | ${int(c.echoOk)} | ${c.echoLate} | ${describe(c.closedUnexpected) || '0'} | ${describe(c.errors) || '0'} | ${c.retries} | ${describe(c.requestFailures) || '0'} | ${c.gaps} | ${describe(c.closedExpected) || '0'} |`,
+      `| ${kind} | ${int(c.opened)} | ${int(c.open)} | ${int(c.sent)} | ${int(c.received)} | ${int(c.echoOk)} | ${c.echoLate} | ${describe(c.closedUnexpected) || '0'} | ${describe(c.errors) || '0'}${Object.keys(c.transientErrors).length > 0 ? ` (transient: ${describe(c.transientErrors)})` : ''} | ${c.retries} | ${describe(c.requestFailures) || '0'} | ${c.gaps} | ${describe(c.closedExpected) || '0'} |`,
     );
   }
   return lines.join('\n');
@@ -248,7 +275,7 @@ handles: \`process.getActiveResourcesInfo()\`; fds: /proc/self/fd; ws, sess: ope
 peers and HTTP sessions; eld: event-loop delay over the interval; cpu: the server's CPU
 (of one core); in/s: messages received, out/s: messages sent (echoes and deliveries);
 out MB: bytes queued for peers (what maxOutboundBytes bounds); cli cpu: all the client
-processes together; other: CPU used by everything else on the machine (all in % of one
+processes together, cli eld: the longest event-loop delay (ms) of any client process; other: CPU used by everything else on the machine (all in % of one
 core, of ${run.machineCpus} here); bad: client anomalies so far (unexpected closes, errors, failed
 opens, wrong or late echoes, gaps).
 

@@ -12,6 +12,7 @@
 // down gracefully. Run with --expose-gc.
 import { readdirSync } from 'node:fs';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { writeHeapSnapshot } from 'node:v8';
 
 import { Server } from '../../dist/src/server/server.js';
 import { enableHttpTransports } from '../../dist/src/transports/http-transports.js';
@@ -201,6 +202,10 @@ serveRequests({
     lastCpu = process.cpuUsage();
     lastAt = performance.now();
     return result;
+  },
+  /** v8's heap snapshot, for finding what grows (Chrome DevTools, Memory tab, comparison). */
+  'heap-snapshot'({ path }) {
+    return { path: writeHeapSnapshot(path) };
   },
   async close() {
     clearInterval(publisher);

@@ -2,7 +2,12 @@
 // soak adds up across processes. "Unexpected" is anything the kind's contract does not
 // allow (see README "Soak"); notes keep the first few of them, with when and which.
 
+import { monitorEventLoopDelay } from 'node:perf_hooks';
+
 const MAX_NOTES = 20;
+// ms: a client process's stalls that matter are the ones near a second (they make it
+// reuse keep-alive connections the server is closing); a coarse timer is enough.
+const LOOP_DELAY_RESOLUTION = 20;
 
 /** Counters of one kind of client. Maps are `{ key: count }` (close codes, error codes). */
 function emptyCounts() {
@@ -14,8 +19,11 @@ function emptyCounts() {
     // ends: the ones the client asked for (or its kind allows), and the others
     closedExpected: {},
     closedUnexpected: {},
-    // errors reported by the client code (universal client `error` events, bad frames)
+    // errors reported by the client code (universal client `error` events, bad frames);
+    // a request that failed on the network (the connection closed or reset under it) is
+    // transient: the client retries it, and if it gives up a close follows
     errors: {},
+    transientErrors: {},
     // HTTP requests that failed and were retried (the universal client's `reconnecting`),
     // and why requests failed (by cause: a status, undici's error code, a timeout)
     retries: 0,
@@ -64,6 +72,11 @@ export class Tally {
 
   lastCpu = process.cpuUsage();
   lastAt = performance.now();
+  loopDelay = monitorEventLoopDelay({ resolution: LOOP_DELAY_RESOLUTION });
+
+  constructor() {
+    this.loopDelay.enable();
+  }
 
   /** The counts so far, and this process's CPU share (of one core) since the last snapshot. */
   snapshot() {
@@ -72,7 +85,9 @@ export class Tally {
     const share = (cpu.user + cpu.system) / 1000 / Math.max(1, now - this.lastAt);
     this.lastCpu = process.cpuUsage();
     this.lastAt = now;
-    return { kinds: structuredClone(this.kinds), notes: [...this.notes], cpu: share, rss: process.memoryUsage.rss() };
+    const eldMax = Math.max(0, this.loopDelay.max / 1e6 - LOOP_DELAY_RESOLUTION);
+    this.loopDelay.reset();
+    return { kinds: structuredClone(this.kinds), notes: [...this.notes], cpu: share, rss: process.memoryUsage.rss(), eldMax };
   }
 }
 
@@ -97,6 +112,7 @@ export function mergeTallies(snapshots) {
     notes: notes.slice(0, MAX_NOTES * 2),
     cpu: answered.reduce((a, s) => a + (s.cpu ?? 0), 0),
     rss: answered.reduce((a, s) => a + (s.rss ?? 0), 0),
+    eldMax: answered.reduce((a, s) => Math.max(a, s.eldMax ?? 0), 0),
   };
 }
 
@@ -115,6 +131,7 @@ export function totals(merged) {
     ...t,
     unexpectedCloses: sum(t.closedUnexpected),
     errorCount: sum(t.errors),
+    transientCount: sum(t.transientErrors),
     expectedCloses: sum(t.closedExpected),
   };
 }
