@@ -4,7 +4,7 @@
 // slow readers and churn; the server's memory, handles and event-loop delay are sampled
 // all along, and a verdict says whether it held. Run by hand (never in CI); see
 // bench/README.md "Soak". `node bench/soak.mjs --help` for the flags.
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -23,6 +23,11 @@ const SOAK = path.join(BENCH, 'soak');
 // Raw WebSocket clients per process: 5,000 sockets and their traffic take a fraction
 // of a core, and stay far below a process's open-files limit.
 const WS_PER_PROCESS = 5_000;
+// Sessions of the universal client per process: each makes about a request a second over
+// fetch, and a process of 2,000 of them stalls for up to half a second on its own (its
+// clients answer every publish at once) — for seconds on a busy machine, which is long
+// enough to reuse keep-alive connections the server is closing.
+const HTTP_PER_PROCESS = 700;
 // ms to wait, after the clients left, for the server to let go of everything: an HTTP
 // session's record outlives it by twice sessionTimeout (90 s), and with it the sweep timer.
 const DRAIN_TIMEOUT = 120_000;
@@ -37,6 +42,8 @@ const HELP = `usage: node bench/soak.mjs [options]      (npm run soak -- [option
                     quarter of --duration, at most 120)
   --out DIR         where soak.json and soak.md go (default bench-results/soak-<date>)
   --ws-procs N      processes for the raw WebSocket clients (default: one per 5,000)
+  --http-procs N    processes for the library clients (HTTP sessions and the
+                    permessage-deflate WebSockets; default: one per 700 sessions)
   --gc-every S      seconds between two readings after a full GC (default 60): the
                     heap's true trend, fitted in the verdict; 0 for none between
                     warm-up and end
@@ -66,6 +73,7 @@ function parseOptions(argv) {
       warmup: { type: 'string' },
       out: { type: 'string' },
       'ws-procs': { type: 'string' },
+      'http-procs': { type: 'string' },
       'no-deflate': { type: 'boolean', default: false },
       'gc-every': { type: 'string' },
       'heap-snapshots': { type: 'boolean', default: false },
@@ -86,14 +94,16 @@ function parseOptions(argv) {
   };
   const duration = number('duration', 600, { min: 1 });
   const ws = number('ws', 10_000, { integer: true });
+  const http = number('http', 2_000, { integer: true });
   const options = {
     duration,
     ws,
-    http: number('http', 2_000, { integer: true }),
+    http,
     every: number('every', 10, { min: 1 }),
     warmup: number('warmup', Math.min(120, duration / 4)),
     out: values.out,
     wsProcs: number('ws-procs', Math.max(1, Math.ceil(ws / WS_PER_PROCESS)), { min: 1, integer: true }),
+    httpProcs: number('http-procs', Math.max(1, Math.ceil(http / HTTP_PER_PROCESS)), { min: 1, integer: true }),
     deflate: !values['no-deflate'],
     gcEvery: number('gc-every', 60),
     heapSnapshots: values['heap-snapshots'],
@@ -101,6 +111,16 @@ function parseOptions(argv) {
   };
   if (options.warmup >= duration) throw new Error('--warmup must be shorter than --duration');
   return options;
+}
+
+/** Linux PSI: the share of the last 10 s during which some runnable task waited for a CPU. */
+function cpuPressure() {
+  try {
+    const line = readFileSync('/proc/pressure/cpu', 'utf8').split('\n')[0];
+    return Number(/avg10=([0-9.]+)/.exec(line)?.[1]) / 100;
+  } catch {
+    return NaN;
+  }
 }
 
 const log = (line) => process.stdout.write(`${line}\n`);
@@ -166,21 +186,29 @@ async function main() {
   await sleep(1000);
   run.gc.baseline = await server.request('gc-sample');
 
-  const wsShares = split(rawTotal, options.wsProcs);
+  const share = (count, parts, i) => split(count, parts)[i];
   const clients = [];
   const starts = [];
   let base = 0;
   for (let i = 0; i < options.wsProcs; i++) {
     const kinds = {};
-    for (const [kind, count] of Object.entries(plan.raw)) kinds[kind] = split(count, options.wsProcs)[i];
+    for (const [kind, count] of Object.entries(plan.raw)) kinds[kind] = share(count, options.wsProcs, i);
     const child = new Child(`ws-clients ${i + 1}`, path.join(SOAK, 'ws-clients.mjs'), []);
     clients.push(child);
-    starts.push({ child, op: { port: ready.port, kinds, traffic: options.traffic, base }, count: wsShares[i] });
+    starts.push({ child, op: { port: ready.port, kinds, traffic: options.traffic, base } });
     base += 1_000_000;
   }
-  const lib = new Child('lib-clients', path.join(SOAK, 'lib-clients.mjs'), []);
-  clients.push(lib);
-  starts.push({ child: lib, op: { port: ready.port, plan: { http: plan.http, sseSlow: plan.sseSlow, sseStalled: plan.sseStalled, deflate: plan.deflate }, traffic: options.traffic, base }, count: options.http + plan.deflate });
+  for (let i = 0, n = options.httpProcs; i < n; i++) {
+    const http = {};
+    for (const [transport, kinds] of Object.entries(plan.http)) {
+      http[transport] = Object.fromEntries(Object.entries(kinds).map(([kind, count]) => [kind, share(count, n, i)]));
+    }
+    const libPlan = { http, sseSlow: share(plan.sseSlow, n, i), sseStalled: share(plan.sseStalled, n, i), deflate: share(plan.deflate, n, i) };
+    const child = new Child(`lib-clients ${i + 1}`, path.join(SOAK, 'lib-clients.mjs'), []);
+    clients.push(child);
+    starts.push({ child, op: { port: ready.port, plan: libPlan, traffic: options.traffic, base } });
+    base += 1_000_000;
+  }
 
   // Any process that dies ends the run.
   const crashed = new Promise((resolve) => {
@@ -239,6 +267,8 @@ async function main() {
       const ours = sample.cpu + merged.cpu + (self.user + self.system) / 1e3 / Math.max(1, now.at - busy.at);
       sample.otherLoad = Math.max(0, (now.seconds - busy.seconds) / Math.max(0.001, (now.at - busy.at) / 1000) - ours);
       sample.clientCpu = merged.cpu;
+      sample.clientLoopDelay = merged.eldMax;
+      sample.cpuPressure = cpuPressure();
       busy = now;
       run.steady.push(sample);
       run.clientSamples.push({ at: sample.at, totals: totals(merged) });

@@ -23,6 +23,13 @@ export const FLAT = {
   rssSlope: { share: 0.1, floor: 32 * MiB },
 };
 
+/** Above these the machine was busy with other work (the verdict says so, as a warning). */
+const QUIET = { otherLoad: 0.25, pressure: 0.2 };
+
+const finite = (xs) => xs.filter((x) => Number.isFinite(x));
+const mean = (xs) => (finite(xs).length === 0 ? NaN : finite(xs).reduce((a, b) => a + b, 0) / finite(xs).length);
+const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
+
 /** Fewer samples than this in the second half of the run fit no trustworthy line. */
 const MIN_SLOPE_SAMPLES = 6;
 const MIN_GC_READINGS = 4;
@@ -185,6 +192,18 @@ export function verdict(run) {
     add('handles back to baseline', false, 'no reading after the clients left');
   }
 
+  // The machine: other work on the CPUs delays every process of the soak, and with them
+  // echoes and requests; the results that depend on time are only as good as this.
+  const other = mean(steady.map((s) => s.otherLoad));
+  const pressure = mean(steady.map((s) => s.cpuPressure));
+  const clientDelay = Math.max(0, ...steady.map((s) => s.clientLoopDelay ?? 0));
+  add(
+    'machine quiet',
+    !(other > QUIET.otherLoad) && !(pressure > QUIET.pressure),
+    `other work used ${pct(other)} of a core on average; CPU pressure (PSI some, avg10) ${pct(pressure)} on average; longest client event-loop delay ${ms(clientDelay)} ms`,
+    true,
+  );
+
   // Clients.
   const t = totals(run.clients);
   const opened = t.opened;
@@ -255,7 +274,7 @@ export function renderMarkdown(run, checks, tableLines) {
 ${passed(checks) ? '**Held.**' : '**Did not hold.**'} \`${run.command}\`
 
 - Machine: ${run.machine}
-- Clients: ${int(run.options.ws)} WebSocket (${run.options.wsProcs} raw-client processes + the library clients), ${int(run.options.http)} HTTP sessions, for ${run.duration} s after the ramp (${run.rampSeconds.toFixed(1)} s); warm-up ${run.options.warmup} s, a sample every ${run.options.every} s
+- Clients: ${int(run.options.ws)} WebSocket (${run.options.wsProcs} processes of raw clients, and ${run.plan.deflate} permessage-deflate clients among the library clients), ${int(run.options.http)} HTTP sessions (${run.options.httpProcs} processes of library clients), for ${run.duration} s after the ramp (${run.rampSeconds.toFixed(1)} s); warm-up ${run.options.warmup} s, a sample every ${run.options.every} s
 - Plan: \`${JSON.stringify(run.plan)}\`
 ${run.interrupted ? '- Interrupted before the end.\n' : ''}
 ## Verdict
