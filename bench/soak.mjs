@@ -28,6 +28,8 @@ const WS_PER_PROCESS = 5_000;
 // clients answer every publish at once) — for seconds on a busy machine, which is long
 // enough to reuse keep-alive connections the server is closing.
 const HTTP_PER_PROCESS = 700;
+// ms before slow readers stop again at which the server's heap is read after a GC.
+const GC_LEAD = 2_000;
 // ms to wait, after the clients left, for the server to let go of everything: an HTTP
 // session's record outlives it by twice sessionTimeout (90 s), and with it the sweep timer.
 const DRAIN_TIMEOUT = 120_000;
@@ -38,15 +40,14 @@ const HELP = `usage: node bench/soak.mjs [options]      (npm run soak -- [option
   --ws N            WebSocket connections (default 10000)
   --http N          HTTP-transport sessions (default 2000)
   --every S         seconds between two samples (default 10)
-  --warmup S        seconds before the reading memory is compared with (default: a
-                    quarter of --duration, at most 120)
+  --warmup S        seconds before the first reading of the heap after a full GC
+                    (default: a quarter of --duration, at most 120); one follows every
+                    slow-reader cycle (slow-pause + slow-read, 60 s), and the verdict
+                    compares the last with the first
   --out DIR         where soak.json and soak.md go (default bench-results/soak-<date>)
   --ws-procs N      processes for the raw WebSocket clients (default: one per 5,000)
   --http-procs N    processes for the library clients (HTTP sessions and the
                     permessage-deflate WebSockets; default: one per 700 sessions)
-  --gc-every S      seconds between two readings after a full GC (default 60): the
-                    heap's true trend, fitted in the verdict; 0 for none between
-                    warm-up and end
   --heap-snapshots  also write the server's heap at the end of warm-up and at the end
                     (warm.heapsnapshot, end.heapsnapshot in --out; large, and the
                     server stops for seconds while it writes each)
@@ -75,7 +76,6 @@ function parseOptions(argv) {
       'ws-procs': { type: 'string' },
       'http-procs': { type: 'string' },
       'no-deflate': { type: 'boolean', default: false },
-      'gc-every': { type: 'string' },
       'heap-snapshots': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
       ...Object.fromEntries(traffic.map((key) => [flag(key), { type: 'string' }])),
@@ -105,7 +105,6 @@ function parseOptions(argv) {
     wsProcs: number('ws-procs', Math.max(1, Math.ceil(ws / WS_PER_PROCESS)), { min: 1, integer: true }),
     httpProcs: number('http-procs', Math.max(1, Math.ceil(http / HTTP_PER_PROCESS)), { min: 1, integer: true }),
     deflate: !values['no-deflate'],
-    gcEvery: number('gc-every', 60),
     heapSnapshots: values['heap-snapshots'],
     traffic: Object.fromEntries(traffic.map((key) => [key, number(flag(key), TRAFFIC_DEFAULTS[key], { min: 1 })])),
   };
@@ -187,6 +186,15 @@ async function main() {
   run.gc.baseline = await server.request('gc-sample');
 
   const share = (count, parts, i) => split(count, parts)[i];
+  // Slow readers stop and read in step, on a clock every client process shares: stopped
+  // for slowPause from `epoch + k × cycle`, reading for slowRead after it. The readings
+  // after a GC are taken GC_LEAD before each stop, when every slow reader has read what
+  // piled up: what they hold by right is then at its least, and the same every time, so
+  // that it cannot pass for a leak (an SSE session holds all its reader has not acknowledged).
+  const epoch = Date.now();
+  const cycle = options.traffic.slowPause + options.traffic.slowRead;
+  const gcReadingAfter = (t) => epoch + Math.ceil((t + GC_LEAD - epoch) / cycle) * cycle - GC_LEAD;
+  const traffic = { ...options.traffic, epoch };
   const clients = [];
   const starts = [];
   let base = 0;
@@ -195,7 +203,7 @@ async function main() {
     for (const [kind, count] of Object.entries(plan.raw)) kinds[kind] = share(count, options.wsProcs, i);
     const child = new Child(`ws-clients ${i + 1}`, path.join(SOAK, 'ws-clients.mjs'), []);
     clients.push(child);
-    starts.push({ child, op: { port: ready.port, kinds, traffic: options.traffic, base } });
+    starts.push({ child, op: { port: ready.port, kinds, traffic, base } });
     base += 1_000_000;
   }
   for (let i = 0, n = options.httpProcs; i < n; i++) {
@@ -206,7 +214,7 @@ async function main() {
     const libPlan = { http, sseSlow: share(plan.sseSlow, n, i), sseStalled: share(plan.sseStalled, n, i), deflate: share(plan.deflate, n, i) };
     const child = new Child(`lib-clients ${i + 1}`, path.join(SOAK, 'lib-clients.mjs'), []);
     clients.push(child);
-    starts.push({ child, op: { port: ready.port, plan: libPlan, traffic: options.traffic, base } });
+    starts.push({ child, op: { port: ready.port, plan: libPlan, traffic, base } });
     base += 1_000_000;
   }
 
@@ -242,23 +250,33 @@ async function main() {
       log(`ramp: ${run.rampSeconds.toFixed(1)} s`);
     }
 
-    // The steady phase: a sample every --every seconds, a GC'd reading at the end of warm-up.
+    // The steady phase: a sample every --every seconds, and a reading after a full GC
+    // once per slow-reader cycle, from the end of warm-up on.
     const t0 = Date.now();
+    const end = t0 + options.duration * 1000;
     const tableLines = [header()];
     log('');
     log(tableLines[0]);
     let previous = await server.request('sample');
     // The CPU the whole machine used, to tell what the soak's processes did not use.
     let busy = { at: Date.now(), seconds: machineBusySeconds(), self: process.cpuUsage() };
-    let warmTaken = false;
-    let lastGc = 0;
     // Each client process's last tally (cumulative), kept if one misses an answer.
     const perProcess = clients.map(() => null);
-    for (let k = 1; !run.interrupted && !run.crashed; k++) {
-      const due = t0 + k * options.every * 1000;
-      const end = t0 + options.duration * 1000;
-      const at = Math.min(due, end);
-      if ((await Promise.race([sleep(Math.max(0, at - Date.now())), stopped])) === 'stopped') break;
+    let nextSample = t0 + options.every * 1000;
+    let nextGc = gcReadingAfter(t0 + options.warmup * 1000);
+    while (!run.interrupted && !run.crashed) {
+      const wake = Math.min(nextSample, nextGc, end);
+      if ((await Promise.race([sleep(Math.max(0, wake - Date.now())), stopped])) === 'stopped') break;
+      if (wake === nextGc && nextGc <= end) {
+        const reading = await server.request('gc-sample');
+        run.gcSeries.push(reading);
+        const first = run.gcSeries.length === 1;
+        nextGc += cycle;
+        if (options.heapSnapshots && (first || nextGc > end)) {
+          await server.request('heap-snapshot', { path: path.join(outDir, first ? 'warm.heapsnapshot' : 'end.heapsnapshot') }, 300_000);
+        }
+        continue;
+      }
       const [sample, ...tallies] = await Promise.all([server.request('sample'), ...clients.map((c) => c.request('stats', {}, 20_000).catch(() => null))]);
       tallies.forEach((t, i) => (perProcess[i] = t ?? perProcess[i]));
       const merged = mergeTallies(perProcess);
@@ -277,26 +295,12 @@ async function main() {
       tableLines.push(line);
       log(line);
       previous = sample;
-      // Right after a sample, so that the forced GC stays out of the samples' windows.
-      const elapsed = Date.now() - t0;
-      if (!warmTaken && elapsed >= options.warmup * 1000) {
-        warmTaken = true;
-        run.gc.warm = await server.request('gc-sample');
-        run.gcSeries.push(run.gc.warm);
-        lastGc = elapsed;
-        if (options.heapSnapshots) await server.request('heap-snapshot', { path: path.join(outDir, 'warm.heapsnapshot') }, 300_000);
-      } else if (warmTaken && options.gcEvery > 0 && elapsed - lastGc >= options.gcEvery * 1000 && at !== end) {
-        run.gcSeries.push(await server.request('gc-sample'));
-        lastGc = elapsed;
-      }
-      if (at === end) break;
+      if (wake === end) break;
+      nextSample += options.every * 1000;
     }
     run.duration = Math.round((Date.now() - t0) / 1000);
-    if (!run.crashed) {
-      run.gc.end = await server.request('gc-sample');
-      run.gcSeries.push(run.gc.end);
-      if (options.heapSnapshots) await server.request('heap-snapshot', { path: path.join(outDir, 'end.heapsnapshot') }, 300_000);
-    }
+    run.gc.warm = run.gcSeries[0];
+    run.gc.end = run.gcSeries.length > 1 ? run.gcSeries[run.gcSeries.length - 1] : undefined;
 
     // The clients leave; the server must let go of everything they held.
     log('');

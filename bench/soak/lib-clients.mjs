@@ -7,7 +7,8 @@
 //   T/churn       an echo client that closes after `churnMin`–`churnMax` ms and comes back
 // and
 //   sse/slow      the universal client on the firehose over SSE, with a `fetch` whose
-//                 event stream stops being read for `slowPause` ms every `slowRead` ms
+//                 event stream stops being read for `slowPause` ms, then is read for
+//                 `slowRead` ms, and so on (in step with the raw slow readers)
 //   sse/stalled   a bare SSE request on the firehose that is never read once the session
 //                 opened (the universal client would call the stream dead and reconnect);
 //                 it posts its close at the end
@@ -20,7 +21,7 @@ import { connect } from '../../dist/src/browser/client.js';
 import { WebSocket } from '../../dist/src/client/websocket.js';
 import { SseParser, decodeHandshake, encodeBatch } from '../../dist/src/transports/wire.js';
 import { announceReady, openFilesLimit, serveRequests } from './ipc.mjs';
-import { ECHO_PATH, FIREHOSE, PUBSUB_PATH, topicName } from './plan.mjs';
+import { ECHO_PATH, FIREHOSE, PUBSUB_PATH, slowReaderPaused, topicName } from './plan.mjs';
 import { Tally } from './tally.mjs';
 import { echoText, jsonEchoText, publishText, Sequences } from './traffic.mjs';
 
@@ -240,7 +241,6 @@ function open(kind, transport, path, opened) {
     every: path === ECHO_PATH ? config.traffic.echoEvery : 10 * config.traffic.publishEvery,
     due: Infinity,
     leaveAt: kind.endsWith('/churn') ? Date.now() + random(config.traffic.churnMin, config.traffic.churnMax) : Infinity,
-    gateAt: slow ? Date.now() + random(0, config.traffic.slowRead) : Infinity,
     n: 0,
     pending: [],
     pendingAt: [],
@@ -278,10 +278,7 @@ function tick(client, now) {
     client.close(1000);
     return;
   }
-  if (now >= s.gateAt) {
-    s.gate.set(!s.gate.open);
-    s.gateAt = now + (s.gate.open ? config.traffic.slowRead : config.traffic.slowPause);
-  }
+  s.gate?.set(!slowReaderPaused(config.traffic, now));
   if (s.pendingAt.length > s.lateReported && now - s.pendingAt[s.lateReported] > ECHO_LATE) {
     s.lateReported = s.pendingAt.length;
     tally.add(s.kind, 'echoLate');

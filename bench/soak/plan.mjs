@@ -33,8 +33,9 @@ export const TRAFFIC_DEFAULTS = {
   // minutes, before the end of warm-up.
   firehoseEvery: 100,
   firehoseSize: 8 * 1024,
-  // Slow readers read for `slowRead` ms, then stop for `slowPause` ms, and so on: under
-  // the server's 60 s ping, so that they are slow, not dead (stalled readers are dead).
+  // Slow readers stop for `slowPause` ms, then read for `slowRead` ms, all in step (see
+  // `slowReaderPaused`): under the server's 60 s ping and the client's 55 s SSE liveness
+  // limit, so that they are slow, not dead (stalled readers are dead).
   slowRead: 20_000,
   slowPause: 40_000,
   // A churning client lives this long (ms, uniform), then leaves and comes back.
@@ -77,4 +78,9 @@ export function planClients(ws, http) {
 /** Splits `count` into `parts` shares that differ by at most one. */
 export function split(count, parts) {
   return Array.from({ length: parts }, (_, i) => Math.floor(count / parts) + (i < count % parts ? 1 : 0));
+}
+
+/** Whether slow readers are stopped at `now`: the first `slowPause` ms of every cycle from `epoch`. */
+export function slowReaderPaused(traffic, now) {
+  return (now - traffic.epoch) % (traffic.slowPause + traffic.slowRead) < traffic.slowPause;
 }

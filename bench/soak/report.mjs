@@ -150,11 +150,11 @@ export function verdict(run) {
       !judged,
     );
   }
-  // The heap after a full GC, every --gc-every seconds from the end of warm-up: the
+  // The heap after a full GC, once per slow-reader cycle from the end of warm-up: the
   // trend without the garbage.
   const series = run.gcSeries ?? [];
   if (series.length < MIN_GC_READINGS) {
-    add('heap after GC, fitted from warm-up to end', false, `not judged: ${series.length} readings, ${MIN_GC_READINGS} needed (a longer --duration or a shorter --gc-every)`, true);
+    add('heap after GC, fitted from warm-up to end', false, `not judged: ${series.length} readings, ${MIN_GC_READINGS} needed (a longer --duration: one per slow-reader cycle after warm-up)`, true);
   } else {
     const perSecond = slope(series, (s) => s.memory.heapUsed);
     const span = (series[series.length - 1].at - series[0].at) / 1000;
@@ -171,10 +171,10 @@ export function verdict(run) {
       ['heap after GC', 'heapUsed', FLAT.heapAfterGc],
     ]) {
       const w = within(gc.end.memory[key] - gc.warm.memory[key], gc.warm.memory[key], limits);
-      add(`${name}, end vs warm-up`, w.ok, `${mb(gc.warm.memory[key])} → ${mb(gc.end.memory[key])} MiB (${w.growth >= 0 ? '+' : ''}${mb(w.growth)}; flat below +${mb(w.allowed)})`);
+      add(`${name}, last reading vs first`, w.ok, `${mb(gc.warm.memory[key])} → ${mb(gc.end.memory[key])} MiB (${w.growth >= 0 ? '+' : ''}${mb(w.growth)}; flat below +${mb(w.allowed)})`);
     }
   } else {
-    add('memory after GC', false, 'no warm-up or end reading (the run ended early)');
+    add('memory after GC', false, `${(run.gcSeries ?? []).length} reading(s) after a full GC, 2 needed (a longer --duration, or a shorter --warmup)`);
   }
 
   // Handles and descriptors: after every client left, what was there before any came.

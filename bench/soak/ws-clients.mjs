@@ -3,7 +3,8 @@
 //   echo      sends an echo every `echoEvery` ms (±50 %); every reply must match, in order
 //   sub       reads a light topic; one in ten also publishes to it every 10 × publishEvery
 //   firehose  reads the firehose and checks that nothing is missing
-//   slow      on the firehose, reads for `slowRead` ms, stops for `slowPause` ms, again
+//   slow      on the firehose, stops reading for `slowPause` ms, reads for `slowRead` ms,
+//             again (all in step, on the soak's clock)
 //   stalled   on the firehose, stops reading once open and never starts again
 //   churn     on /echo or /pubsub, lives `churnMin`–`churnMax` ms, leaves (a Close, or
 //             one time in five a reset), and comes back as a new connection
@@ -12,7 +13,7 @@
 // once every one has opened or failed; `stats` answers the tally; `leave` closes them all
 // and answers once they are gone.
 import { announceReady, openFilesLimit, serveRequests } from './ipc.mjs';
-import { ECHO_PATH, FIREHOSE, PUBSUB_PATH, topicName } from './plan.mjs';
+import { ECHO_PATH, FIREHOSE, PUBSUB_PATH, slowReaderPaused, topicName } from './plan.mjs';
 import { RawWebSocket, State } from './raw-websocket.mjs';
 import { Tally } from './tally.mjs';
 import { echoText, publishText, Sequences } from './traffic.mjs';
@@ -169,22 +170,12 @@ const subKind = {
 const firehoseKind = { open: opened, message: readTopic, close: ended, tick() {} };
 
 const slowKind = {
-  open(ws) {
-    opened(ws);
-    // Readers start out of step, so that they do not all stop at once.
-    ws.data.due = Date.now() + random(0, config.traffic.slowRead);
-  },
+  open: opened,
   message: readTopic,
   close: ended,
   tick(ws, now) {
-    if (now < ws.data.due) return;
-    if (ws.paused) {
-      ws.resume();
-      ws.data.due = now + config.traffic.slowRead;
-    } else {
-      ws.pause();
-      ws.data.due = now + config.traffic.slowPause;
-    }
+    if (slowReaderPaused(config.traffic, now)) ws.pause();
+    else ws.resume();
   },
 };
 
