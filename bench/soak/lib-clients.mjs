@@ -203,6 +203,7 @@ function onClose(event) {
     }
     s.opened?.(false);
     s.ended?.();
+    if (s.churn && !leaving) setTimeout(() => open(s.kind, s.transport, s.path), random(0, 2_000)).unref();
     return;
   }
   if (s.leaving || (s.slow && event.code === 1013)) tally.bump(s.kind, 'closedExpected', label);

@@ -201,8 +201,8 @@ const churnKind = {
     else readTopic(ws, text);
   },
   close(ws, end) {
-    if (!ended(ws, end)) return;
-    if (ws.data.leaving && !leaving) tally.add(ws.data.kind, 'cycles');
+    // A client that could not connect tries again, as one that left comes back.
+    if (ended(ws, end) && ws.data.leaving && !leaving) tally.add(ws.data.kind, 'cycles');
     if (!leaving) setTimeout(() => connect('churn'), random(0, 2_000)).unref();
   },
   tick(ws, now) {
