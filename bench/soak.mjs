@@ -112,6 +112,20 @@ function parseOptions(argv) {
   return options;
 }
 
+/**
+ * TcpExt ListenOverflows: connections the kernel dropped because a listener's accept queue
+ * was full (they retry their SYN after 1 s, 3 s, 7 s…). Machine-wide: other listeners count.
+ */
+function listenOverflows() {
+  try {
+    const [names, values] = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const i = names.split(' ').indexOf('ListenOverflows');
+    return i === -1 ? NaN : Number(values.split(' ')[i]);
+  } catch {
+    return NaN;
+  }
+}
+
 /** Linux PSI: the share of the last 10 s during which some runnable task waited for a CPU. */
 function cpuPressure() {
   try {
@@ -233,6 +247,7 @@ async function main() {
   });
 
   const rampStart = Date.now();
+  const overflowsBefore = listenOverflows();
   try {
     for (const { child } of starts) {
       const r = await Promise.race([child.ready, stopped]);
@@ -245,6 +260,8 @@ async function main() {
       stopped,
     ]);
     run.rampSeconds = (Date.now() - rampStart) / 1000;
+    run.rampListenOverflows = listenOverflows() - overflowsBefore;
+    let overflows = listenOverflows();
     if (ramp !== 'stopped') {
       for (const r of ramp) log(`  ${r.name}: ${r.opened.toLocaleString('en-US')} open, ${r.failed} failed`);
       log(`ramp: ${run.rampSeconds.toFixed(1)} s`);
@@ -287,6 +304,8 @@ async function main() {
       sample.clientCpu = merged.cpu;
       sample.clientLoopDelay = merged.eldMax;
       sample.cpuPressure = cpuPressure();
+      sample.listenOverflows = listenOverflows() - overflows;
+      overflows += sample.listenOverflows;
       busy = now;
       run.steady.push(sample);
       run.clientSamples.push({ at: sample.at, totals: totals(merged) });

@@ -204,6 +204,14 @@ export function verdict(run) {
     true,
   );
 
+  const overflows = steady.reduce((a, s) => a + (s.listenOverflows || 0), 0);
+  add(
+    'accept queue',
+    !(run.rampListenOverflows > 0) && overflows === 0,
+    `connections dropped by a full accept queue (machine-wide, TcpExt ListenOverflows): ${run.rampListenOverflows ?? 'n/a'} during the ramp, ${overflows} after it; each waits for its SYN to be sent again (1 s, 3 s, 7 s…)`,
+    true,
+  );
+
   // Clients.
   const t = totals(run.clients);
   const opened = t.opened;
