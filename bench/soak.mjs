@@ -48,9 +48,10 @@ const HELP = `usage: node bench/soak.mjs [options]      (npm run soak -- [option
   --ws-procs N      processes for the raw WebSocket clients (default: one per 5,000)
   --http-procs N    processes for the library clients (HTTP sessions and the
                     permessage-deflate WebSockets; default: one per 700 sessions)
-  --heap-snapshots  also write the server's heap at the end of warm-up and at the end
-                    (warm.heapsnapshot, end.heapsnapshot in --out; large, and the
-                    server stops for seconds while it writes each)
+  --heap-snapshots  also write the server's heap at the first and the last reading
+                    (warm.heapsnapshot, end.heapsnapshot in --out; large, the server
+                    stops for seconds while it writes each, and RSS stays higher
+                    after: its readings then mean little)
   --no-deflate      the server does not offer permessage-deflate
   --echo-every MS, --publish-every MS, --firehose-every MS, --firehose-size BYTES,
   --slow-read MS, --slow-pause MS, --churn-min MS, --churn-max MS

@@ -155,6 +155,18 @@ function openByTransport() {
   return open;
 }
 
+/**
+ * Work the soak asked for (a forced GC, a heap snapshot) is not the server's own: the CPU
+ * and the event-loop delay it caused are left out of the next sample (the histogram's
+ * timer is let run once, late, before it is reset).
+ */
+async function leaveOutOfSamples() {
+  await new Promise((resolve) => setTimeout(resolve, 3 * LOOP_DELAY_RESOLUTION));
+  loopDelay.reset();
+  lastCpu = process.cpuUsage();
+  lastAt = performance.now();
+}
+
 /** What the server holds now. */
 function state() {
   return {
@@ -188,24 +200,22 @@ function sample() {
 
 serveRequests({
   sample,
-  /**
-   * Memory, handles and connections after a full GC. The collection is the soak's doing,
-   * not the server's: the CPU and event-loop delay it causes are left out of the next
-   * sample (the histogram's timer is let run once before it is reset).
-   */
+  /** Memory, handles and connections after a full GC. */
   async 'gc-sample'() {
     globalThis.gc?.();
     globalThis.gc?.();
     const result = { ...state(), gc: typeof globalThis.gc === 'function' };
-    await new Promise((resolve) => setTimeout(resolve, 3 * LOOP_DELAY_RESOLUTION));
-    loopDelay.reset();
-    lastCpu = process.cpuUsage();
-    lastAt = performance.now();
+    await leaveOutOfSamples();
     return result;
   },
-  /** v8's heap snapshot, for finding what grows (Chrome DevTools, Memory tab, comparison). */
-  'heap-snapshot'({ path }) {
-    return { path: writeHeapSnapshot(path) };
+  /**
+   * v8's heap snapshot, for finding what grows (Chrome DevTools, Memory tab, comparison).
+   * Writing it stops the server for seconds, and leaves RSS higher than it found it.
+   */
+  async 'heap-snapshot'({ path }) {
+    const written = writeHeapSnapshot(path);
+    await leaveOutOfSamples();
+    return { path: written };
   },
   async close() {
     clearInterval(publisher);
