@@ -132,8 +132,10 @@ export function verdict(run) {
   const half = steady.filter((s) => s.at >= steady[0]?.at + (duration * 1000) / 2);
   // Without a forced GC the heap is a sawtooth of garbage: its slope is shown, not judged
   // (the readings after a GC below are).
+  // A heap snapshot leaves RSS higher than it found it: such a run's RSS is shown, not judged.
+  const rssJudged = !run.options.heapSnapshots;
   for (const [name, key, limits, judged] of [
-    ['RSS', 'rss', FLAT.rssSlope, true],
+    ['RSS', 'rss', FLAT.rssSlope, rssJudged],
     ['heap used (no GC)', 'heapUsed', FLAT.heapSlope, false],
   ]) {
     if (half.length < MIN_SLOPE_SAMPLES) {
@@ -171,7 +173,8 @@ export function verdict(run) {
       ['heap after GC', 'heapUsed', FLAT.heapAfterGc],
     ]) {
       const w = within(gc.end.memory[key] - gc.warm.memory[key], gc.warm.memory[key], limits);
-      add(`${name}, last reading vs first`, w.ok, `${mb(gc.warm.memory[key])} → ${mb(gc.end.memory[key])} MiB (${w.growth >= 0 ? '+' : ''}${mb(w.growth)}; flat below +${mb(w.allowed)})`);
+      const warnOnly = key === 'rss' && !rssJudged;
+      add(`${name}, last reading vs first`, w.ok, `${mb(gc.warm.memory[key])} → ${mb(gc.end.memory[key])} MiB (${w.growth >= 0 ? '+' : ''}${mb(w.growth)}; flat below +${mb(w.allowed)})`, warnOnly);
     }
   } else {
     add('memory after GC', false, `${(run.gcSeries ?? []).length} reading(s) after a full GC, 2 needed (a longer --duration, or a shorter --warmup)`);
