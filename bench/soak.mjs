@@ -41,7 +41,7 @@ const HELP = `usage: node bench/soak.mjs [options]      (npm run soak -- [option
   --http N          HTTP-transport sessions (default 2000)
   --every S         seconds between two samples (default 10)
   --warmup S        seconds before the first reading of the heap after a full GC
-                    (default: a quarter of --duration, at most 120); one follows every
+                    (default: half of --duration, at most 120); one follows every
                     slow-reader cycle (slow-pause + slow-read, 60 s), and the verdict
                     compares the last with the first
   --out DIR         where soak.json and soak.md go (default bench-results/soak-<date>)
@@ -52,6 +52,9 @@ const HELP = `usage: node bench/soak.mjs [options]      (npm run soak -- [option
                     (warm.heapsnapshot, end.heapsnapshot in --out; large, the server
                     stops for seconds while it writes each, and RSS stays higher
                     after: its readings then mean little)
+  --client-nice N   the client processes' niceness (default 10; 0 to run them as the
+                    server): with fewer cores than processes, the server gets the CPU
+                    first, as it would on a machine of its own, and the clients wait
   --no-deflate      the server does not offer permessage-deflate
   --echo-every MS, --publish-every MS, --firehose-every MS, --firehose-size BYTES,
   --slow-read MS, --slow-pause MS, --churn-min MS, --churn-max MS
@@ -76,6 +79,7 @@ function parseOptions(argv) {
       out: { type: 'string' },
       'ws-procs': { type: 'string' },
       'http-procs': { type: 'string' },
+      'client-nice': { type: 'string' },
       'no-deflate': { type: 'boolean', default: false },
       'heap-snapshots': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -101,9 +105,13 @@ function parseOptions(argv) {
     ws,
     http,
     every: number('every', 10, { min: 1 }),
-    warmup: number('warmup', Math.min(120, duration / 4)),
+    // Long enough for the readers that never read to hold all they can (an SSE session's
+    // maxQueue, 8 MiB, takes the firehose ~105 s), so that the first reading already
+    // counts it.
+    warmup: number('warmup', Math.min(120, duration / 2)),
     out: values.out,
     wsProcs: number('ws-procs', Math.max(1, Math.ceil(ws / WS_PER_PROCESS)), { min: 1, integer: true }),
+    clientNice: number('client-nice', 10, { integer: true }),
     httpProcs: number('http-procs', Math.max(1, Math.ceil(http / HTTP_PER_PROCESS)), { min: 1, integer: true }),
     deflate: !values['no-deflate'],
     heapSnapshots: values['heap-snapshots'],
@@ -216,7 +224,7 @@ async function main() {
   for (let i = 0; i < options.wsProcs; i++) {
     const kinds = {};
     for (const [kind, count] of Object.entries(plan.raw)) kinds[kind] = share(count, options.wsProcs, i);
-    const child = new Child(`ws-clients ${i + 1}`, path.join(SOAK, 'ws-clients.mjs'), []);
+    const child = new Child(`ws-clients ${i + 1}`, path.join(SOAK, 'ws-clients.mjs'), [], { nice: options.clientNice });
     clients.push(child);
     starts.push({ child, op: { port: ready.port, kinds, traffic, base } });
     base += 1_000_000;
@@ -227,7 +235,7 @@ async function main() {
       http[transport] = Object.fromEntries(Object.entries(kinds).map(([kind, count]) => [kind, share(count, n, i)]));
     }
     const libPlan = { http, sseSlow: share(plan.sseSlow, n, i), sseStalled: share(plan.sseStalled, n, i), deflate: share(plan.deflate, n, i) };
-    const child = new Child(`lib-clients ${i + 1}`, path.join(SOAK, 'lib-clients.mjs'), []);
+    const child = new Child(`lib-clients ${i + 1}`, path.join(SOAK, 'lib-clients.mjs'), [], { nice: options.clientNice });
     clients.push(child);
     starts.push({ child, op: { port: ready.port, plan: libPlan, traffic, base } });
     base += 1_000_000;

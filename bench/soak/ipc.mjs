@@ -23,9 +23,11 @@ export class Child {
   nextId = 1;
   pending = new Map();
 
-  constructor(name, script, args, { nodeArgs = [], env } = {}) {
+  /** `nice`: a niceness for the process (0: as the soak's own). */
+  constructor(name, script, args, { nodeArgs = [], env, nice = 0 } = {}) {
     this.name = name;
-    this.process = spawn('sh', ['-c', RAISE_NOFILE, 'sh', process.execPath, ...nodeArgs, script, ...args], {
+    const command = [process.execPath, ...nodeArgs, script, ...args];
+    this.process = spawn('sh', ['-c', RAISE_NOFILE, 'sh', ...(nice > 0 ? ['nice', '-n', String(nice)] : []), ...command], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env, ...env },
     });
