@@ -177,7 +177,7 @@ export function verdict(run) {
       add(`${name}, last reading vs first`, w.ok, `${mb(gc.warm.memory[key])} → ${mb(gc.end.memory[key])} MiB (${w.growth >= 0 ? '+' : ''}${mb(w.growth)}; flat below +${mb(w.allowed)})`, warnOnly);
     }
   } else {
-    add('memory after GC', false, `${(run.gcSeries ?? []).length} reading(s) after a full GC, 2 needed (a longer --duration, or a shorter --warmup)`);
+    add('memory after GC', false, `not judged: ${(run.gcSeries ?? []).length} reading(s) after a full GC, 2 needed (a longer --duration, or a shorter --warmup)`, true);
   }
 
   // Handles and descriptors: after every client left, what was there before any came.
