@@ -172,6 +172,8 @@ async function main() {
     clientSamples: [],
     gc: {},
     gcSeries: [],
+    // what the server still held, every 2 s after the clients left
+    drain: [],
     clients: { kinds: {}, notes: [] },
     drainedIn: null,
     interrupted: false,
@@ -347,6 +349,7 @@ async function main() {
         const s = await server.request('gc-sample');
         const extra = Object.entries(s.handles).some(([type, n]) => n > (baseline.handles[type] ?? 0));
         run.gc.after = s;
+        run.drain.push({ after: (Date.now() - drainStart) / 1000, connections: s.connections, sessions: s.sessions, open: s.open, fds: s.fds, handles: s.handles });
         if ((s.connections === 0 && s.sessions === 0 && !extra && s.fds <= baseline.fds) || Date.now() - drainStart > DRAIN_TIMEOUT || run.interrupted) break;
         await sleep(2_000);
       }
