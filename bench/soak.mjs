@@ -105,9 +105,9 @@ function parseOptions(argv) {
     ws,
     http,
     every: number('every', 10, { min: 1 }),
-    // Long enough for the readers that never read to hold all they can (an SSE session's
-    // maxQueue, 8 MiB, takes the firehose ~105 s), so that the first reading already
-    // counts it.
+    // Long enough for the readers that never read to be where they stay: an SSE session
+    // full (its maxQueue takes the firehose seconds), a WebSocket one dropped (at the
+    // server's 120 s idle timeout, counted from its opening, during the ramp).
     warmup: number('warmup', Math.min(120, duration / 2)),
     out: values.out,
     wsProcs: number('ws-procs', Math.max(1, Math.ceil(ws / WS_PER_PROCESS)), { min: 1, integer: true }),

@@ -27,12 +27,13 @@ export const TRAFFIC_DEFAULTS = {
   // ms between two publishes to each light topic: 100 topics, about 5,000 deliveries/s
   // at full scale; long-polling and polling clients get something on most requests.
   publishEvery: 1_000,
-  // ms between two firehose publishes, and their size: 80 KiB/s per reader, enough for a
-  // reader that stops to back up the server within a minute (the kernel buffers first),
-  // and for an SSE session that is never read to reach maxQueue (8 MiB) in under two
-  // minutes, before the end of warm-up.
-  firehoseEvery: 100,
-  firehoseSize: 8 * 1024,
+  // ms between two firehose publishes, and their size: 640 KiB/s per reader. A reader that
+  // stops for 40 s is then 25 MiB behind: past what loopback's kernel buffers hold (up to
+  // ~10 MiB a connection here), so past the server's maxBufferedAmount (8 MiB) and a
+  // session's maxQueue (8 MiB) too — the soak reaches the server's limits, not only the
+  // kernel's. An SSE session that is never read fills its maxQueue in ~13 s.
+  firehoseEvery: 50,
+  firehoseSize: 32 * 1024,
   // Slow readers stop for `slowPause` ms, then read for `slowRead` ms, all in step (see
   // `slowReaderPaused`): under the server's 60 s ping and the client's 55 s SSE liveness
   // limit, so that they are slow, not dead (stalled readers are dead).
@@ -58,10 +59,10 @@ export function planClients(ws, http) {
   const rest = Math.max(0, ws - deflate - slow - stalled - firehose - churn);
   const raw = { echo: Math.ceil(rest / 2), sub: Math.floor(rest / 2), firehose, slow, stalled, churn };
 
-  // An SSE session holds everything its client has not acknowledged, so a reader that
-  // stops holds the firehose's 80 KiB/s (and a string of it) until it reads again, or
-  // until maxQueue for one that never does: a few of them are enough to show it, and
-  // few enough that what they hold (bounded) does not hide a leak in the rest.
+  // An SSE session holds everything its client has not acknowledged, up to maxQueue (and
+  // the SSE text of it too), until its reader reads again, or for ever for one that never
+  // does: a few of them are enough to show it, and few enough that what they hold
+  // (bounded) does not hide a leak in the rest.
   const sseSlow = atLeast(http, 0.005);
   const sseStalled = atLeast(http, 0.001);
   const httpChurn = atLeast(http, 0.05);

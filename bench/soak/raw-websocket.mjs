@@ -174,7 +174,7 @@ export class RawWebSocket {
 
   deliver(opcode, payload) {
     if (this.state !== State.OPEN) return;
-    this.behavior.message(this, payload.toString('latin1'), opcode === 0x2);
+    this.behavior.message(this, payload, opcode === 0x2);
   }
 }
 

@@ -5,7 +5,7 @@
 //                         every other subscriber of NAME
 //   *                     echo, as `hotline echo` does on every path
 // and publishing on its own clock: a small message to each light topic every
-// `publishEvery` ms, an 8 KiB one to the firehose every `firehoseEvery` ms.
+// `publishEvery` ms, a large one (`firehoseSize`) to the firehose every `firehoseEvery` ms.
 //
 // It answers `sample` (memory, handles, descriptors, connections, event-loop delay, CPU,
 // message counts) and `gc-sample` (the same after a full GC) over IPC; `close` shuts it
@@ -18,10 +18,10 @@ import { Server } from '../../dist/src/server/server.js';
 import { enableHttpTransports } from '../../dist/src/transports/http-transports.js';
 import { UpgradeRejection } from '../../dist/src/types.js';
 import { announceReady, openFilesLimit, serveRequests } from './ipc.mjs';
-import { ECHO_PATH, FIREHOSE, PUBSUB_PATH, TOPICS, isTopic, topicName } from './plan.mjs';
+import { ECHO_PATH, FIREHOSE, PUBSUB_PATH, TOPICS, TRAFFIC_DEFAULTS, isTopic, topicName } from './plan.mjs';
 import { firehoseText, topicText } from './traffic.mjs';
 
-const config = JSON.parse(process.argv[2] ?? '{}');
+const config = { ...TRAFFIC_DEFAULTS, deflate: true, ...JSON.parse(process.argv[2] ?? '{}') };
 
 // Node makes process.stderr (a pipe handle here) the first time any socket is destroyed
 // (net.Socket's _destroy compares itself with it): made now, it is part of the baseline
@@ -114,13 +114,13 @@ const publisher = setInterval(() => {
     counts.publishes++;
     counts.deliveries += server.publish(topicName(i), text);
   }
-}, config.publishEvery ?? 1000);
+}, config.publishEvery);
 
 let firehoseSeq = 0;
 const firehose = setInterval(() => {
   counts.publishes++;
-  counts.deliveries += server.publish(FIREHOSE, firehoseText(++firehoseSeq, config.firehoseSize ?? 8192));
-}, config.firehoseEvery ?? 100);
+  counts.deliveries += server.publish(FIREHOSE, firehoseText(++firehoseSeq, config.firehoseSize));
+}, config.firehoseEvery);
 
 // ---- Sampling -------------------------------------------------------------------------------
 

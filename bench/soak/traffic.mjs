@@ -35,12 +35,15 @@ export function firehoseText(seq, size) {
 export const topicText = (seq) => `T ${seq}`;
 export const publishText = (client, n) => `P ${client} ${n}`;
 
+/** The character code at `i` of a string, or the byte of a Buffer (the soak's text is ASCII). */
+const codeAt = (message, i) => (typeof message === 'string' ? message.charCodeAt(i) : message[i]);
+
 /** The decimal number that starts at `from` in `text` (up to a space or the end); NaN if none. */
 function numberAt(text, from) {
   let value = 0;
   let i = from;
   for (; i < text.length; i++) {
-    const c = text.charCodeAt(i);
+    const c = codeAt(text, i);
     if (c === 0x20) break;
     if (c < 0x30 || c > 0x39) return NaN;
     value = value * 10 + (c - 0x30);
@@ -61,9 +64,12 @@ export class Sequences {
   missed = 0;
   disorder = 0;
 
-  /** Reads a topic message; false when it is not one. */
+  /**
+   * Reads a topic message, a string or the bytes of one (so that a firehose message is
+   * never decoded whole); false when it is not one.
+   */
   see(text) {
-    const kind = text.charCodeAt(0);
+    const kind = codeAt(text, 0);
     if (kind === 0x54 /* T */ || kind === 0x46 /* F */) {
       this.server = this.step(this.server, numberAt(text, 2));
       return true;
@@ -71,7 +77,7 @@ export class Sequences {
     if (kind === 0x50 /* P */) {
       const space = text.indexOf(' ', 2);
       if (space === -1) return false;
-      const client = text.slice(2, space);
+      const client = typeof text === 'string' ? text.slice(2, space) : text.toString('latin1', 2, space);
       this.clients ??= new Map();
       this.clients.set(client, this.step(this.clients.get(client) ?? -1, numberAt(text, space + 1)));
       return true;

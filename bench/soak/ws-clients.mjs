@@ -81,8 +81,9 @@ function opened(ws) {
   ws.data.onOpen?.(true);
 }
 
-function checkEcho(ws, text) {
+function checkEcho(ws, payload) {
   const d = ws.data;
+  const text = payload.toString('latin1');
   tally.add(d.kind, 'received');
   const expected = d.pending.shift();
   d.pendingAt.shift();
@@ -112,12 +113,12 @@ function lateEchoes(ws, now) {
   }
 }
 
-function readTopic(ws, text) {
+function readTopic(ws, payload) {
   const d = ws.data;
   tally.add(d.kind, 'received');
-  if (!d.seqs.see(text)) {
+  if (!d.seqs.see(payload)) {
     tally.bump(d.kind, 'errors', 'not a topic message');
-    tally.note(d.kind, `#${d.id} unexpected message ${JSON.stringify(text.slice(0, 24))}`);
+    tally.note(d.kind, `#${d.id} unexpected message ${JSON.stringify(payload.toString('latin1', 0, 24))}`);
   }
 }
 
@@ -196,9 +197,9 @@ const churnKind = {
     ws.data.due = Date.now() + random(0, 2_000);
     ws.data.leaveAt = Date.now() + random(config.traffic.churnMin, config.traffic.churnMax);
   },
-  message(ws, text) {
-    if (text.charCodeAt(0) === 0x65 /* e */) checkEcho(ws, text);
-    else readTopic(ws, text);
+  message(ws, payload) {
+    if (payload[0] === 0x65 /* e */) checkEcho(ws, payload);
+    else readTopic(ws, payload);
   },
   close(ws, end) {
     // A client that could not connect tries again, as one that left comes back.
