@@ -186,7 +186,15 @@ const stalledKind = {
     ws.pause();
   },
   message: readTopic,
-  close: ended,
+  close(ws, end) {
+    // Read again at the end (leaveAll), a stalled reader that finds its connection over
+    // before we closed it was dropped by the server meanwhile.
+    if (ws.data.stalledEnd && !ws.data.leaving) {
+      tally.add(ws.data.kind, 'droppedByServer');
+      ws.data.leaving = true;
+    }
+    ended(ws, end);
+  },
   tick() {},
 };
 
@@ -323,7 +331,7 @@ async function leaveAll() {
       // closed by us.
       setTimeout(() => {
         if (ws.state !== State.OPEN) return;
-        tally.add('ws/stalled', 'stillOpen');
+        tally.add(ws.data.kind, 'stillOpen');
         ws.data.leaving = true;
         ws.close(1000);
       }, 5_000).unref();
@@ -335,16 +343,6 @@ async function leaveAll() {
   clearInterval(clock);
   return collect();
 }
-
-// A stalled reader's end before we closed it is the server dropping it.
-const stalledClose = stalledKind.close;
-stalledKind.close = (ws, end) => {
-  if (ws.data.stalledEnd && !ws.data.leaving) {
-    tally.add('ws/stalled', 'droppedByServer');
-    ws.data.leaving = true;
-  }
-  stalledClose(ws, end);
-};
 
 serveRequests({
   async start(message) {
