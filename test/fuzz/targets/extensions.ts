@@ -135,7 +135,8 @@ function clientAccepts(list: readonly ExtensionOffer[], opts: PerMessageDeflateO
   if (raw === null) return 'refuse';
   if (opts.serverNoContextTakeover && !raw.snct) return 'refuse';
   if (opts.serverMaxWindowBits !== undefined && (raw.smwb === undefined || raw.smwb > opts.serverMaxWindowBits)) return 'refuse';
-  const offered = opts.clientMaxWindowBits === true ? 15 : (opts.clientMaxWindowBits ?? 12);
+  // The client's default offer is the value-less client_max_window_bits (as browsers send).
+  const offered = opts.clientMaxWindowBits === true || opts.clientMaxWindowBits === undefined ? 15 : opts.clientMaxWindowBits;
   if (typeof raw.cmwb === 'number' && raw.cmwb > offered) return 'refuse';
   return {
     serverNoContextTakeover: raw.snct,
