@@ -103,7 +103,11 @@ const pubsubHandler = {
 server.route(ECHO_PATH, echoHandler);
 server.route(PUBSUB_PATH, pubsubHandler);
 server.route('*', echoHandler);
-const transports = enableHttpTransports(server);
+// The soak's clients all come from 127.0.0.1 and name themselves in a header: the limits
+// per client apply to each of them, as they would to distinct addresses.
+const transports = enableHttpTransports(server, {
+  sessionKey: (request) => request.headers['x-soak-client'] ?? request.socket.remoteAddress ?? '',
+});
 const address = await server.listen(0, '127.0.0.1');
 
 let seq = 0;

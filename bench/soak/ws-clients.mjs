@@ -65,12 +65,13 @@ function ended(ws, end) {
 }
 
 /**
- * Ends a kind may see without asking: a slow reader may be closed with 1013 by the
- * server's byte budget (maxOutboundBytes evicts the largest holders), a stalled one may
- * also be dropped at the server's idle timeout.
+ * Ends a kind may see without asking: a slow or stalled reader may be evicted by the
+ * server's byte budget (maxOutboundBytes closes the largest holders with 1013 and destroys
+ * their socket: a reader that is behind never reads that Close, and sees the connection
+ * end), and a stalled one may also be dropped at the server's idle timeout.
  */
 function allowed(kind, end) {
-  if (kind === 'ws/slow' || kind === 'ws/stalled') return end.code === 1013 || (kind === 'ws/stalled' && end.cause === 'abnormal');
+  if (kind === 'ws/slow' || kind === 'ws/stalled') return end.code === 1013 || end.cause === 'abnormal';
   return false;
 }
 
