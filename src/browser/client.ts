@@ -26,6 +26,7 @@ import {
   encodeBatch,
   packetSize,
 } from '../transports/wire.js';
+import { decodeUpgradeMessage, encodeUpgradeMessage } from '../transports/upgrade-messages.js';
 
 export type TransportName = 'websocket' | 'sse' | 'long-polling' | 'polling' | 'interval-polling';
 export const ALL_TRANSPORTS: readonly TransportName[] = ['websocket', 'sse', 'long-polling', 'polling', 'interval-polling'];
@@ -909,23 +910,26 @@ class SessionDriver implements Driver {
     ws.binaryType = 'arraybuffer';
     let phase: 'probe' | 'pausing' | 'upgrading' | 'carrier' = 'probe';
     const deadline = this.timer(() => this.abandonUpgrade(), this.client.options.openTimeout ?? 10_000);
-    ws.onopen = () => ws.send('probe');
+    ws.onopen = () => ws.send(encodeUpgradeMessage({ type: 'probe' }));
     ws.onmessage = (event: { data: unknown }) => {
       if (this.stopped || (ws !== this.upgrading && ws !== this.carrier)) return;
       const data = event.data;
       if (phase === 'carrier') {
         this.client.driverMessage(this, typeof data === 'string' ? data : (data as ArrayBuffer));
-      } else if (phase === 'probe' && data === 'probe') {
+        return;
+      }
+      const message = typeof data === 'string' ? decodeUpgradeMessage(data) : null;
+      if (phase === 'probe' && message?.type === 'probe') {
         phase = 'pausing';
         void this.pause().then(() => {
           if (ws !== this.upgrading || this.stopped) return;
           phase = 'upgrading';
-          ws.send(`upgrade ${this.lastReceived}`);
+          ws.send(encodeUpgradeMessage({ type: 'upgrade', seq: this.lastReceived }));
         });
-      } else if (phase === 'upgrading' && typeof data === 'string' && /^upgraded [0-9]+$/.test(data)) {
+      } else if (phase === 'upgrading' && message?.type === 'upgraded') {
         phase = 'carrier';
         this.clearTimer(deadline);
-        this.switchTo(ws, Number(data.slice(9)));
+        this.switchTo(ws, message.seq);
       } else {
         this.abandonUpgrade();
       }

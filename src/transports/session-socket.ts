@@ -5,12 +5,13 @@ import type { ResolvedServerOptions } from '../server/options.js';
 import { WebSocketConnection } from '../websocket/connection.js';
 import type { Sweep } from '../websocket/sweep.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
+import { decodeUpgradeMessage, encodeUpgradeMessage } from './upgrade-messages.js';
 
 /**
  * A WebSocket that carries an HTTP session after an upgrade (the client started on a
  * polling transport and found that WebSocket gets through).
  *
- * The upgrade, loss-free and in order:
+ * The upgrade, loss-free and in order (the messages' grammar: `upgrade-messages.ts`):
  *
  *   client → `probe`            the WebSocket works end to end (a proxy may pass the
  *   server → `probe`            handshake yet drop frames); the HTTP session goes on
@@ -85,13 +86,13 @@ export class SessionSocket extends WebSocketConnection {
       this.session.carrierMessage(data, isBinary);
       return;
     }
-    const text = isBinary ? '' : data.toString('utf8');
-    if (text === 'probe') {
-      this.sendData(data, false, false);
+    // Only text frames spell a control message; none is longer than a few bytes.
+    const message = isBinary || data.length > 64 ? null : decodeUpgradeMessage(data.toString('utf8'));
+    if (message?.type === 'probe') {
+      this.sendData(Buffer.from(encodeUpgradeMessage(message)), false, false);
       return;
     }
-    const match = /^upgrade (0|[1-9][0-9]{0,15})$/.exec(text);
-    if (match !== null && this.session.upgradeTo(this, Number(match[1]))) return;
+    if (message?.type === 'upgrade' && this.session.upgradeTo(this, message.seq)) return;
     // RFC 6455 §7.4.1: 1008 for a message that breaks the policy of this endpoint.
     this.close(CloseCode.POLICY_VIOLATION, 'expected probe or upgrade');
   }

@@ -16,6 +16,7 @@ import { toBuffer } from '../websocket/payload.js';
 import type { HttpTransportName, ResolvedHttpTransportOptions } from './options.js';
 import type { CarriedSession, SessionSocket } from './session-socket.js';
 import { stalled, watchProgress } from './unread.js';
+import { encodeUpgradeMessage } from './upgrade-messages.js';
 import {
   type Handshake,
   batchParts,
@@ -780,7 +781,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     this.probe = null;
     this.carrier = socket;
     socket.carry();
-    socket.sendData(Buffer.from(`upgraded ${this.received}`), false, false);
+    socket.sendData(Buffer.from(encodeUpgradeMessage({ type: 'upgraded', seq: this.received })), false, false);
     for (const item of this.queue) socket.sendData(item.data, item.kind === 'b', undefined);
     this.queue = [];
     this.queuedBytes = 0;

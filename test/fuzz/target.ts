@@ -20,8 +20,7 @@
  *     },
  *   };
  *
- * (The session-upgrade messages, `probe`, `upgrade N`, `upgraded R`, get one like it
- * once they have a codec of their own.)
+ * (`targets/upgrade-messages.ts`, for the session-upgrade messages, is another.)
  */
 import { isDeepStrictEqual } from 'node:util';
 import { setFlagsFromString } from 'node:v8';

@@ -151,4 +151,25 @@ describe('upgrade from an HTTP transport to WebSocket', () => {
     assert.equal(client.transport, 'long-polling');
     client.close();
   });
+
+  it('refuses an upgrade naming a message the server never sent, or a number spelled another way, with 1008', async () => {
+    const client = open(ts.url('/u'), 'long-polling');
+    await next(client, 'open');
+    for (const upgrade of ['upgrade 5', 'upgrade 00', `upgrade ${Number.MAX_SAFE_INTEGER + 1}`, 'upgraded 0']) {
+      const ws = new WebSocket(`ws://127.0.0.1:${ts.port}/u?transport=websocket&sid=${client.sid}`);
+      await new Promise((resolve) => (ws.onopen = resolve));
+      ws.send('probe');
+      const answer = await new Promise<{ data: unknown }>((resolve) => (ws.onmessage = resolve as never));
+      assert.equal(String(answer.data), 'probe');
+      ws.send(upgrade);
+      const event = await new Promise<{ code: number }>((resolve) => (ws.onclose = (e) => resolve(e as never)));
+      assert.equal(event.code, 1008, upgrade);
+    }
+    // The session is untouched and still on HTTP.
+    const rec = recorder(client);
+    log.peers.at(-1)!.send('still fine');
+    assert.deepEqual(await rec.until(1), ['still fine']);
+    assert.equal(client.transport, 'long-polling');
+    client.close();
+  });
 });
