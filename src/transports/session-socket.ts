@@ -5,7 +5,7 @@ import type { ResolvedServerOptions } from '../server/options.js';
 import { WebSocketConnection } from '../websocket/connection.js';
 import type { Sweep } from '../websocket/sweep.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
-import { decodeUpgradeMessage, encodeUpgradeMessage } from './upgrade-messages.js';
+import { MAX_UPGRADE_MESSAGE_LENGTH, decodeUpgradeMessage, encodeUpgradeMessage } from './upgrade-messages.js';
 
 /**
  * A WebSocket that carries an HTTP session after an upgrade (the client started on a
@@ -86,8 +86,8 @@ export class SessionSocket extends WebSocketConnection {
       this.session.carrierMessage(data, isBinary);
       return;
     }
-    // Only text frames spell a control message; none is longer than a few bytes.
-    const message = isBinary || data.length > 64 ? null : decodeUpgradeMessage(data.toString('utf8'));
+    // Only text frames spell a control message, and only short ones.
+    const message = isBinary || data.length > MAX_UPGRADE_MESSAGE_LENGTH ? null : decodeUpgradeMessage(data.toString('utf8'));
     if (message?.type === 'probe') {
       this.sendData(Buffer.from(encodeUpgradeMessage(message)), false, false);
       return;

@@ -20,8 +20,11 @@ export type UpgradeMessage =
   /** server → client: `seq` is the last upstream sequence number the server has. */
   | { readonly type: 'upgraded'; readonly seq: number };
 
-/** Longest message: `upgraded ` and the 16 digits of 2^53 - 1. */
-const MAX_LENGTH = 'upgraded '.length + String(Number.MAX_SAFE_INTEGER).length;
+/**
+ * Longest message: `upgraded ` and the 16 digits of 2^53 - 1. The messages are ASCII, so
+ * this bounds their bytes too: a longer frame need not even be decoded as text.
+ */
+export const MAX_UPGRADE_MESSAGE_LENGTH = 'upgraded '.length + String(Number.MAX_SAFE_INTEGER).length;
 
 const SEQUENCED = /^(upgrade|upgraded) (0|[1-9][0-9]*)$/;
 
@@ -35,7 +38,7 @@ export function encodeUpgradeMessage(message: UpgradeMessage): string {
 export function decodeUpgradeMessage(text: string): UpgradeMessage | null {
   if (text === 'probe') return { type: 'probe' };
   // Bounded before the expression runs: a peer's long frame costs nothing here.
-  if (text.length > MAX_LENGTH) return null;
+  if (text.length > MAX_UPGRADE_MESSAGE_LENGTH) return null;
   const match = SEQUENCED.exec(text);
   if (match === null) return null;
   const seq = Number(match[2]);
