@@ -4,6 +4,7 @@
  * long polling, short polling and fixed-interval polling.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { ReadyState } from './protocol/ready-state.js';
 
 /** Transport names, as used by `peer.transport`, the browser client and `/stats`. */
 export const Transport = {
@@ -16,14 +17,7 @@ export const Transport = {
 export type TransportName = (typeof Transport)[keyof typeof Transport];
 export const TRANSPORTS: readonly TransportName[] = Object.values(Transport);
 
-/** RFC 6455 §4.1 / WHATWG names for the four connection states. */
-export const ReadyState = {
-  CONNECTING: 0,
-  OPEN: 1,
-  CLOSING: 2,
-  CLOSED: 3,
-} as const;
-export type ReadyState = (typeof ReadyState)[keyof typeof ReadyState];
+export { ReadyState } from './protocol/ready-state.js';
 
 /**
  * What `peer.send()` did with a message:

@@ -19,7 +19,7 @@ import http from 'node:http';
 
 import { connect } from '../../dist/src/browser/client.js';
 import { WebSocket } from '../../dist/src/client/websocket.js';
-import { SseParser, decodeHandshake, encodeBatch } from '../../dist/src/transports/wire.js';
+import { SseParser, decodeHandshake, encodeBatch } from '../../dist/src/protocol/session/wire.js';
 import { announceReady, openFilesLimit, serveRequests } from './ipc.mjs';
 import { ECHO_PATH, FIREHOSE, PUBSUB_PATH, slowReaderPaused, topicName } from './plan.mjs';
 import { Tally } from './tally.mjs';

@@ -8,6 +8,8 @@
  * and the global `WebSocket` — Node 20 has none, so Node callers pass Hotline's own
  * (`options.WebSocket`).
  */
+import { ReadyState } from '../protocol/ready-state.js';
+import { MAX_CLOSE_REASON_BYTES, isApplicationCloseCode } from '../protocol/close-code.js';
 import {
   ClientCloseEvent,
   ClientErrorEvent,
@@ -25,8 +27,8 @@ import {
   decodeSseData,
   encodeBatch,
   packetSize,
-} from '../transports/wire.js';
-import { decodeUpgradeMessage, encodeUpgradeMessage } from '../transports/upgrade-messages.js';
+} from '../protocol/session/wire.js';
+import { decodeUpgradeMessage, encodeUpgradeMessage } from '../protocol/session/upgrade-messages.js';
 
 export type TransportName = 'websocket' | 'sse' | 'long-polling' | 'polling' | 'interval-polling';
 export const ALL_TRANSPORTS: readonly TransportName[] = ['websocket', 'sse', 'long-polling', 'polling', 'interval-polling'];
@@ -91,8 +93,8 @@ export interface ClientOptions {
   upgrade?: boolean;
 }
 
-export const ClientState = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 } as const;
-export type ClientState = (typeof ClientState)[keyof typeof ClientState];
+/** The client's states are the WebSocket ones (`ClientState` is kept as the client-facing name). */
+export { ReadyState as ClientState };
 
 /** Close codes after which the client comes back on its own (the others are deliberate). */
 const RECONNECT_CODES = new Set([1001, 1006, 1012, 1013, 1014]);
@@ -133,7 +135,7 @@ type Handler<E> = ((event: E) => void) | null;
 export class HotlineClient extends EventTarget {
   /** The URL given, as http(s). */
   readonly url: string;
-  private state: ClientState = ClientState.CONNECTING;
+  private state: ReadyState = ReadyState.CONNECTING;
   private readonly transportList: readonly TransportName[];
   private readonly reconnectOptions: Required<ReconnectOptions> | null;
   /** @internal */ readonly options: ClientOptions;
@@ -172,7 +174,7 @@ export class HotlineClient extends EventTarget {
     queueMicrotask(() => this.beginAttempt());
   }
 
-  get readyState(): ClientState {
+  get readyState(): ReadyState {
     return this.state;
   }
 
@@ -190,7 +192,7 @@ export class HotlineClient extends EventTarget {
   get bufferedAmount(): number {
     let queued = 0;
     for (const item of this.pending) queued += item.bytes.length;
-    return queued + (this.state === ClientState.OPEN ? (this.driver?.bufferedAmount ?? 0) : 0);
+    return queued + (this.state === ReadyState.OPEN ? (this.driver?.bufferedAmount ?? 0) : 0);
   }
 
   /**
@@ -198,21 +200,21 @@ export class HotlineClient extends EventTarget {
    * opens (or while it reconnects) messages wait and leave in order once it does.
    */
   send(data: string | ArrayBuffer | ArrayBufferView): void {
-    if (this.state === ClientState.CLOSING || this.state === ClientState.CLOSED) return;
+    if (this.state === ReadyState.CLOSING || this.state === ReadyState.CLOSED) return;
     const message = outgoing(data);
-    if (this.state === ClientState.OPEN && this.driver !== null) this.driver.send(message);
+    if (this.state === ReadyState.OPEN && this.driver !== null) this.driver.send(message);
     else this.pending.push(message);
   }
 
   close(code = 1000, reason = ''): void {
-    if (this.state === ClientState.CLOSING || this.state === ClientState.CLOSED) return;
-    if (code !== 1000 && !(code >= 3000 && code <= 4999)) throw new RangeError('close code must be 1000 or 3000-4999');
-    if (textEncoder.encode(reason).length > 123) throw new SyntaxError('close reason longer than 123 bytes');
+    if (this.state === ReadyState.CLOSING || this.state === ReadyState.CLOSED) return;
+    if (!isApplicationCloseCode(code)) throw new RangeError('close code must be 1000 or 3000-4999');
+    if (textEncoder.encode(reason).length > MAX_CLOSE_REASON_BYTES) throw new SyntaxError('close reason longer than 123 bytes');
     this.userClosed = true;
     if (this.reconnectTimer !== null) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
-    if (this.state === ClientState.OPEN && this.driver !== null) {
-      this.state = ClientState.CLOSING;
+    if (this.state === ReadyState.OPEN && this.driver !== null) {
+      this.state = ReadyState.CLOSING;
       this.driver.close(code, reason);
     } else {
       this.driver?.stop();
@@ -226,7 +228,7 @@ export class HotlineClient extends EventTarget {
   /** @internal */
   driverOpened(driver: Driver): void {
     if (driver !== this.driver) return;
-    this.state = ClientState.OPEN;
+    this.state = ReadyState.OPEN;
     this.attempt = 0;
     this.startIndex = Math.max(0, this.transportList.indexOf(driver.name));
     if (driver.name !== this.lastTransport) {
@@ -235,14 +237,14 @@ export class HotlineClient extends EventTarget {
     }
     this.emit(new ClientStateEvent('open', driver.name, driver.sid));
     for (const message of this.pending.splice(0)) {
-      if (this.driver !== driver || this.state !== ClientState.OPEN) break;
+      if (this.driver !== driver || this.state !== ReadyState.OPEN) break;
       driver.send(message);
     }
   }
 
   /** @internal */
   driverMessage(driver: Driver, data: string | ArrayBuffer): void {
-    if (driver !== this.driver || this.state === ClientState.CLOSED) return;
+    if (driver !== this.driver || this.state === ReadyState.CLOSED) return;
     this.emit(new ClientMessageEvent(data));
   }
 
@@ -320,7 +322,7 @@ export class HotlineClient extends EventTarget {
   private scheduleReconnect(): void {
     this.attempt++;
     const delay = this.backoff(this.attempt);
-    this.state = ClientState.CONNECTING;
+    this.state = ReadyState.CONNECTING;
     this.emit(new ClientReconnectingEvent(this.attempt, delay));
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
@@ -342,7 +344,7 @@ export class HotlineClient extends EventTarget {
   }
 
   private finish(code: number, reason: string, wasClean: boolean, willReconnect: boolean): void {
-    this.state = willReconnect ? ClientState.CONNECTING : ClientState.CLOSED;
+    this.state = willReconnect ? ReadyState.CONNECTING : ReadyState.CLOSED;
     if (!willReconnect) this.pending = [];
     this.emit(new ClientCloseEvent(code, reason, wasClean, willReconnect));
   }

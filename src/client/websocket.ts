@@ -5,10 +5,11 @@ import { CloseCode, HandshakeError, HotlineError } from '../errors.js';
 import { isToken, generateKey, requestHeaders, validateResponse } from '../protocol/handshake.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
 import { Side } from '../protocol/side.js';
-import { ReadyState } from '../types.js';
+import { isApplicationCloseCode } from '../protocol/close-code.js';
+import { ReadyState } from '../protocol/ready-state.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import { WebSocketConnection } from '../websocket/connection.js';
-import { Sweep, type Sweepable } from '../websocket/sweep.js';
+import { Sweep, type Sweepable } from '../timers/sweep.js';
 import { PerMessageDeflate } from '../websocket/permessage-deflate.js';
 import { parseExtensions } from '../protocol/extensions.js';
 import {
@@ -274,7 +275,7 @@ export class WebSocket extends EventTarget {
     if (code !== undefined) {
       // WebIDL: the argument is `[Clamp] unsigned short`, so 3000.4 means 3000.
       code = clampUnsignedShort(code);
-      if (!(code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999))) {
+      if (!isApplicationCloseCode(code)) {
         throw domException('close code must be 1000 or in 3000-4999', 'InvalidAccessError');
       }
     }

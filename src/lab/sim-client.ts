@@ -1,6 +1,6 @@
 import http from 'node:http';
 import { WebSocket } from '../client/websocket.js';
-import { SseParser, decodeBatch, decodeHandshake, decodeSseData, type Handshake } from '../transports/wire.js';
+import { SseParser, decodeBatch, decodeHandshake, decodeSseData, type Handshake } from '../protocol/session/wire.js';
 import type { LabTransport } from './palette.js';
 
 /**

@@ -19,6 +19,16 @@ export function isValidCloseCode(code: number): boolean {
 }
 
 /**
+ * The WebSocket API's rule for what a script may close with (WHATWG WebSockets, the
+ * `close()` method): 1000, or a code from the ranges §7.4.2 gives applications. The
+ * server's API is wider (`isValidCloseCode`: it may say 1001 going away, 1008 policy, …);
+ * both clients, and the HTTP transports reading a client's close packet, use this one.
+ */
+export function isApplicationCloseCode(code: number): boolean {
+  return code === 1000 || (Number.isInteger(code) && code >= 3000 && code <= 4999);
+}
+
+/**
  * A Close frame's payload is a 2-byte code and at most 123 bytes of UTF-8 reason:
  * §5.5 caps control frame payloads at 125 bytes.
  */

@@ -6,6 +6,7 @@ import { type FrameSink, FrameParser } from './frame-parser.js';
 import { DEFAULT_FRAME_LIMITS, type FrameLimits, MAX_CONTROL_PAYLOAD } from './limits.js';
 import { Opcode } from './opcode.js';
 import { Side } from './side.js';
+import { ReadyState } from './ready-state.js';
 
 /**
  * One WebSocket connection after the opening handshake, without any I/O (RFC 6455 §5-§7).
@@ -23,14 +24,6 @@ import { Side } from './side.js';
  * event. So the answers to messages that arrived before the violation, in the same read,
  * go out before the Close, as they would have had the violation come a read later.
  */
-
-/** RFC 6455 §4 and §7 states of the connection, numbered as WHATWG `readyState`. */
-export const State = {
-  OPEN: 1,
-  CLOSING: 2,
-  CLOSED: 3,
-} as const;
-export type State = (typeof State)[keyof typeof State];
 
 export type ProtocolEvent =
   | { readonly type: 'message'; readonly data: Buffer; readonly binary: boolean; readonly compressed: boolean }
@@ -80,7 +73,7 @@ export class Protocol implements FrameSink {
   /** Null on the server side, which never masks. */
   private readonly maskGenerator: (() => Uint8Array) | null;
 
-  state: State = State.OPEN;
+  state: ReadyState = ReadyState.OPEN;
   /** How the connection is ending; null until it starts to (most connections, most of the time). */
   private ending: Ending | null = null;
 
@@ -169,7 +162,7 @@ export class Protocol implements FrameSink {
   receiveEof(): void {
     this.startEnding().eofReceived = true;
     this.parser.stop();
-    this.state = State.CLOSED;
+    this.state = ReadyState.CLOSED;
   }
 
   /** Takes the events parsed since the last call. */
@@ -234,7 +227,7 @@ export class Protocol implements FrameSink {
       ending.closeSent = { code, reason: '' };
       this.queueFrame(Opcode.CLOSE, code === CloseCode.NO_STATUS ? EMPTY : payload.subarray(0, 2), true, false);
     }
-    this.state = State.CLOSED;
+    this.state = ReadyState.CLOSED;
     this.queueEvent({ type: 'close', code, reason });
   }
 
@@ -295,12 +288,12 @@ export class Protocol implements FrameSink {
    * ended), does nothing.
    */
   sendClose(code: number = CloseCode.NO_STATUS, reason = ''): void {
-    if (this.closeSent !== null || this.state === State.CLOSED) return;
+    if (this.closeSent !== null || this.state === ReadyState.CLOSED) return;
     const payload = encodeClosePayload(code, reason);
     const ending = this.startEnding();
     ending.closeSent = { code, reason };
     this.queueFrame(Opcode.CLOSE, payload, true, false);
-    this.state = ending.closeReceived !== null ? State.CLOSED : State.CLOSING;
+    this.state = ending.closeReceived !== null ? ReadyState.CLOSED : ReadyState.CLOSING;
   }
 
   /**
@@ -314,7 +307,7 @@ export class Protocol implements FrameSink {
     const ending = this.startEnding();
     ending.failure = error;
     this.parser.stop();
-    this.state = State.CLOSED;
+    this.state = ReadyState.CLOSED;
     if (ending.closeSent === null) {
       // 1011 withholds details (§7.4.1 gives no reason to leak internals); others explain.
       const reason = error.closeCode === CloseCode.INTERNAL_ERROR ? '' : truncateReason(error.message);
@@ -324,7 +317,7 @@ export class Protocol implements FrameSink {
   }
 
   private checkSendable(): void {
-    if (this.closeSent !== null || this.state === State.CLOSED) {
+    if (this.closeSent !== null || this.state === ReadyState.CLOSED) {
       throw invalidState('the connection is closing or closed');
     }
   }

@@ -1,9 +1,10 @@
 import type { Socket } from 'node:net';
 import { invalidArgument } from '../errors.js';
 import { Side } from '../protocol/side.js';
+import { ReadyState } from '../protocol/ready-state.js';
 import { type ConnectionOptions, WebSocketConnection } from '../websocket/connection.js';
 import { toBuffer } from '../websocket/payload.js';
-import type { Sweep } from '../websocket/sweep.js';
+import type { Sweep } from '../timers/sweep.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import type { Publication, Subscriber, TopicTree } from '../pubsub/topic-tree.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
@@ -100,7 +101,7 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
   start(head: Buffer): void {
     const result = this.handler.open?.(this);
     if (isThenable(result)) this.watchHook(result);
-    if (head.length > 0 && this.readyState !== 3) this.receive(head);
+    if (head.length > 0 && this.readyState !== ReadyState.CLOSED) this.receive(head);
   }
 
   send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
@@ -119,7 +120,7 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
 
   subscribe(topic: string): void {
     if (typeof topic !== 'string') throw invalidArgument('topic must be a string');
-    if (this.readyState === 3) return;
+    if (this.readyState === ReadyState.CLOSED) return;
     this.host.topics.subscribe(this, topic);
   }
 

@@ -19,7 +19,7 @@ import {
 import { ByteBudget } from '../resources/byte-budget.js';
 import { InflateScheduler } from '../websocket/inflate-scheduler.js';
 import { toBuffer } from '../websocket/payload.js';
-import { Sweep, type Sweepable, granularityFor } from '../websocket/sweep.js';
+import { Sweep, type Sweepable, granularityFor } from '../timers/sweep.js';
 import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
 import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from './options.js';
 import { type PeerContext, type PeerHost, WebSocketPeer } from './peer.js';

@@ -7,7 +7,7 @@ import type { Subscriber } from '../pubsub/topic-tree.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
 import type { Route, Server, UpgradeHead } from '../server/server.js';
 import { type Payload, ReadyState, TRANSPORTS, type TransportName, type UpgradeAccept, UpgradeRejection, type UpgradeRequest } from '../types.js';
-import type { Sweepable } from '../websocket/sweep.js';
+import type { Sweepable } from '../timers/sweep.js';
 import { serveClientBundle } from './client-bundle.js';
 import { corsHeaders, preflight } from './cors.js';
 import {
@@ -23,7 +23,7 @@ import { SessionKeys } from './session-key.js';
 import { SessionSocket } from './session-socket.js';
 import { UnreadResponses } from './unread.js';
 import { Upload, type UploadHost } from './upload.js';
-import type { Handshake } from './wire.js';
+import type { Handshake } from '../protocol/session/wire.js';
 
 /**
  * The HTTP transports of a `Server`: SSE, long polling, short polling and fixed-interval

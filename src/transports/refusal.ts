@@ -1,5 +1,5 @@
 import type { Socket } from 'node:net';
-import type { Sweep, Sweepable } from '../websocket/sweep.js';
+import type { Sweep, Sweepable } from '../timers/sweep.js';
 
 /**
  * A socket the transports refused before it became anything (a session upgrade naming

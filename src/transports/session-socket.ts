@@ -3,9 +3,9 @@ import { CloseCode } from '../errors.js';
 import { Side } from '../protocol/side.js';
 import type { ResolvedServerOptions } from '../server/options.js';
 import { WebSocketConnection } from '../websocket/connection.js';
-import type { Sweep } from '../websocket/sweep.js';
+import type { Sweep } from '../timers/sweep.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
-import { MAX_UPGRADE_MESSAGE_LENGTH, decodeUpgradeMessage, encodeUpgradeMessage } from './upgrade-messages.js';
+import { MAX_UPGRADE_MESSAGE_LENGTH, decodeUpgradeMessage, encodeUpgradeMessage } from '../protocol/session/upgrade-messages.js';
 
 /**
  * A WebSocket that carries an HTTP session after an upgrade (the client started on a

@@ -16,7 +16,7 @@ import { toBuffer } from '../websocket/payload.js';
 import type { HttpTransportName, ResolvedHttpTransportOptions } from './options.js';
 import type { CarriedSession, SessionSocket } from './session-socket.js';
 import { stalled, watchProgress } from './unread.js';
-import { encodeUpgradeMessage } from './upgrade-messages.js';
+import { encodeUpgradeMessage } from '../protocol/session/upgrade-messages.js';
 import {
   type Handshake,
   batchParts,
@@ -27,7 +27,7 @@ import {
   sseEvent,
   sseTextData,
   SSE_HEARTBEAT,
-} from './wire.js';
+} from '../protocol/session/wire.js';
 
 /**
  * An HTTP client made into a peer. The session owns an outbound queue of sequenced

@@ -1,9 +1,10 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TransportError } from '../errors.js';
+import { CloseCode, TransportError } from '../errors.js';
+import { isApplicationCloseCode } from '../protocol/close-code.js';
 import type { ResolvedHttpTransportOptions } from './options.js';
 import type { HttpSession } from './session.js';
-import { PacketCounter, TooManyPackets, WireError, decodeBatch } from './wire.js';
+import { PacketCounter, TooManyPackets, WireError, decodeBatch } from '../protocol/session/wire.js';
 
 /**
  * One upstream body (a POST of a session) being read: counted against `maxBody` as it
@@ -195,9 +196,12 @@ function tooManyPackets(limit: number): TransportError {
   return new TransportError('HL_ERR_TOO_MANY_PACKETS', 413, `more than ${limit} packets in one body`);
 }
 
-/** RFC 6455 §7.4: what a client may close with (1005 is how a reasonless close reads). */
+/**
+ * What a client's close packet may carry: what the WebSocket API lets a script close
+ * with, 1001 (a page going away), and 1005, how a reasonless close reads (§7.1.5).
+ */
 function validClientClose(code: number): boolean {
-  return code === 1000 || code === 1001 || code === 1005 || (code >= 3000 && code <= 4999);
+  return isApplicationCloseCode(code) || code === CloseCode.GOING_AWAY || code === CloseCode.NO_STATUS;
 }
 
 function onUploadData(this: UploadRequest, chunk: Buffer): void {

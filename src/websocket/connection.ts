@@ -1,15 +1,16 @@
 import type { Socket } from 'node:net';
 import { CloseCode, HotlineError, ProtocolError } from '../errors.js';
-import { type Chunk, Protocol, type ProtocolEvent, State, encodeClosePayload, internalError } from '../protocol/protocol.js';
+import { type Chunk, Protocol, type ProtocolEvent, encodeClosePayload, internalError } from '../protocol/protocol.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
 import type { Side } from '../protocol/side.js';
 import { Opcode } from '../protocol/opcode.js';
 import { COPY_THRESHOLD, encodeFrameContiguous } from '../protocol/frame-encoder.js';
 import type { SendResult } from '../types.js';
-import type { Sweep, Sweepable } from './sweep.js';
+import type { Sweep, Sweepable } from '../timers/sweep.js';
 import type { MessageCodec } from './codec.js';
 import type { SharedDeflation, SharedMessage } from './shared-deflate.js';
 import type { BudgetExhausted, BudgetHolder, ByteBudget } from '../resources/byte-budget.js';
+import { ReadyState } from '../protocol/ready-state.js';
 
 /**
  * The connection shell: binds a sans-I/O `Protocol` to a socket. Every read runs in the
@@ -296,7 +297,7 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
    */
   private get sendingEnded(): boolean {
     const protocol = this.protocolState;
-    return protocol.closeSent !== null || protocol.state === State.CLOSED || this.finished;
+    return protocol.closeSent !== null || protocol.state === ReadyState.CLOSED || this.finished;
   }
 
   // ---- Hooks for the owner ---------------------------------------------------------------
@@ -321,9 +322,9 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   // ---- State -----------------------------------------------------------------------------
 
   get readyState(): 1 | 2 | 3 {
-    if (this.finished) return State.CLOSED;
+    if (this.finished) return ReadyState.CLOSED;
     // close() waiting for compressed messages to leave has started closing all the same.
-    return this.protocolState.state === State.OPEN && this.negotiated.pendingClose === null ? State.OPEN : State.CLOSING;
+    return this.protocolState.state === ReadyState.OPEN && this.negotiated.pendingClose === null ? ReadyState.OPEN : ReadyState.CLOSING;
   }
 
   /** Bytes accepted by `send` and not yet handed to the kernel. */

@@ -7,7 +7,7 @@
  * Adding a target: a file in `targets/` exporting a `Target`, listed in `targets/index.ts`.
  * A whole one, for the close packet of the polling bodies:
  *
- *   import { WireError, closePayload, decodeClose } from '../../../src/transports/wire.js';
+ *   import { WireError, closePayload, decodeClose } from '../../../src/protocol/session/wire.js';
  *   import { type Target, accepted, expectEqual, hexOf, text } from '../target.js';
  *
  *   export const closeCodec: Target = {

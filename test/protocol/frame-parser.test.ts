@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict';
+import { ReadyState } from '../../src/protocol/ready-state.js';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import type { ErrorCode, ProtocolError } from '../../src/errors.js';
 import { type FrameSink, FrameParser } from '../../src/protocol/frame-parser.js';
 import { DEFAULT_FRAME_LIMITS } from '../../src/protocol/limits.js';
 import { Opcode } from '../../src/protocol/opcode.js';
-import { Protocol, type ProtocolEvent, type ProtocolOptions, State } from '../../src/protocol/protocol.js';
+import { Protocol, type ProtocolEvent, type ProtocolOptions } from '../../src/protocol/protocol.js';
 import { Side } from '../../src/protocol/side.js';
 import {
   type RawFrame,
@@ -676,7 +677,7 @@ describe('FrameParser: bad frames fail the connection', () => {
             assert.equal(close.payload.readUInt16BE(0), bad.closeCode, name);
             assert.deepEqual(close.mask, side === Side.CLIENT ? MASK : null, name);
             assert.equal(protocol.closeExpected, true, name);
-            assert.equal(protocol.state, State.CLOSED, name);
+            assert.equal(protocol.state, ReadyState.CLOSED, name);
             // Further input is ignored.
             protocol.receiveData(peerFrame(side, { opcode: Opcode.TEXT, payload: 'more' }));
             assert.deepEqual(protocol.eventsReceived(), [], name);

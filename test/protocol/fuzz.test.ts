@@ -14,8 +14,9 @@ import { describe, it } from 'node:test';
 import { ProtocolError } from '../../src/errors.js';
 import { isValidCloseCode } from '../../src/protocol/close-code.js';
 import { Opcode } from '../../src/protocol/opcode.js';
-import { Protocol, type ProtocolEvent, State } from '../../src/protocol/protocol.js';
+import { Protocol, type ProtocolEvent } from '../../src/protocol/protocol.js';
 import { Side } from '../../src/protocol/side.js';
+import { ReadyState } from '../../src/protocol/ready-state.js';
 import {
   bytewise,
   concat,
@@ -174,7 +175,7 @@ describe('fuzz: random valid traffic round-trips through encoder, chunking and p
         assert.deepEqual(pongs, pings, context);
         for (const answer of answers) assert.equal(answer.mask !== null, receiverSide === Side.CLIENT, context);
         assert.equal(answers.filter((f) => f.opcode === Opcode.CLOSE).length, closing ? 1 : 0, context);
-        assert.equal(receiver.state, closing ? State.CLOSED : State.OPEN, context);
+        assert.equal(receiver.state, closing ? ReadyState.CLOSED : ReadyState.OPEN, context);
       }
     });
   }

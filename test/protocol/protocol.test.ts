@@ -6,11 +6,11 @@ import {
   Protocol,
   type ProtocolEvent,
   type ProtocolOptions,
-  State,
   encodeClosePayload,
   truncateReason,
 } from '../../src/protocol/protocol.js';
 import { Side } from '../../src/protocol/side.js';
+import { ReadyState } from '../../src/protocol/ready-state.js';
 import {
   type DecodedFrame,
   type RawFrame,
@@ -371,19 +371,19 @@ describe('Protocol: the closing handshake', () => {
     describe(`${side} side`, () => {
       it('closes first: CLOSING until the echo arrives, then CLOSED', () => {
         const protocol = newProtocol(side);
-        assert.equal(protocol.state, State.OPEN);
+        assert.equal(protocol.state, ReadyState.OPEN);
         protocol.sendClose(1000, 'bye');
-        assert.equal(protocol.state, State.CLOSING);
+        assert.equal(protocol.state, ReadyState.CLOSING);
         assert.deepEqual(protocol.closeSent, { code: 1000, reason: 'bye' });
         assert.equal(protocol.closeExpected, false);
         assert.deepEqual(sent(protocol), [expected(side, { opcode: Opcode.CLOSE, payload: closePayload(1000, 'bye') })]);
 
         // Messages still in flight from the peer are delivered (§5.5.1).
         protocol.receiveData(peerFrame(side, { opcode: Opcode.TEXT, payload: 'in flight' }));
-        assert.equal(protocol.state, State.CLOSING);
+        assert.equal(protocol.state, ReadyState.CLOSING);
 
         protocol.receiveData(peerFrame(side, { opcode: Opcode.CLOSE, payload: closePayload(1000) }));
-        assert.equal(protocol.state, State.CLOSED);
+        assert.equal(protocol.state, ReadyState.CLOSED);
         assert.deepEqual(protocol.closeReceived, { code: 1000, reason: '' });
         assert.deepEqual(protocol.dataToSend(), [], 'no second Close frame');
         // §7.1.1: the server closes the TCP connection first; the client waits for it.
@@ -398,7 +398,7 @@ describe('Protocol: the closing handshake', () => {
         protocol.receiveData(peerFrame(side, { opcode: Opcode.CLOSE, payload: closePayload(1001, 'going away') }));
         assert.deepEqual(protocol.eventsReceived(), [{ type: 'close', code: 1001, reason: 'going away' }]);
         assert.deepEqual(sent(protocol), [expected(side, { opcode: Opcode.CLOSE, payload: closePayload(1001) })]);
-        assert.equal(protocol.state, State.CLOSED);
+        assert.equal(protocol.state, ReadyState.CLOSED);
         assert.deepEqual(protocol.closeReceived, { code: 1001, reason: 'going away' });
         assert.deepEqual(protocol.closeSent, { code: 1001, reason: '' });
         assert.equal(protocol.closeExpected, side === Side.SERVER);
@@ -463,9 +463,9 @@ describe('Protocol: the closing handshake', () => {
       it('stays CLOSED when asked to close after the end of the stream', () => {
         const protocol = newProtocol(side);
         protocol.receiveEof();
-        assert.equal(protocol.state, State.CLOSED);
+        assert.equal(protocol.state, ReadyState.CLOSED);
         protocol.sendClose(1000);
-        assert.equal(protocol.state, State.CLOSED);
+        assert.equal(protocol.state, ReadyState.CLOSED);
         assert.deepEqual(protocol.dataToSend(), []);
       });
 
@@ -491,7 +491,7 @@ describe('Protocol: the closing handshake', () => {
         it(`refuses to close with ${what} (HL_ERR_INVALID_ARGUMENT) and stays open`, () => {
           const protocol = newProtocol(side);
           throwsCode(() => protocol.sendClose(code, reason), 'HL_ERR_INVALID_ARGUMENT');
-          assert.equal(protocol.state, State.OPEN);
+          assert.equal(protocol.state, ReadyState.OPEN);
           assert.equal(protocol.closeSent, null);
           assert.deepEqual(protocol.dataToSend(), []);
           protocol.sendMessage(Buffer.from('still open'), false);
@@ -526,7 +526,7 @@ describe('Protocol: failing the connection', () => {
         assert.deepEqual(close!.mask, ownMask(side));
         assert.equal(close!.payload.readUInt16BE(0), 1002);
         assert.equal(protocol.closeExpected, true);
-        assert.equal(protocol.state, State.CLOSED);
+        assert.equal(protocol.state, ReadyState.CLOSED);
         protocol.receiveData(peerFrame(side, { opcode: Opcode.PING }));
         assert.deepEqual(protocol.eventsReceived(), []);
         assert.deepEqual(protocol.dataToSend(), []);
@@ -567,7 +567,7 @@ describe('Protocol: failing the connection', () => {
         assert.deepEqual(protocol.dataToSend(), []);
         assert.equal(protocol.failure?.closeCode, 1007);
         assert.equal(protocol.closeExpected, true);
-        assert.equal(protocol.state, State.CLOSED);
+        assert.equal(protocol.state, ReadyState.CLOSED);
       });
 
       it('queues the automatic answers before the Close frame of a later failure in the same chunk', () => {
@@ -605,7 +605,7 @@ describe('Protocol: events before a violation in the same read', () => {
           assert.equal(error.code, code);
           assert.equal(error.closeCode, closeCode);
           assert.deepEqual(protocol.dataToSend(), [], 'no Close before the shell fails the connection');
-          assert.equal(protocol.state, State.OPEN);
+          assert.equal(protocol.state, ReadyState.OPEN);
           assert.equal(protocol.closeExpected, false);
           assert.equal(protocol.failure, null);
         });
@@ -702,7 +702,7 @@ describe('Protocol: bytes held for incomplete frames and messages', () => {
         protocol.receiveData(peerFrame(side, { opcode: Opcode.PING }));
         assert.deepEqual(protocol.eventsReceived(), []);
         assert.deepEqual(protocol.dataToSend(), [], 'nothing answered after it');
-        assert.equal(protocol.state, State.OPEN, 'still open: the shell fails it when it is ready');
+        assert.equal(protocol.state, ReadyState.OPEN, 'still open: the shell fails it when it is ready');
       });
 
       it('holds nothing once failed', () => {

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 
-import { decodeBatch, encodeBatch } from '../../src/transports/wire.js';
+import { decodeBatch, encodeBatch } from '../../src/protocol/session/wire.js';
 import { type Peer, UpgradeRejection } from '../../src/types.js';
 import { type TestServer, next, open, recorder, sleep, startServer } from './helpers.js';
 

@@ -5,7 +5,7 @@
  */
 import { Server } from '../../src/server/server.js';
 import { enableHttpTransports } from '../../src/transports/http-transports.js';
-import { decodeBatch } from '../../src/transports/wire.js';
+import { decodeBatch } from '../../src/protocol/session/wire.js';
 
 const server = new Server();
 server.route('/bomb', {});

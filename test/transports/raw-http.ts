@@ -5,7 +5,7 @@
  */
 import net from 'node:net';
 import type { Socket } from 'node:net';
-import { decodeBatch } from '../../src/transports/wire.js';
+import { decodeBatch } from '../../src/protocol/session/wire.js';
 import type { TestServer } from './helpers.js';
 
 export interface RawHttp {

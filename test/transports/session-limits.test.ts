@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { IncomingMessage } from 'node:http';
 
-import { decodeBatch } from '../../src/transports/wire.js';
+import { decodeBatch } from '../../src/protocol/session/wire.js';
 import type { Peer } from '../../src/types.js';
 import { type TestServer, next, open, startServer } from './helpers.js';
 import { eventually } from '../support/timing.js';

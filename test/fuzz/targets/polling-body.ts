@@ -1,5 +1,5 @@
 /**
- * The polling body decoder (`decodeBatch`, `src/transports/wire.ts`).
+ * The polling body decoder (`decodeBatch`, `src/protocol/session/wire.ts`).
  *
  * Input: byte 0 options (bit 0 allowOpen, bit 1 validateText), then the body.
  *
@@ -14,7 +14,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { performance } from 'node:perf_hooks';
-import { type DecodeOptions, type Packet, WireError, decodeBatch, encodeBatch, packetSize } from '../../../src/transports/wire.js';
+import { type DecodeOptions, type Packet, WireError, decodeBatch, encodeBatch, packetSize } from '../../../src/protocol/session/wire.js';
 import { type Cost, type Target, accepted, bit, expect, expectEqual, heapAfterGc, hexOf, text } from '../target.js';
 
 function decodeOptions(byte: number): DecodeOptions {

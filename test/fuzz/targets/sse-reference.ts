@@ -3,7 +3,7 @@
  * (§9.2.6 "Interpreting an event stream", https://html.spec.whatwg.org/#event-stream-interpretation),
  * over a whole stream at once: the reference the incremental `SseParser` is compared with.
  */
-import type { SseEvent } from '../../../src/transports/wire.js';
+import type { SseEvent } from '../../../src/protocol/session/wire.js';
 
 export interface SseReading {
   events: SseEvent[];

@@ -1,6 +1,6 @@
 /**
  * The client's Server-Sent Events parser (`SseParser`) and the packet decoder behind it
- * (`decodeSseData`, `decodeHandshake`), `src/transports/wire.ts`.
+ * (`decodeSseData`, `decodeHandshake`), `src/protocol/session/wire.ts`.
  *
  * Input: byte 0 chunking seed, then the bytes of a `text/event-stream` body.
  *
@@ -14,7 +14,7 @@
  * - long runs: the stream repeated to about 1 MiB and read 16 KiB at a time parses in
  *   50 ms at most (a line that spans many reads must not be rescanned on each).
  */
-import { SseParser, WireError, decodeHandshake, decodeSseData, ssePacketEvent, toBase64, type SseEvent } from '../../../src/transports/wire.js';
+import { SseParser, WireError, decodeHandshake, decodeSseData, ssePacketEvent, toBase64, type SseEvent } from '../../../src/protocol/session/wire.js';
 import { performance } from 'node:perf_hooks';
 import { type Cost, type Target, accepted, chunkings, expectEqual, heapAfterGc, hexOf, text, utf8 } from '../target.js';
 import { referenceSse } from './sse-reference.js';

@@ -1,7 +1,7 @@
 /**
  * The session-upgrade control messages (`probe`, `upgrade N`, `upgraded R`), decoded by
  * the server from a probed WebSocket and by the browser client from the server
- * (`src/transports/upgrade-messages.ts`).
+ * (`src/protocol/session/upgrade-messages.ts`).
  *
  * Input: the text of one frame (UTF-8; a WebSocket text frame is valid UTF-8, so invalid
  * bytes are read as U+FFFD, as a lenient peer would see them).
@@ -13,7 +13,7 @@
  * - what it accepts encodes back to the same text (one spelling per message);
  * - `encodeUpgradeMessage` refuses, with a RangeError, a number no peer could decode.
  */
-import { decodeUpgradeMessage, encodeUpgradeMessage, type UpgradeMessage } from '../../../src/transports/upgrade-messages.js';
+import { decodeUpgradeMessage, encodeUpgradeMessage, type UpgradeMessage } from '../../../src/protocol/session/upgrade-messages.js';
 import { type Target, accepted, expect, expectEqual, text } from '../target.js';
 
 const MAX_SEQ = (1n << 53n) - 1n;

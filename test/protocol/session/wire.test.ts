@@ -16,7 +16,7 @@ import {
   ssePacketEvent,
   toBase64,
   sseOpenEvent,
-} from '../../src/transports/wire.js';
+} from '../../../src/protocol/session/wire.js';
 
 /** A small deterministic PRNG (xorshift32): failures reproduce from the seed. */
 function rng(seed: number): () => number {

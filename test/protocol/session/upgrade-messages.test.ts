@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { decodeUpgradeMessage, encodeUpgradeMessage } from '../../src/transports/upgrade-messages.js';
+import { decodeUpgradeMessage, encodeUpgradeMessage } from '../../../src/protocol/session/upgrade-messages.js';
 
 /** The session-upgrade control messages, bytes only (the exchange: upgrade.test.ts). */
 describe('session-upgrade messages', () => {
