@@ -1,0 +1,12 @@
+/**
+ * The Hotline browser client (also usable in Node: pass `WebSocket` from 'hotline').
+ *
+ *   import { connect } from '/hotline.js';
+ *   const client = connect('/chat', { transports: ['websocket', 'long-polling'] });
+ *   client.onmessage = (event) => console.log(event.data);
+ */
+export { connect, HotlineClient, ClientState, ALL_TRANSPORTS, TransportFailure } from './client.js';
+export type { ClientOptions, ReconnectOptions, TransportName, WebSocketLike, WebSocketConstructor } from './client.js';
+export { ClientCloseEvent, ClientErrorEvent, ClientMessageEvent, ClientReconnectingEvent, ClientStateEvent } from './events.js';
+/** The session wire (polling batches, SSE events, the handshake), for clients of one's own. */
+export { SseParser, decodeBatch, decodeHandshake, decodeSseData, encodeBatch, type Handshake, type Packet } from '../protocol/session/wire.js';

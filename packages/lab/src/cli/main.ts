@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+/**
+ * `hotline-lab serve | bench transports`. The library's own `hotline serve` and
+ * `hotline bench` hand over to `runLab` when this package is installed.
+ */
+import { fileURLToPath } from 'node:url';
+import { realpathSync } from 'node:fs';
+import { UsageError } from './args.js';
+import { BENCH_TRANSPORTS_USAGE, benchTransportsCommand } from './bench-transports.js';
+import { SERVE_USAGE, serveCommand } from './serve.js';
+
+export const LAB_USAGE = `Usage: hotline-lab <command> [options]   (or: hotline <command>)
+
+Commands:
+  serve   [--port N] [--host H] [--rate R] [--size BYTES] [--interval MS]
+                                          the lab: WebSocket against polling, long polling
+                                          and SSE, measured live (default port 8080)
+  bench transports [--clients N] [--rate R] [--duration S] [--interval MS]
+                                          every transport under N simulated clients:
+                                          a table and a Markdown report with charts
+`;
+
+/** Runs one lab command; resolves to the exit code. Usage mistakes throw `UsageError`. */
+export async function runLab(argv: readonly string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'serve':
+      return serveCommand(rest, untilSignal);
+    case 'bench': {
+      const [what, ...options] = rest;
+      if (what === 'transports') return benchTransportsCommand(options);
+      if (what === undefined || what === '-h' || what === '--help') {
+        process.stdout.write(BENCH_TRANSPORTS_USAGE);
+        return what === undefined ? 1 : 0;
+      }
+      throw new UsageError(`unknown bench ${JSON.stringify(what)} (known: transports)`);
+    }
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(LAB_USAGE);
+      return command === undefined ? 1 : 0;
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)} (known: serve, bench)`);
+  }
+}
+
+export { SERVE_USAGE, BENCH_TRANSPORTS_USAGE, UsageError };
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
+
+/** True when this module is the process's entry (the `hotline-lab` bin), not imported. */
+function isEntry(): boolean {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  try {
+    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntry()) {
+  runLab(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (error: unknown) => {
+      if (error instanceof UsageError) {
+        process.stderr.write(`hotline-lab: ${error.message}\n\n${LAB_USAGE}`);
+        process.exitCode = 2;
+      } else {
+        process.stderr.write(`hotline-lab: ${(error as Error).stack ?? String(error)}\n`);
+        process.exitCode = 1;
+      }
+    },
+  );
+}

@@ -1,0 +1,387 @@
+import { readFile } from 'node:fs/promises';
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Server } from 'hotline';
+import { type Handler, type Peer, UpgradeRejection } from 'hotline';
+import { type Chat, createChat } from './chat.js';
+import { LabStats } from './lab-stats.js';
+import type { ReceiverReport, StatsSnapshot } from './snapshot.js';
+import { LAB_TRANSPORTS, type LabTransport } from './palette.js';
+import { EventStream } from './stream.js';
+import { STREAM_LIMITS, serverNow } from './stream-message.js';
+import { WireMeter } from './wire-meter.js';
+import { enableLabTransports } from './http-transports.js';
+
+/**
+ * The lab server: one port for the page, the browser client, the measured event stream
+ * over every transport, the chat, and `/stats`.
+ *
+ *   /                      the page (dist/web/)
+ *   /hotline.js            the browser client
+ *   /lab/stream?transport= the measured stream: every transport, same messages
+ *   /lab/chat?transport=   the duplex demo
+ *   GET  /stats            every counter, as JSON
+ *   GET  /lab/clock        the server's clock, for the receivers' offset estimate
+ *   /lab/time (WebSocket)  the same, answered per message (finer: no HTTP round trip)
+ *   GET|POST /lab/config   stream rate and message size
+ *   POST /lab/report       receivers report deliveries and latencies; answers /stats
+ *   POST /lab/reset        zeroes the counters
+ */
+
+export const STREAM_PATH = '/lab/stream';
+export const CHAT_PATH = '/lab/chat';
+/** A WebSocket that answers each message with the server's clock: round trips of a fraction of a ms. */
+export const TIME_PATH = '/lab/time';
+
+export interface LabOptions {
+  /** Messages a second on the stream. Default 2. */
+  rate?: number;
+  /** Bytes per message. Default 128. */
+  size?: number;
+  /** ms between polls (polling, interval-polling), told to clients. Default 1000. */
+  interval?: number;
+  /** ms a long poll is held when idle. Default 25,000. */
+  hold?: number;
+  /** The transports served on the stream route. Default: all five. */
+  transports?: readonly LabTransport[];
+  /** Start the stream at once. Default true. */
+  start?: boolean;
+  /** The built page. Default dist/web beside this module's dist/src. */
+  webRoot?: string;
+  /** Largest number of peers the lab accepts on each route. Default 5,000. */
+  maxPeers?: number;
+  /** Seed of the stream's random arrivals (see EventStream). Default: unseeded. */
+  seed?: number;
+}
+
+export interface LabConfig {
+  rate: number;
+  size: number;
+  interval: number;
+  hold: number;
+  transports: readonly LabTransport[];
+  limits: typeof STREAM_LIMITS;
+}
+
+export interface Lab {
+  readonly server: Server;
+  readonly http: http.Server;
+  readonly stats: LabStats;
+  readonly stream: EventStream;
+  readonly chat: Chat;
+  readonly config: LabConfig;
+  /** Peers open on the stream route, per transport. */
+  peers(transport: LabTransport): number;
+  snapshot(): StatsSnapshot;
+  listen(port: number, host?: string): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+const MAX_BODY = 256 * 1024;
+const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../web/', import.meta.url));
+
+const STATIC: Record<string, { file: string; type: string }> = {
+  '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/lab.js': { file: 'lab.js', type: 'text/javascript; charset=utf-8' },
+  '/lab.css': { file: 'lab.css', type: 'text/css; charset=utf-8' },
+  '/favicon.svg': { file: 'favicon.svg', type: 'image/svg+xml' },
+};
+
+export async function createLab(options: LabOptions = {}): Promise<Lab> {
+  const transports = options.transports ?? LAB_TRANSPORTS;
+  const webRoot = options.webRoot ?? DEFAULT_WEB_ROOT;
+  const maxPeers = options.maxPeers ?? 5_000;
+  const config: LabConfig = {
+    rate: options.rate ?? 2,
+    size: options.size ?? 128,
+    interval: options.interval ?? 1000,
+    hold: options.hold ?? 25_000,
+    transports,
+    limits: STREAM_LIMITS,
+  };
+
+  const server = new Server({ maxConnections: maxPeers * 2 + 100 });
+  const meter = new WireMeter(classify, inspect);
+  const stats = new LabStats(meter);
+  const peerCounts = new Map<LabTransport, number>(LAB_TRANSPORTS.map((t) => [t, 0]));
+  // Each transport has its own topic, so that each publish can be timed on its own.
+  const topic = (t: LabTransport) => `lab/stream/${t}`;
+  let rotation = 0;
+
+  const stream = new EventStream({ rate: config.rate, size: config.size, ...(options.seed !== undefined ? { seed: options.seed } : {}) }, (message) => {
+    // Rotate who goes first, so that no transport always waits for the others' writes.
+    const n = transports.length;
+    rotation = (rotation + 1) % n;
+    for (let i = 0; i < n; i++) {
+      const t = transports[(rotation + i) % n]!;
+      if (peerCounts.get(t) === 0) continue;
+      const before = process.cpuUsage();
+      const reached = server.publish(topic(t), message, false);
+      const spent = process.cpuUsage(before);
+      stats.addCpu(t, spent.user + spent.system);
+      stats.addSent(t, reached);
+    }
+  });
+
+  const streamHandler: Handler<{ counted: boolean }> = {
+    upgrade(request) {
+      if (!transports.includes(request.transport as LabTransport)) throw new UpgradeRejection(404, 'transport not served here');
+      return { data: { counted: false } };
+    },
+    open(peer: Peer<{ counted: boolean }>) {
+      const t = peer.transport as LabTransport;
+      if (!transports.includes(t) || peerCounts.get(t)! >= maxPeers) {
+        peer.close(1013, 'the lab is full');
+        return;
+      }
+      peer.data.counted = true;
+      peerCounts.set(t, peerCounts.get(t)! + 1);
+      peer.subscribe(topic(t));
+    },
+    close(peer: Peer<{ counted: boolean }>) {
+      if (!peer.data.counted) return;
+      const t = peer.transport as LabTransport;
+      peerCounts.set(t, peerCounts.get(t)! - 1);
+    },
+  };
+  const chat = createChat(server, () => {
+    stats.chatMessages++;
+  });
+  server.route(STREAM_PATH, streamHandler);
+  server.route(CHAT_PATH, chat.handler);
+  server.route(TIME_PATH, {
+    upgrade(request) {
+      if (request.transport !== 'websocket') throw new UpgradeRejection(400, 'WebSocket only');
+    },
+    message(peer, data) {
+      if (data.length <= 64) peer.send(`{"id":${JSON.stringify(data.toString('utf8'))},"now":${serverNow()}}`);
+    },
+  });
+
+  const httpServer = http.createServer(
+    {
+      headersTimeout: server.options.handshakeTimeout,
+      requestTimeout: 300_000,
+      connectionsCheckingInterval: 1000,
+      keepAliveTimeout: 65_000,
+    },
+    (request, response) => {
+      handleLabRequest(request, response).catch((error: unknown) => {
+        if (!response.headersSent) sendJson(response, (error as Error).message === 'body too large' ? 413 : 500, { error: (error as Error).message });
+        else response.destroy();
+      });
+    },
+  );
+  const transportControl = enableLabTransports(server, { interval: config.interval, hold: config.hold, maxSessions: maxPeers * 2 + 100, transports });
+  server.attach(httpServer);
+  meter.attach(httpServer);
+  attributeHandlerCpu(httpServer, stats);
+
+  function peers(t: LabTransport): number {
+    return peerCounts.get(t) ?? 0;
+  }
+
+  function snapshot(): StatsSnapshot {
+    return stats.snapshot({
+      peers,
+      chatPeers: chat.peers,
+      stream: { rate: stream.rate, size: stream.size, published: stream.published, interval: config.interval },
+    });
+  }
+
+  function currentConfig(): LabConfig {
+    config.rate = stream.rate;
+    config.size = stream.size;
+    return config;
+  }
+
+  async function handleLabRequest(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const url = request.url ?? '/';
+    const pathname = url.split('?', 1)[0]!;
+    const method = request.method ?? 'GET';
+    if (pathname === '/stats' && (method === 'GET' || method === 'HEAD')) {
+      sendJson(response, 200, snapshot(), { 'Access-Control-Allow-Origin': '*' });
+      return;
+    }
+    // Changes come as JSON: a form or a cross-site `fetch` in text/plain cannot send that
+    // without a CORS preflight, which this server does not answer.
+    if (method === 'POST' && (pathname === '/lab/config' || pathname === '/lab/report' || pathname === '/lab/reset')) {
+      if (!/^application\/json\b/.test(request.headers['content-type'] ?? '')) {
+        request.resume();
+        return sendJson(response, 415, { error: 'send application/json' });
+      }
+    }
+    if (pathname === '/lab/clock') {
+      sendJson(response, 200, { now: serverNow() });
+      return;
+    }
+    if (pathname === '/lab/config') {
+      if (method === 'POST') {
+        const body = (await readJson(request)) as { rate?: unknown; size?: unknown } | null;
+        if (body === null || typeof body !== 'object') return sendJson(response, 400, { error: 'expected a JSON object' });
+        stream.configure({
+          ...(typeof body.rate === 'number' ? { rate: body.rate } : {}),
+          ...(typeof body.size === 'number' ? { size: body.size } : {}),
+        });
+      }
+      sendJson(response, 200, currentConfig());
+      return;
+    }
+    if (pathname === '/lab/report' && method === 'POST') {
+      const body = (await readJson(request)) as { transports?: Record<string, ReceiverReport> } | null;
+      if (body === null || typeof body !== 'object' || typeof body.transports !== 'object' || body.transports === null) {
+        return sendJson(response, 400, { error: 'expected {"transports": {...}}' });
+      }
+      for (const [name, report] of Object.entries(body.transports)) {
+        if (LAB_TRANSPORTS.includes(name as LabTransport) && typeof report === 'object' && report !== null) {
+          stats.report(name as LabTransport, report);
+        }
+      }
+      sendJson(response, 200, snapshot());
+      return;
+    }
+    if (pathname === '/lab/reset' && method === 'POST') {
+      stats.reset();
+      stream.resetCount();
+      chat.reset();
+      sendJson(response, 200, snapshot());
+      return;
+    }
+    const entry = STATIC[pathname];
+    if (entry !== undefined && (method === 'GET' || method === 'HEAD')) {
+      let body: Buffer;
+      try {
+        body = await readFile(path.join(webRoot, entry.file));
+      } catch {
+        response.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' });
+        response.end(`The lab page is not built (${path.join(webRoot, entry.file)} is missing): run \`npm run build:web\`.\n`);
+        return;
+      }
+      response.writeHead(200, { 'Content-Type': entry.type, 'Content-Length': body.length, 'Cache-Control': 'no-cache' });
+      response.end(method === 'HEAD' ? undefined : body);
+      return;
+    }
+    response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
+    response.end('Not found\n');
+  }
+
+  /** Which counter a request belongs to: its transport on the stream route, 'chat', or 'lab'. */
+  function classify(request: IncomingMessage): string {
+    const url = request.url ?? '/';
+    const q = url.indexOf('?');
+    const pathname = q === -1 ? url : url.slice(0, q);
+    if (pathname === STREAM_PATH) {
+      const t = new URLSearchParams(q === -1 ? '' : url.slice(q + 1)).get('transport');
+      return t !== null && LAB_TRANSPORTS.includes(t as LabTransport) ? t : 'lab';
+    }
+    if (pathname === CHAT_PATH) return 'chat';
+    return 'lab';
+  }
+
+  /**
+   * An answer to a poll that carried no message. In the polling wire format an empty
+   * batch is "<seq>;" (under 20 bytes) while any message makes it longer than the lab's
+   * smallest message (48 bytes); a close packet alone is not a message either.
+   */
+  function inspect(owner: string, response: ServerResponse): void {
+    if (owner === 'websocket' || owner === 'sse' || !LAB_TRANSPORTS.includes(owner as LabTransport)) return;
+    if (!response.writableFinished || response.req?.method !== 'GET' || response.statusCode !== 200) return;
+    const length = Number(response.getHeader('content-length'));
+    if (Number.isFinite(length) && length < 20) stats.addEmptyResponse(owner as LabTransport);
+  }
+
+  let listening = false;
+  return {
+    server,
+    http: httpServer,
+    stats,
+    stream,
+    chat,
+    get config() {
+      return currentConfig();
+    },
+    peers,
+    snapshot,
+    async listen(port: number, host?: string): Promise<AddressInfo> {
+      await new Promise<void>((resolve, reject) => {
+        httpServer.once('error', reject);
+        httpServer.listen({ port, host, backlog: 4096 }, () => {
+          httpServer.off('error', reject);
+          resolve();
+        });
+      });
+      listening = true;
+      if (options.start ?? true) stream.start();
+      return httpServer.address() as AddressInfo;
+    },
+    async close(): Promise<void> {
+      stream.stop();
+      const closed = listening ? new Promise<void>((resolve) => httpServer.close(() => resolve())) : Promise.resolve();
+      await transportControl.close();
+      await server.close({ timeout: 1000 });
+      httpServer.closeAllConnections();
+      await closed;
+    },
+  };
+}
+
+/**
+ * The live lab runs every transport in one process at once, so the process's CPU time
+ * cannot be split by transport. What can be: the synchronous work each transport's
+ * requests cause (handshakes, polls, POST bodies) and each transport's share of every
+ * publish. Measured around the server's `request` and `upgrade` listeners here, and
+ * around each publish in `createLab`. HTTP parsing, garbage collection and timers are
+ * left out, so the attributed figure is a lower bound; `bench transports`, which runs one
+ * transport at a time, reports the whole process instead.
+ */
+function attributeHandlerCpu(httpServer: http.Server, stats: LabStats): void {
+  for (const event of ['request', 'upgrade'] as const) {
+    const listeners = httpServer.listeners(event) as Array<(...args: unknown[]) => void>;
+    httpServer.removeAllListeners(event);
+    httpServer.on(event, (request: IncomingMessage, ...rest: unknown[]) => {
+      const t = transportOf(request);
+      const before = t === null ? null : process.cpuUsage();
+      for (const listener of listeners) listener.call(httpServer, request, ...rest);
+      if (before !== null) {
+        const spent = process.cpuUsage(before);
+        stats.addCpu(t!, spent.user + spent.system);
+      }
+    });
+  }
+}
+
+function transportOf(request: IncomingMessage): LabTransport | null {
+  const url = request.url ?? '';
+  if (!url.startsWith(STREAM_PATH + '?')) return null;
+  const t = new URLSearchParams(url.slice(STREAM_PATH.length + 1)).get('transport');
+  return t !== null && LAB_TRANSPORTS.includes(t as LabTransport) ? (t as LabTransport) : null;
+}
+
+function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+    ...headers,
+  });
+  response.end(text);
+}
+
+async function readJson(request: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of request as AsyncIterable<Buffer>) {
+    length += chunk.length;
+    if (length > MAX_BODY) throw new Error('body too large');
+    chunks.push(chunk);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+  } catch {
+    return null;
+  }
+}
