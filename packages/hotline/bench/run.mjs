@@ -91,7 +91,8 @@ function parseOptions(argv) {
     return n;
   };
   const list = (v, known, name) => {
-    if (v == null) return Object.keys(known);
+    // Opt-in peers (the baseline build) run by default only when they are configured.
+    if (v == null) return Object.keys(known).filter((id) => !known[id].optIn || known[id].unavailable() === null);
     const ids = v.split(',').map((s) => s.trim()).filter(Boolean);
     for (const id of ids) if (!known[id]) throw new Error(`unknown ${name} "${id}" (known: ${Object.keys(known).join(', ')})`);
     return ids;

@@ -1,6 +1,20 @@
 /** The lab's event stream: `rate` messages a second at random moments (see stream-message.ts). */
 import { STREAM_LIMITS, serverNow, buildMessage } from './stream-message.js';
 
+/** Where the stream's time comes from: the real clock and timers, or a test's fake ones. */
+export interface StreamClock {
+  /** ms, monotonic (performance.now()). */
+  now(): number;
+  setTimer(callback: (stream: EventStream) => void, ms: number, stream: EventStream): unknown;
+  clearTimer(handle: unknown): void;
+}
+
+export const REAL_CLOCK: StreamClock = {
+  now: () => performance.now(),
+  setTimer: (callback, ms, stream) => setTimeout(callback, ms, stream),
+  clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
+};
+
 export interface StreamOptions {
   rate: number;
   size: number;
@@ -15,6 +29,8 @@ export interface StreamOptions {
    * meets the very same sequence of events; unseeded, each run differs.
    */
   seed?: number;
+  /** The real clock unless a test brings its own. */
+  clock?: StreamClock;
 }
 
 /** mulberry32: a small, well-mixed 32-bit generator, enough to draw gaps reproducibly. */
@@ -41,8 +57,9 @@ export class EventStream {
   private seq = 0;
   readonly arrivals: 'poisson' | 'fixed';
   private readonly random: () => number;
-  private timer: NodeJS.Timeout | null = null;
-  /** When the next message is due (performance.now() ms). */
+  private timer: unknown = null;
+  private readonly clock: StreamClock;
+  /** When the next message is due (the clock's ms). */
   private due = 0;
   private readonly emit: (message: string, seq: number, t: number) => void;
 
@@ -52,6 +69,7 @@ export class EventStream {
     this.arrivals = options.arrivals ?? 'poisson';
     this.random = options.seed === undefined ? Math.random : seeded(options.seed);
     this.emit = emit;
+    this.clock = options.clock ?? REAL_CLOCK;
   }
 
   /** Sequence number of the last message emitted (0 before the first). */
@@ -65,12 +83,12 @@ export class EventStream {
 
   start(): void {
     if (this.timer !== null) return;
-    this.due = performance.now() + this.gap();
+    this.due = this.clock.now() + this.gap();
     this.schedule();
   }
 
   stop(): void {
-    if (this.timer !== null) clearTimeout(this.timer);
+    if (this.timer !== null) this.clock.clearTimer(this.timer);
     this.timer = null;
   }
 
@@ -98,13 +116,13 @@ export class EventStream {
   }
 
   private schedule(): void {
-    this.timer = setTimeout(onTick, Math.max(0, this.due - performance.now()), this);
+    this.timer = this.clock.setTimer(onTick, Math.max(0, this.due - this.clock.now()), this);
   }
 
   /** @internal */
   tick(): void {
     // Several may be due after a stall (a long GC, a busy loop): send them all now.
-    const now = performance.now();
+    const now = this.clock.now();
     let burst = 0;
     while (this.due <= now + 1 && burst < 1000) {
       this.due += this.gap();

@@ -2,7 +2,7 @@
 // and arrivals that are random but reproducible when seeded.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { EventStream } from '../src/stream.js';
+import { EventStream, type StreamClock } from '../src/stream.js';
 import { STREAM_LIMITS, buildMessage, parseMessage } from '../src/stream-message.js';
 
 test('a message has exactly the size asked for and carries seq and send time', () => {
@@ -33,21 +33,63 @@ test('seeded arrivals are the same sequence every time, at the asked rate on ave
   assert.ok(over > 0.32 && over < 0.42, `${over} of the gaps exceed the mean`);
 });
 
-test('the stream emits on time, in order, and stops', async () => {
-  const seen: number[] = [];
-  const stream = new EventStream({ rate: 100, size: 64, arrivals: 'fixed' }, (message, seq) => {
+/** A clock that moves only when told: one pending timer at most, as the stream uses it. */
+class FakeClock implements StreamClock {
+  time = 0;
+  private pending: { at: number; callback: (stream: EventStream) => void; stream: EventStream; handle: number } | null = null;
+  private handles = 0;
+  now(): number {
+    return this.time;
+  }
+  setTimer(callback: (stream: EventStream) => void, ms: number, stream: EventStream): unknown {
+    this.pending = { at: this.time + ms, callback, stream, handle: ++this.handles };
+    return this.handles;
+  }
+  clearTimer(handle: unknown): void {
+    if (this.pending?.handle === handle) this.pending = null;
+  }
+  /** Moves time forward by `ms`, firing every timer that falls due on the way. */
+  advance(ms: number): void {
+    const end = this.time + ms;
+    while (this.pending !== null && this.pending.at <= end) {
+      const { at, callback, stream } = this.pending;
+      this.pending = null;
+      this.time = Math.max(this.time, at);
+      callback(stream);
+    }
+    this.time = end;
+  }
+}
+
+test('the stream emits on time, in order, and stops', () => {
+  const clock = new FakeClock();
+  const seen: Array<{ seq: number; at: number }> = [];
+  const stream = new EventStream({ rate: 100, size: 64, arrivals: 'fixed', clock }, (message, seq) => {
     assert.equal(parseMessage(message)!.seq, seq);
-    seen.push(seq);
+    seen.push({ seq, at: clock.now() });
   });
   stream.start();
-  await new Promise((resolve) => setTimeout(resolve, 300));
+  clock.advance(300);
   stream.stop();
-  const count = seen.length;
-  assert.ok(count >= 20 && count <= 32, `${count} events in 300 ms at 100/s`);
-  assert.deepEqual(seen, seen.map((_, i) => i + 1));
-  assert.equal(stream.lastSeq, count);
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.equal(seen.length, count, 'nothing after stop');
+  // 100/s, fixed: one every 10 ms, the first 10 ms after start.
+  assert.deepEqual(seen.map((e) => e.seq), Array.from({ length: 30 }, (_, i) => i + 1));
+  assert.deepEqual(seen.map((e) => e.at), Array.from({ length: 30 }, (_, i) => (i + 1) * 10));
+  assert.equal(stream.lastSeq, 30);
+  assert.equal(stream.running, false);
+  clock.advance(1000);
+  assert.equal(seen.length, 30, 'nothing after stop');
+});
+
+test('after a stall, every message that fell due is sent at once, in order', () => {
+  const clock = new FakeClock();
+  const seen: number[] = [];
+  const stream = new EventStream({ rate: 100, size: 64, arrivals: 'fixed', clock }, (_message, seq) => seen.push(seq));
+  stream.start();
+  // The loop was busy for 95 ms: the timer fires late, once.
+  clock.time = 95;
+  clock.advance(0);
+  assert.deepEqual(seen, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+  stream.stop();
 });
 
 test('rate and size are kept within the lab limits', () => {

@@ -117,7 +117,9 @@ test('an upgraded socket belongs to its owner for good, both directions', async 
   await withServer(
     (_request, response) => response.end(),
     async (port, meter, server) => {
+      let serverSocketClosed: Promise<void> = Promise.resolve();
       server.on('upgrade', (_request, socket: net.Socket) => {
+        serverSocketClosed = new Promise((resolve) => socket.once('close', () => resolve()));
         socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: test\r\nConnection: Upgrade\r\n\r\n');
         socket.on('data', (chunk: Buffer) => socket.write(Buffer.concat([chunk, chunk])));
         socket.on('end', () => socket.end());
@@ -138,7 +140,9 @@ test('an upgraded socket belongs to its owner for good, both directions', async 
       client.write('more');
       await client.until((s) => s === 'moremore');
       client.socket.destroy();
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      // The meter counts on the server socket's close, which this waits for (the meter's
+      // own listener was added first, so it has run by then).
+      await serverSocketClosed;
       // After close, the last bytes are counted without a flush.
       assert.equal(meter.counters.get('ws')!.bytesIn, upgrade.length + 9);
       assert.equal(meter.counters.get('ws')!.bytesOut, client.read);

@@ -9,12 +9,22 @@ export function definePeers(root) {
   // Every Node peer gets the same flags: GC on request, memory readings over IPC.
   const node = [process.execPath, '--expose-gc', '--import', probe];
   const hotlineMain = path.join(root, 'dist', 'src', 'cli', 'main.js');
+  // Another build of Hotline to compare with in the same run (before/after a change):
+  // HOTLINE_BASELINE=/path/to/other/checkout/dist/src/cli/main.js --peers hotline,baseline,...
+  const baselineMain = process.env.HOTLINE_BASELINE ?? '';
   return {
     hotline: {
       label: 'Hotline',
       proto: 'ws',
       argv: (port) => [...node, hotlineMain, 'echo', '--port', String(port)],
       unavailable: () => (existsSync(hotlineMain) ? null : 'dist/src/cli/main.js not found (npm run build)'),
+    },
+    baseline: {
+      label: 'Hotline (baseline)',
+      proto: 'ws',
+      optIn: true,
+      argv: (port) => [...node, baselineMain, 'echo', '--port', String(port)],
+      unavailable: () => (baselineMain === '' ? 'HOTLINE_BASELINE is not set' : existsSync(baselineMain) ? null : `${baselineMain} not found`),
     },
     ws: {
       label: 'ws + bufferutil',
