@@ -1,10 +1,7 @@
-#!/usr/bin/env node
 /**
  * `hotline-lab serve | bench transports`. The library's own `hotline serve` and
  * `hotline bench` hand over to `runLab` when this package is installed.
  */
-import { fileURLToPath } from 'node:url';
-import { realpathSync } from 'node:fs';
 import { UsageError } from './args.js';
 import { BENCH_TRANSPORTS_USAGE, benchTransportsCommand } from './bench-transports.js';
 import { SERVE_USAGE, serveCommand } from './serve.js';
@@ -60,30 +57,17 @@ function untilSignal(): Promise<void> {
   });
 }
 
-/** True when this module is the process's entry (the `hotline-lab` bin), not imported. */
-function isEntry(): boolean {
-  const entry = process.argv[1];
-  if (entry === undefined) return false;
+/** The `hotline-lab` command (bin/hotline-lab.js): runs `argv` and sets the exit code. */
+export async function runLabMain(argv: readonly string[]): Promise<void> {
   try {
-    return realpathSync(entry) === realpathSync(fileURLToPath(import.meta.url));
-  } catch {
-    return false;
+    process.exitCode = await runLab(argv);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`hotline-lab: ${error.message}\n\n${LAB_USAGE}`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`hotline-lab: ${(error as Error).stack ?? String(error)}\n`);
+      process.exitCode = 1;
+    }
   }
-}
-
-if (isEntry()) {
-  runLab(process.argv.slice(2)).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (error: unknown) => {
-      if (error instanceof UsageError) {
-        process.stderr.write(`hotline-lab: ${error.message}\n\n${LAB_USAGE}`);
-        process.exitCode = 2;
-      } else {
-        process.stderr.write(`hotline-lab: ${(error as Error).stack ?? String(error)}\n`);
-        process.exitCode = 1;
-      }
-    },
-  );
 }

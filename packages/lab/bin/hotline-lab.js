@@ -1,0 +1,12 @@
+#!/usr/bin/env node
+// The `hotline-lab` command: the compiled lab CLI. A checkout must be built first (npm run build).
+import('../dist/src/cli/main.js')
+  .then(({ runLabMain }) => runLabMain(process.argv.slice(2)))
+  .catch((error) => {
+    if (error?.code === 'ERR_MODULE_NOT_FOUND' && String(error.message).includes('dist/src/cli/main.js')) {
+      process.stderr.write('hotline-lab: not built yet: run `npm run build` first\n');
+      process.exitCode = 1;
+    } else {
+      throw error;
+    }
+  });
