@@ -248,3 +248,12 @@ export function resolveHttpTransportOptions(options: HttpTransportOptions = {}):
   if (resolved.clientPath !== false && !resolved.clientPath.startsWith('/')) throw invalidArgument('clientPath starts with "/"');
   return resolved;
 }
+
+/**
+ * The SSE `retry` field: how soon a native EventSource comes back after its stream broke.
+ * At most 3 s, and a quarter of `sessionTimeout`, so that a client reconnecting this way
+ * is back well before its session expires.
+ */
+export function sseRetry(options: ResolvedHttpTransportOptions): number {
+  return Math.min(3000, Math.floor(options.sessionTimeout / 4));
+}

@@ -111,6 +111,31 @@ export function batchParts(firstSeq: number, packets: readonly Packet[]): Uint8A
   return parts;
 }
 
+/** A sequenced packet as a sender's queue holds it: its kind and the payload a batch carries. */
+export interface PayloadPacket {
+  readonly kind: 't' | 'b' | 'c';
+  /** The message's bytes, or a close packet's "code reason" (`closePayload`). */
+  readonly data: Uint8Array;
+}
+
+/**
+ * Encodes a batch of queued packets, `open` first when given: the payloads go out as they
+ * are (no copy, no packet objects), so a close packet is written from the bytes it was
+ * queued as.
+ */
+export function queuedBatchParts(firstSeq: number, packets: readonly PayloadPacket[], open?: Handshake): Uint8Array[] {
+  const parts: Uint8Array[] = [encoder.encode(`${firstSeq};`)];
+  if (open !== undefined) {
+    const payload = encoder.encode(JSON.stringify(open));
+    parts.push(header('o', payload.length), payload);
+  }
+  for (let i = 0; i < packets.length; i++) {
+    const packet = packets[i]!;
+    parts.push(header(packet.kind, packet.data.length), packet.data);
+  }
+  return parts;
+}
+
 export function encodeBatch(firstSeq: number, packets: readonly Packet[]): Uint8Array {
   return concat(batchParts(firstSeq, packets));
 }
@@ -390,6 +415,27 @@ export function ssePacketEvent(seq: number, packet: MessagePacket | ClosePacket)
   return sseEvent(seq, sseTextData(strictText(packet.data)));
 }
 
+/** How a sender turns payload bytes into the text of an event (a server has native ones). */
+export interface PayloadText {
+  utf8(bytes: Uint8Array): string;
+  base64(bytes: Uint8Array): string;
+}
+
+/** The portable conversions: `TextDecoder` and `toBase64`. */
+export const PORTABLE_PAYLOAD_TEXT: PayloadText = {
+  utf8: (bytes) => textDecoder.decode(bytes),
+  base64: toBase64,
+};
+
+/** The SSE event of a queued packet, from the bytes it was queued as. */
+export function sseQueuedEvent(seq: number, packet: PayloadPacket, text: PayloadText = PORTABLE_PAYLOAD_TEXT): string {
+  if (packet.kind === 'b') return sseEvent(seq, 'b' + text.base64(packet.data));
+  const decoded = text.utf8(packet.data);
+  if (packet.kind === 't') return sseEvent(seq, sseTextData(decoded));
+  // The close payload is "code reason" already: the same text, as a `c` (or `C`) field.
+  return sseEvent(seq, sseSafe(decoded) ? 'c' + decoded : 'C' + JSON.stringify(decoded));
+}
+
 function strictText(bytes: Uint8Array): string {
   return textDecoder.decode(bytes);
 }
@@ -402,6 +448,11 @@ export const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export function sseOpenEvent(handshake: Handshake, retry: number): string {
   return `retry: ${retry}\nevent: session\ndata: ${JSON.stringify(handshake)}\n\n`;
+}
+
+/** The head of a stream that resumes a session: how soon a native EventSource comes back. */
+export function sseRetryEvent(retry: number): string {
+  return `retry: ${retry}\n\n`;
 }
 
 /** A comment line: keeps proxies from cutting an idle stream, ignored by every parser. */
