@@ -20,6 +20,7 @@ import {
 } from './options.js';
 import type { PendingHandshake } from './pending-handshake.js';
 import type { HttpSession } from './session.js';
+import type { HostedSession } from './session-host.js';
 import { type HandshakeRegistry, abandonHandshake, handshake } from './session-handshake.js';
 import { SessionKeys } from './session-key.js';
 import { type UpgradeRegistry, claimSessionUpgrade } from './session-upgrade.js';
@@ -100,19 +101,19 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
     return this.sessions.size + this.pending.size;
   }
 
-  subscribe(session: HttpSession, topic: string): void {
+  subscribe(session: HostedSession, topic: string): void {
     this.server.topics.subscribe(session, topic);
   }
 
-  unsubscribe(session: HttpSession, topic: string): void {
+  unsubscribe(session: HostedSession, topic: string): void {
     this.server.topics.unsubscribe(session, topic);
   }
 
-  isSubscribed(session: HttpSession, topic: string): boolean {
+  isSubscribed(session: HostedSession, topic: string): boolean {
     return this.server.topics.isSubscribed(session, topic);
   }
 
-  topicsOf(session: HttpSession): string[] {
+  topicsOf(session: HostedSession): string[] {
     return this.server.topics.topicsOf(session);
   }
 
@@ -120,11 +121,11 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
     this.server.publish(topic, data, isBinary, { except });
   }
 
-  sessionConfirmed(session: HttpSession): void {
+  sessionConfirmed(session: HostedSession): void {
     this.keys.confirm(session.key);
   }
 
-  sessionEnded(session: HttpSession, why: EndReason): void {
+  sessionEnded(session: HostedSession, why: EndReason): void {
     this.sessions.delete(session.sid);
     this.keys.close(session.key, session.core.isConfirmed);
     this.server.topics.removeSubscriber(session);

@@ -7,7 +7,8 @@ import type { UpgradeAccept, UpgradeRequest } from '../types.js';
 import { answerRejection } from './error-answer.js';
 import type { HttpTransportName, ResolvedHttpTransportOptions } from './options.js';
 import { PendingHandshake } from './pending-handshake.js';
-import { HttpSession, type SessionHost } from './session.js';
+import { HttpSession } from './session.js';
+import type { SessionHost } from './session-host.js';
 import type { SessionKeys } from './session-key.js';
 import { createLink } from './transport-choice.js';
 

@@ -1,15 +1,16 @@
 import { CloseCode, HotlineError } from '../errors.js';
 import { encodeClosePayload } from '../protocol/protocol.js';
-import { AckOutcome, SessionDeadline, ServerSession, type ServerSessionLimits } from '../protocol/session/server-session.js';
+import { AckOutcome, BUFFER_OBJECT_BYTES, SessionDeadline, ServerSession, packetCost } from '../protocol/session/server-session.js';
 import type { Packet } from '../protocol/session/wire.js';
 import type { Publication, Subscriber } from '../pubsub/topic-tree.js';
-import type { BudgetExhausted, BudgetHolder, ByteBudget } from '../resources/byte-budget.js';
+import type { BudgetExhausted, BudgetHolder } from '../resources/byte-budget.js';
 import { type Handler, type Payload, type Peer, ReadyState, type SendOptions, type SendResult, type TransportName } from '../types.js';
 import { toBuffer } from '../websocket/payload.js';
 import type { EndReason } from './ended-sessions.js';
+import type { HostedSession, SessionHost } from './session-host.js';
 import type { HttpTransportName } from './options.js';
 import { type HookedSession, callBinaryMessage, callDrain, callMessage, callOpen, callTextMessage, reportError, runCloseHook, runHook } from './session-hooks.js';
-import type { LinkHost, LinkedSession, SessionLink } from './session-link.js';
+import type { LinkedSession, SessionLink } from './session-link.js';
 import type { CarriedSession, SessionSocket } from './session-socket.js';
 import { carrySession, expireProbe, replaceProbe } from './session-upgrade.js';
 
@@ -27,56 +28,15 @@ import { carrySession, expireProbe, replaceProbe } from './session-upgrade.js';
  * No timers and no emitters here: the registry's sweep calls `sweep(now)` on every tick.
  */
 
-/** What the session needs from its registry. */
-export interface SessionHost extends LinkHost {
-  /** What the session core lives by, shared by every session. */
-  readonly limits: ServerSessionLimits;
-  /** Most bytes a WebSocket may buffer: an upgrade moves the queue onto one. */
-  readonly maxBufferedAmount: number;
-  /** The server's budget of bytes queued for every peer (`maxOutboundBytes`). */
-  readonly outbound: ByteBudget;
-  subscribe(session: HttpSession, topic: string): void;
-  unsubscribe(session: HttpSession, topic: string): void;
-  isSubscribed(session: HttpSession, topic: string): boolean;
-  topicsOf(session: HttpSession): string[];
-  publish(topic: string, data: Payload, isBinary: boolean | undefined, except: Subscriber): void;
-  /** The session made its first request after the handshake. */
-  sessionConfirmed(session: HttpSession): void;
-  /** The session ended: forget it (and remember why, for late requests). */
-  sessionEnded(session: HttpSession, why: EndReason): void;
-}
-
-/**
- * Memory a queued message costs beyond its payload, counted in the outbound budget. The
- * queue entry: 60 B measured (200,000 entries sharing one payload, Node 20, x64), 64
- * here. A message of its own (`send`) also has a Buffer object around its bytes: 96 B
- * more (156 B measured per 10-byte message, entry included). A publication shares one.
- */
-const ENTRY_BYTES = 64;
-const BUFFER_OBJECT_BYTES = 96;
-
 /** The close reason of a session evicted by the outbound budget. */
 const EVICTED_REASON = 'server out of memory for this session';
 
 let nextId = 0;
 
-export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSession, BudgetHolder, LinkedSession, HookedSession<D> {
-  readonly id: string;
-  readonly sid: string;
-  /** The HTTP transport the session started on. */
-  readonly httpTransport: HttpTransportName;
-  data: D;
-  readonly remoteAddress: string;
+export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSession, BudgetHolder, LinkedSession, HookedSession<D>, HostedSession {
+  readonly id = 'h' + (++nextId).toString(36);
   readonly protocol = '';
   readonly extensions = '';
-  /** The request path the session was created on: other paths do not know it. */
-  readonly path: string;
-  /** @internal Who it belongs to, for the limits per client (`sessionKey`). */
-  readonly key: string;
-  /** @internal */
-  readonly handler: Handler<D>;
-  /** @internal */
-  readonly host: SessionHost;
   /** @internal Sequencing, acknowledgements, upstream order, close, deadlines. */
   readonly core: ServerSession;
   /** @internal The HTTP transport's responses; null once a WebSocket carries the session. */
@@ -86,24 +46,20 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   private flushScheduled = false;
 
   constructor(
-    sid: string,
-    transport: HttpTransportName,
-    path: string,
-    remoteAddress: string,
-    key: string,
-    handler: Handler<D>,
-    data: D,
-    host: SessionHost,
+    readonly sid: string,
+    /** The HTTP transport the session started on. */
+    readonly httpTransport: HttpTransportName,
+    /** The request path the session was created on: other paths do not know it. */
+    readonly path: string,
+    readonly remoteAddress: string,
+    /** @internal Who it belongs to, for the limits per client (`sessionKey`). */
+    readonly key: string,
+    /** @internal */
+    readonly handler: Handler<D>,
+    public data: D,
+    /** @internal */
+    readonly host: SessionHost,
   ) {
-    this.id = 'h' + (++nextId).toString(36);
-    this.sid = sid;
-    this.httpTransport = transport;
-    this.path = path;
-    this.remoteAddress = remoteAddress;
-    this.key = key;
-    this.handler = handler;
-    this.data = data;
-    this.host = host;
     // Deadlines are armed from the precise clock: the coarse one may lag by a tick.
     this.core = new ServerSession(host.limits, Date.now());
   }
@@ -151,7 +107,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     // What the responses hold for the client counts too: it is memory on its behalf.
     const responseBytes = link.responseBytes();
     if (!core.fits(data.length, responseBytes)) return 'dropped';
-    const cost = data.length + ENTRY_BYTES + wrapper;
+    const cost = packetCost(data.length, wrapper);
     // The server-wide budget: room is made by closing larger holders, or this is refused.
     if (!this.host.outbound.set(this, core.cost + cost + responseBytes)) {
       core.wantDrain();
@@ -181,7 +137,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
       this.socket!.close(code, reason);
       return;
     }
-    core.close(code, reason, ENTRY_BYTES, Date.now());
+    core.close(code, reason, Date.now());
     this.reserve();
     this.scheduleFlush();
   }
