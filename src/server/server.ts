@@ -29,8 +29,9 @@ import type { Route, ServerTransport, UpgradeHead } from './transport-contract.j
 export type { Route, ServerTransport, ShutdownOptions, UpgradeHead } from './transport-contract.js';
 
 /**
- * Handles the HTTP (non-upgrade) requests of a route: the polling, long-polling and SSE
- * transports plug in here. Returns false to let the server answer.
+ * A handler of the plain HTTP (non-upgrade) requests of a route, with the server it
+ * belongs to: `ServerTransport.handleRequest` with the server bound. Returns false to
+ * let the server answer.
  */
 export type HttpRouteHandler = (request: IncomingMessage, response: ServerResponse, route: Route, server: Server) => boolean;
 

@@ -209,6 +209,10 @@ function strictUtf8(bytes: Uint8Array): boolean {
   }
 }
 
+/** Where a `PacketCounter` is in the grammar of a batch. */
+const CounterState = { SEQUENCE: 0, KIND: 1, LENGTH: 2, PAYLOAD: 3, STOPPED: 4 } as const;
+type CounterState = (typeof CounterState)[keyof typeof CounterState];
+
 /**
  * Counts the packets of a batch as its bytes arrive, in any chunking, without keeping
  * them: headers are read byte by byte, payloads skipped whole. A server can refuse a body
@@ -219,7 +223,7 @@ function strictUtf8(bytes: Uint8Array): boolean {
 export class PacketCounter {
   /** Packets begun so far (counting stops one past `limit`). */
   count = 0;
-  private state: 0 | 1 | 2 | 3 | 4 = 0; // sequence, kind, length, payload, stopped
+  private state: CounterState = CounterState.SEQUENCE;
   private length = 0;
   private digits = 0;
   private remaining = 0;
@@ -228,34 +232,34 @@ export class PacketCounter {
 
   feed(bytes: Uint8Array): void {
     let i = 0;
-    while (i < bytes.length && this.state !== 4) {
+    while (i < bytes.length && this.state !== CounterState.STOPPED) {
       if (this.count > this.limit) {
-        this.state = 4;
+        this.state = CounterState.STOPPED;
         break;
       }
-      if (this.state === 3) {
+      if (this.state === CounterState.PAYLOAD) {
         const skip = Math.min(this.remaining, bytes.length - i);
         this.remaining -= skip;
         i += skip;
-        if (this.remaining === 0) this.state = 1;
+        if (this.remaining === 0) this.state = CounterState.KIND;
         continue;
       }
       const byte = bytes[i++]!;
-      if (this.state === 0) {
-        if (byte === SEMICOLON) this.state = 1;
-      } else if (this.state === 1) {
+      if (this.state === CounterState.SEQUENCE) {
+        if (byte === SEMICOLON) this.state = CounterState.KIND;
+      } else if (this.state === CounterState.KIND) {
         this.count++;
         this.length = 0;
         this.digits = 0;
-        this.state = 2;
+        this.state = CounterState.LENGTH;
       } else if (byte === COLON && this.digits > 0) {
         this.remaining = this.length;
-        this.state = this.length === 0 ? 1 : 3;
+        this.state = this.length === 0 ? CounterState.KIND : CounterState.PAYLOAD;
       } else if (byte >= ZERO && byte <= NINE && this.digits < MAX_DIGITS) {
         this.length = this.length * 10 + (byte - ZERO);
         this.digits++;
       } else {
-        this.state = 4;
+        this.state = CounterState.STOPPED;
       }
     }
   }
