@@ -3,7 +3,17 @@
  *
  *   import { Server, WebSocket } from 'hotline';
  */
-export { Server, CLOSE_MARGIN, type Route, type CloseOptions, type PublishOptions, type HttpRouteHandler } from './server/server.js';
+export {
+  Server,
+  CLOSE_MARGIN,
+  type Route,
+  type CloseOptions,
+  type PublishOptions,
+  type HttpRouteHandler,
+  type ServerTransport,
+  type ShutdownOptions,
+  type UpgradeHead,
+} from './server/server.js';
 export { type ServerOptions, DEFAULT_SERVER_OPTIONS } from './server/options.js';
 export { WebSocket, type WebSocketOptions, type BinaryType } from './client/websocket.js';
 export { CloseEvent, ErrorEvent } from './client/events.js';

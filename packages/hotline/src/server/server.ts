@@ -24,34 +24,16 @@ import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './ext
 import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from './options.js';
 import { type PeerContext, type PeerHost, WebSocketPeer } from './peer.js';
 import { connectionsWithin, fileDescriptorLimit } from './fd-limit.js';
+import type { Route, ServerTransport, UpgradeHead } from './transport-contract.js';
 
-export interface Route<D = unknown> {
-  readonly path: string;
-  readonly handler: Handler<D>;
-}
+export type { Route, ServerTransport, ShutdownOptions, UpgradeHead } from './transport-contract.js';
 
 /**
- * Handles the HTTP (non-upgrade) requests of a route: the polling, long-polling and SSE
- * transports plug in here. Returns false to let the server answer.
+ * A handler of the plain HTTP (non-upgrade) requests of a route, with the server it
+ * belongs to: `ServerTransport.handleRequest` with the server bound. Returns false to
+ * let the server answer.
  */
 export type HttpRouteHandler = (request: IncomingMessage, response: ServerResponse, route: Route, server: Server) => boolean;
-
-/**
- * What the opening handshake reads of a request: Node's `IncomingMessage` when the request
- * came through an HTTP server, or the head Hotline read itself on its own listener.
- */
-export interface UpgradeHead {
-  readonly method?: string | undefined;
-  readonly url?: string | undefined;
-  readonly httpVersion: string;
-  readonly headers: IncomingHttpHeaders;
-}
-
-/** Claims an upgrade before the server treats it as a new WebSocket peer; true if taken. */
-export type UpgradeInterceptor = (request: UpgradeHead, socket: Socket, head: Buffer) => boolean;
-
-/** A step of the graceful shutdown that runs before the peers are closed. */
-export type ShutdownStep = (options: CloseOptions) => Promise<void>;
 
 export interface PublishOptions {
   /** A peer not to send to (usually the publisher). */
@@ -104,9 +86,8 @@ export class Server implements PeerHost {
   /** The shutdown in progress, once `close()` was called. */
   private closed: Promise<void> | null = null;
   private whenEmpty: (() => void) | null = null;
-  private httpRouteHandler: HttpRouteHandler | null = null;
-  private upgradeInterceptor: UpgradeInterceptor | null = null;
-  private readonly shutdownSteps: ShutdownStep[] = [];
+  /** The transports plugged in besides WebSocket, in order (`plug`). */
+  private readonly plugged: ServerTransport[] = [];
   private extensionNegotiator: ExtensionNegotiator = noExtensions;
 
   constructor(options: ServerOptions = {}) {
@@ -133,22 +114,15 @@ export class Server implements PeerHost {
     return this;
   }
 
-  /** @internal The HTTP transports' entry point. */
-  setHttpRouteHandler(handler: HttpRouteHandler | null): void {
-    this.httpRouteHandler = handler;
-  }
-
   /**
-   * @internal Upgrades the HTTP transports claim (a session moving onto a WebSocket) are
-   * theirs; every other upgrade is a new WebSocket peer.
+   * Plugs in a transport that serves this server's routes besides WebSocket (the HTTP
+   * transports: `enableHttpTransports`). It sees the plain HTTP requests of every route
+   * and every upgrade before the server does, and takes part in the graceful shutdown:
+   * the contract is `ServerTransport`.
    */
-  setUpgradeInterceptor(interceptor: UpgradeInterceptor | null): void {
-    this.upgradeInterceptor = interceptor;
-  }
-
-  /** @internal Work `close()` does first, while the server still serves (sessions fetching their close). */
-  addShutdownStep(step: ShutdownStep): void {
-    this.shutdownSteps.push(step);
+  plug(transport: ServerTransport): this {
+    this.plugged.push(transport);
+    return this;
   }
 
   /** @internal The extension negotiation (permessage-deflate). */
@@ -312,7 +286,7 @@ export class Server implements PeerHost {
       respondPlain(response, 505, 'This server speaks HTTP/1.x on this connection.\n');
       return true;
     }
-    if (this.httpRouteHandler !== null && this.httpRouteHandler(request, response, route, this)) return true;
+    for (let i = 0; i < this.plugged.length; i++) if (this.plugged[i]!.handleRequest(request, response, route)) return true;
     // The catch-all route serves the application's other requests too; only what is
     // plainly a WebSocket handshake missing its Upgrade gets the 426 there.
     if (route === this.fallbackRoute && !looksLikeHandshake(request.headers)) return false;
@@ -341,7 +315,7 @@ export class Server implements PeerHost {
       return true;
     }
     if (url !== request.url) request = withUrl(request, url);
-    if (this.upgradeInterceptor !== null && this.upgradeInterceptor(request, socket, head)) return true;
+    for (let i = 0; i < this.plugged.length; i++) if (this.plugged[i]!.claimUpgrade(request, socket, head)) return true;
     const path = pathOf(url);
     const route = this.findRoute(path);
     if (route === null) return false;
@@ -520,11 +494,11 @@ export class Server implements PeerHost {
     // Pollers fetch their close packet and acknowledge it with requests of their own: while
     // HTTP sessions end, the server still takes connections (and answers new sessions
     // 503). Without them it stops listening at once.
-    const sessions = this.shutdownSteps.length > 0;
+    const sessions = this.plugged.length > 0;
     let stoppedListening = sessions ? null : this.stopListening();
     // The transports end their sessions while the WebSocket peers close: neither waits
     // for the other, and both share the one timeout.
-    const steps = Promise.all(this.shutdownSteps.map((step) => step({ timeout, code, reason }).catch(() => undefined)));
+    const steps = Promise.all(this.plugged.map((transport) => transport.shutdown({ timeout, code, reason }).catch(() => undefined)));
     for (const member of this.sweep) if (member instanceof WebSocketPeer) member.close(code, reason);
     if (this.peerCount > 0) {
       await new Promise<void>((resolve) => {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TransportError } from '../errors.js';
-import type { CorsOptions } from './options.js';
+import type { ResolvedCorsOptions } from './options.js';
 
 /**
  * Cross-origin access to the HTTP transports (https://fetch.spec.whatwg.org/#http-cors-protocol).
@@ -8,14 +8,14 @@ import type { CorsOptions } from './options.js';
  * browsers do not apply CORS to WebSocket; check `Origin` in the `upgrade` hook there.
  */
 
-function allowed(origin: string, cors: CorsOptions): boolean {
+function allowed(origin: string, cors: ResolvedCorsOptions): boolean {
   if (cors.origins === '*') return true;
   if (typeof cors.origins === 'function') return cors.origins(origin);
   return cors.origins.includes(origin);
 }
 
 /** Headers for an actual request, or null when the request is same-origin or not allowed. */
-export function corsHeaders(request: IncomingMessage, cors: CorsOptions | false): Record<string, string> | null {
+export function corsHeaders(request: IncomingMessage, cors: ResolvedCorsOptions | false): Record<string, string> | null {
   const origin = request.headers.origin;
   if (cors === false || typeof origin !== 'string' || !allowed(origin, cors)) return null;
   const headers: Record<string, string> = {
@@ -28,7 +28,7 @@ export function corsHeaders(request: IncomingMessage, cors: CorsOptions | false)
 }
 
 /** Answers a preflight: 204 with what may be sent, or 403 HL_ERR_ORIGIN_NOT_ALLOWED. */
-export function preflight(request: IncomingMessage, response: ServerResponse, cors: CorsOptions | false): void {
+export function preflight(request: IncomingMessage, response: ServerResponse, cors: ResolvedCorsOptions | false): void {
   const origin = request.headers.origin;
   if (cors === false || typeof origin !== 'string' || !allowed(origin, cors)) {
     throw new TransportError('HL_ERR_ORIGIN_NOT_ALLOWED', 403, 'cross-origin requests are not allowed from this origin');
@@ -37,7 +37,7 @@ export function preflight(request: IncomingMessage, response: ServerResponse, co
     'Access-Control-Allow-Methods': 'GET, POST, OPTIONS',
     // Content-Type for POST bodies, Last-Event-ID for EventSource-style SSE resumption.
     'Access-Control-Allow-Headers': 'Content-Type, Last-Event-ID',
-    'Access-Control-Max-Age': String(cors.maxAge ?? 600),
+    'Access-Control-Max-Age': String(cors.maxAge),
   });
   response.end();
 }

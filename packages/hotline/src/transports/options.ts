@@ -157,6 +157,20 @@ export interface HttpTransportOptions {
   clientPath?: string | false;
 }
 
+/** CORS options with their defaults filled in. */
+export interface ResolvedCorsOptions {
+  origins: CorsOptions['origins'];
+  credentials: boolean;
+  maxAge: number;
+}
+
+/**
+ * Seconds a browser may cache a preflight answer: 10 minutes — a client that sends
+ * all the time pays for one preflight per ten minutes, and a change of policy reaches
+ * every browser within that.
+ */
+const DEFAULT_CORS_MAX_AGE = 600;
+
 export interface ResolvedHttpTransportOptions {
   transports: readonly HttpTransportName[];
   hold: number;
@@ -176,7 +190,7 @@ export interface ResolvedHttpTransportOptions {
   minBodyRate: number;
   drainTimeout: number;
   ackDelay: number;
-  cors: CorsOptions | false;
+  cors: ResolvedCorsOptions | false;
   clientPath: string | false;
 }
 
@@ -246,5 +260,21 @@ export function resolveHttpTransportOptions(options: HttpTransportOptions = {}):
     if (!HTTP_TRANSPORTS.includes(name)) throw invalidArgument(`unknown HTTP transport ${JSON.stringify(name)}`);
   }
   if (resolved.clientPath !== false && !resolved.clientPath.startsWith('/')) throw invalidArgument('clientPath starts with "/"');
+  if (options.cors) resolved.cors = resolveCors(options.cors);
   return resolved;
+}
+
+function resolveCors(cors: CorsOptions): ResolvedCorsOptions {
+  const maxAge = cors.maxAge === undefined ? DEFAULT_CORS_MAX_AGE : cors.maxAge;
+  if (!(typeof maxAge === 'number' && maxAge >= 0 && Number.isFinite(maxAge))) throw invalidArgument('cors.maxAge must be a number >= 0');
+  return { origins: cors.origins, credentials: cors.credentials === true, maxAge };
+}
+
+/**
+ * The SSE `retry` field: how soon a native EventSource comes back after its stream broke.
+ * At most 3 s, and a quarter of `sessionTimeout`, so that a client reconnecting this way
+ * is back well before its session expires.
+ */
+export function sseRetry(options: ResolvedHttpTransportOptions): number {
+  return Math.min(3000, Math.floor(options.sessionTimeout / 4));
 }

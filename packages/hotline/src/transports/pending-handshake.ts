@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Route } from '../server/server.js';
+import type { Route } from '../server/transport-contract.js';
 import type { HttpTransportName } from './options.js';
 
 /**

@@ -63,7 +63,7 @@ export class Upload {
 
   /** Starts reading; the session counts the request as in progress until it is answered. */
   start(): void {
-    this.session.begin();
+    this.session.core.requestBegan();
     const request = this.request as UploadRequest;
     request[kUpload] = this;
     request.on('data', onUploadData);
@@ -155,7 +155,7 @@ export class Upload {
   /** The request is over for the session: answered now with `error`, or about to be. */
   private answered(error: unknown): void {
     this.forget();
-    this.session.end();
+    this.session.core.requestEnded(this.session.host.now());
     if (error !== null) this.host.fail(this.response, error);
   }
 
@@ -177,7 +177,7 @@ export class Upload {
     }
     // Upstream order: a batch must start at or before the next expected number. The
     // answer names no number: the client knows what it sent.
-    if (batch.firstSeq > session.expectedSeq || batch.firstSeq === 0) {
+    if (!session.core.follows(batch.firstSeq)) {
       throw new TransportError('HL_ERR_MALFORMED_BODY', 400, 'sequence gap: the batch does not follow what the server has');
     }
     for (const packet of batch.packets) {

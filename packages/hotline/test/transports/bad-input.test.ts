@@ -4,7 +4,7 @@ import http from 'node:http';
 
 import { decodeBatch, encodeBatch } from '../../src/protocol/session/wire.js';
 import { type Peer, UpgradeRejection } from '../../src/types.js';
-import { type TestServer, next, open, recorder, sleep, startServer } from './helpers.js';
+import { type TestServer, next, open, recorder, startServer, waitFor } from './helpers.js';
 
 /**
  * Every bad request gets a precise status and a stable code, and leaves every other
@@ -110,7 +110,7 @@ describe('bad input to the HTTP transports', () => {
   it('expires a session whose client stops coming back: close(1006, "session expired"), then 410', async () => {
     const sid = await handshake(ts);
     const peer = peers.at(-1)!;
-    await sleep(1000); // sessionTimeout 600 ms, swept every 100 ms
+    await waitFor(() => closes.has(peer), 'the session to expire (sessionTimeout 600 ms, swept every 100 ms)');
     assert.deepEqual(closes.get(peer), [1006, 'session expired']);
     assert.equal(peer.readyState, 3);
     const answer = await call(ts.url(`/e?transport=polling&sid=${sid}`));
@@ -190,7 +190,7 @@ describe('bad input to the HTTP transports', () => {
     const sid = await handshake(ts, 'long-polling');
     const peer = peers.at(-1)!;
     const first = call(ts.url(`/e?transport=long-polling&sid=${sid}&ack=0`));
-    await sleep(50);
+    await waitFor(() => ts.transports.session(sid)?.link?.open === true, 'the first long-poll to be held');
     const second = await call(ts.url(`/e?transport=long-polling&sid=${sid}&ack=0`));
     assert.deepEqual([second.status, second.code], [400, 'HL_ERR_CONCURRENT_POLL']);
     peer.send('for the first');

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 
 import type { HotlineClient } from '../../src/browser/client.js';
 import type { Peer } from '../../src/types.js';
-import { ALL, type TestServer, closed, next, open, recorder, sleep, startServer } from './helpers.js';
+import { ALL, type TestServer, closed, next, open, recorder, sleep, startServer, waitFor } from './helpers.js';
 
 /**
  * One conformance suite, run against every transport: the same application, the same
@@ -194,7 +194,7 @@ for (const transport of ALL) {
       const event = await closed(c);
       assert.deepEqual([event.code, event.reason, event.wasClean], [4001, 'bye now', true]);
       assert.equal(c.readyState, 3);
-      while (!log.closes.has(peer)) await sleep(20);
+      await waitFor(() => log.closes.has(peer), 'the close hook');
       // The handler sees the code; over WebSocket the reason is the one in the client's
       // echoed Close frame (RFC 6455 §5.5.1), which clients usually leave empty.
       assert.equal(log.closes.get(peer)![0], 4001);
@@ -208,7 +208,7 @@ for (const transport of ALL) {
       c.close(4002, 'done here');
       const event = await closed(c);
       assert.equal(event.code, 4002);
-      while (!log.closes.has(peer)) await sleep(20);
+      await waitFor(() => log.closes.has(peer), 'the close hook');
       assert.deepEqual(log.closes.get(peer), [4002, 'done here']);
     });
 
@@ -251,8 +251,10 @@ for (const transport of ALL) {
         assert.deepEqual(got.filter((m) => m.startsWith('up')), [0, 1, 2, 3, 4].map((i) => `up-${i}`));
         assert.equal(c.sid, sid);
         assert.equal(opens, 0);
-        await sleep(200);
-        assert.equal(rec.messages.length, 10);
+        // Delivery is in order: a repeat of anything would come before a last message.
+        peer.send('last');
+        assert.equal((await rec.until(11)).at(-1), 'last');
+        assert.equal(rec.messages.length, 11);
         c.close();
       });
 
@@ -270,11 +272,14 @@ for (const transport of ALL) {
           c.send(`up-${i}`);
           if (i % 5 === 4) await sleep(60);
         }
-        const got = await rec.until(40, 10_000);
-        await sleep(300);
+        await rec.until(40, 10_000);
+        // Delivery is in order: a repeat of anything would come before a last message.
+        peer.send('last');
+        const got = (await rec.until(41)).slice();
+        assert.equal(got.pop(), 'last');
         assert.deepEqual(got.filter((m) => m.startsWith('down')), Array.from({ length: 20 }, (_, i) => `down-${i}`));
         assert.deepEqual(got.filter((m) => m.startsWith('up')), Array.from({ length: 20 }, (_, i) => `up-${i}`));
-        assert.equal(rec.messages.length, 40);
+        assert.equal(rec.messages.length, 41);
         // The server delivered each upstream message once, although one POST was sent twice.
         assert.deepEqual(log.received.slice(before), Array.from({ length: 20 }, (_, i) => `up-${i}`));
         assert.equal(net.dropped.posts, 1);

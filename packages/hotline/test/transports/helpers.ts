@@ -93,6 +93,23 @@ export function recorder(client: HotlineClient): { messages: string[]; until(n: 
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Resolves as soon as `condition()` holds, checked every few ms; rejects after `timeout`
+ * naming `what` it waited for. For state the test can read but gets no event of (a
+ * handler's log, the server's books): the wait ends with the change, not after a guess.
+ */
+export function waitFor(condition: () => boolean, what: string, timeout = 5000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const deadline = Date.now() + timeout;
+    const check = () => {
+      if (condition()) resolve();
+      else if (Date.now() >= deadline) reject(new Error(`waited ${timeout} ms for ${what}`));
+      else setTimeout(check, 5);
+    };
+    check();
+  });
+}
+
 /** Resolves when `client` is closed for good. */
 export async function closed(client: HotlineClient, timeout = 5000): Promise<{ code: number; reason: string; wasClean: boolean }> {
   if (client.readyState === 3) return { code: 0, reason: '', wasClean: true };

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import type { Peer } from '../../src/types.js';
-import { type TestServer, next, open, recorder, sleep, startServer } from './helpers.js';
+import { type TestServer, next, open, recorder, sleep, startServer, waitFor } from './helpers.js';
 
 /**
  * The notes tell two kinds of polling apart: short polling waits `interval` after each
@@ -10,18 +10,25 @@ import { type TestServer, next, open, recorder, sleep, startServer } from './hel
  * not the last answer came back. A slow network shows the difference.
  */
 
-/** A fetch whose poll answers take `delay()` ms; records when each poll starts and ends. */
+/**
+ * A fetch whose poll answers take `delay()` ms; records when each poll starts and ends,
+ * how many are in flight, and resolves `polls(n)` when the n-th poll has ended — the
+ * tests wait on the polls themselves, and assert on how they relate, not on how many fit
+ * in a second of wall clock.
+ */
 function slowPolls(delay: () => number) {
-  const polls: Array<{ start: number; end: number }> = [];
+  const polls: Array<{ start: number; end: number; overlap: number }> = [];
   let inFlight = 0;
   let maxInFlight = 0;
+  let ended = 0;
+  const waiters: Array<{ n: number; resolve: () => void }> = [];
   const slowFetch = async (input: Parameters<typeof fetch>[0], init?: RequestInit): Promise<Response> => {
     const url = new URL(String(input));
     const isPoll = (init?.method ?? 'GET') === 'GET' && url.searchParams.has('sid');
     if (!isPoll) return fetch(input, init);
-    const record = { start: Date.now(), end: 0 };
-    polls.push(record);
     inFlight++;
+    const record = { start: Date.now(), end: 0, overlap: inFlight };
+    polls.push(record);
     maxInFlight = Math.max(maxInFlight, inFlight);
     try {
       const response = await fetch(input, init);
@@ -31,9 +38,17 @@ function slowPolls(delay: () => number) {
     } finally {
       inFlight--;
       record.end = Date.now();
+      ended++;
+      for (let i = waiters.length - 1; i >= 0; i--) {
+        if (ended < waiters[i]!.n) continue;
+        waiters[i]!.resolve();
+        waiters.splice(i, 1);
+      }
     }
   };
-  return { fetch: slowFetch, polls, maxInFlight: () => maxInFlight };
+  /** Resolves once `n` polls have ended. */
+  const ends = (n: number) => new Promise<void>((resolve) => (ended >= n ? resolve() : waiters.push({ n, resolve })));
+  return { fetch: slowFetch, polls, ends, maxInFlight: () => maxInFlight };
 }
 
 describe('short polling against fixed-interval polling', () => {
@@ -54,10 +69,9 @@ describe('short polling against fixed-interval polling', () => {
     const net = slowPolls(() => 150);
     const client = open(ts.url('/p'), 'polling', { interval: 50, fetch: net.fetch });
     await next(client, 'open');
-    await sleep(1000);
+    await net.ends(4);
     client.close();
     const polls = net.polls.filter((p) => p.end > 0);
-    assert.ok(polls.length >= 3 && polls.length <= 6, `${polls.length} polls in 1 s`);
     assert.equal(net.maxInFlight(), 1);
     for (let i = 1; i < polls.length; i++) {
       const wait = polls[i]!.start - polls[i - 1]!.end;
@@ -69,10 +83,12 @@ describe('short polling against fixed-interval polling', () => {
     const net = slowPolls(() => 150);
     const client = open(ts.url('/p'), 'interval-polling', { interval: 50, fetch: net.fetch, maxOverlap: 3 });
     await next(client, 'open');
-    await sleep(1000);
+    await net.ends(8);
     client.close();
-    assert.ok(net.polls.length >= 12, `${net.polls.length} polls in 1 s on a 50 ms clock with 150 ms answers`);
+    // Answers take three intervals: a client that waited for them would never overlap.
     assert.equal(net.maxInFlight(), 3);
+    assert.ok(net.polls.filter((p) => p.overlap > 1).length >= 4, 'polls start while earlier ones are out');
+    assert.ok(net.polls.every((p) => p.overlap <= 3), 'never more than maxOverlap');
   });
 
   it('interval-polling delivers in order and once when answers overlap and come back out of order', async () => {
@@ -85,9 +101,12 @@ describe('short polling against fixed-interval polling', () => {
       peer!.send(`m${i}`);
       await sleep(7);
     }
-    const got = await rec.until(40);
-    await sleep(300);
+    await rec.until(40);
+    // Delivery is in order: a repeat of anything would come before a last message.
+    peer!.send('last');
+    const got = (await rec.until(41)).slice();
     client.close();
+    assert.equal(got.pop(), 'last');
     assert.deepEqual(got, Array.from({ length: 40 }, (_, i) => `m${i}`));
     assert.ok(net.maxInFlight() > 1, 'the answers did overlap');
   });
@@ -135,7 +154,7 @@ describe('graceful shutdown', () => {
     if (refused !== null) assert.equal(refused.status, 503);
     assert.deepEqual((await Promise.all(events)).map((e) => e.code), [1001, 1001, 1001, 1001]);
     await shutdown;
-    while (closes.length < 4) await sleep(20);
+    await waitFor(() => closes.length === 4, 'every close hook');
     assert.deepEqual(closes.map(([, code]) => code), [1001, 1001, 1001, 1001]);
   });
 });

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 
 import { WebSocket } from '../../src/client/websocket.js';
 import type { Peer } from '../../src/types.js';
-import { HTTP_ONLY, type TestServer, closed, next, open, recorder, sleep, startServer } from './helpers.js';
+import { HTTP_ONLY, type TestServer, closed, next, open, recorder, sleep, startServer, waitFor } from './helpers.js';
 
 /** Moving a live HTTP session onto a WebSocket, with messages flowing both ways meanwhile. */
 
@@ -66,7 +66,9 @@ describe('upgrade from an HTTP transport to WebSocket', () => {
         }
       }, 5);
       await upgraded;
-      await sleep(150);
+      // Traffic goes on across the switch for a while: another 30 rounds each way.
+      const atSwitch = n;
+      await waitFor(() => n >= atSwitch + 90, 'more messages after the switch');
       clearInterval(pump);
       const total = n;
       assert.equal(peer.transport, 'websocket');
@@ -75,7 +77,7 @@ describe('upgrade from an HTTP transport to WebSocket', () => {
       assert.equal(log.opens, opensBefore, 'the upgrade is no new session');
       const got = await rec.until(total);
       assert.deepEqual(got, Array.from({ length: total }, (_, i) => `down-${i}`));
-      while (log.received.get(peer)!.length < total) await sleep(20);
+      await waitFor(() => log.received.get(peer)!.length >= total, 'every upstream message');
       const expectedUp = Array.from({ length: total }, (_, i) => (i % 3 === 1 ? 'hex:' + (i & 255).toString(16).padStart(2, '0') : `up-${i}`));
       assert.deepEqual(log.received.get(peer), expectedUp);
       // No HTTP request after the switch.
@@ -84,7 +86,7 @@ describe('upgrade from an HTTP transport to WebSocket', () => {
       assert.ok(fetches - after <= 1, `${fetches - after} HTTP requests after the upgrade`);
       client.close(4006, 'client done');
       await closed(client);
-      while (!log.closes.has(peer)) await sleep(20);
+      await waitFor(() => log.closes.has(peer), 'the close hook');
       assert.equal(log.closes.get(peer)![0], 4006);
     });
   }
@@ -100,6 +102,7 @@ describe('upgrade from an HTTP transport to WebSocket', () => {
   it('stays on the HTTP transport when the WebSocket handshake is refused', async () => {
     // A server whose route refuses upgrades naming a session cannot exist here, so refuse
     // them on the client side: a WebSocket class that always fails.
+    let refusals = 0;
     class Refused {
       binaryType = 'arraybuffer';
       readyState = 0;
@@ -113,6 +116,7 @@ describe('upgrade from an HTTP transport to WebSocket', () => {
           this.readyState = 3;
           this.onerror?.();
           this.onclose?.({ code: 1006, reason: '', wasClean: false });
+          refusals++;
         }, 10);
       }
       send(): void {}
@@ -121,13 +125,13 @@ describe('upgrade from an HTTP transport to WebSocket', () => {
     const client = open(ts.url('/u'), 'polling', { upgrade: true, WebSocket: Refused as never });
     const rec = recorder(client);
     await next(client, 'open');
-    await sleep(100);
+    await waitFor(() => refusals > 0, 'the refused WebSocket');
     client.send('still here');
     const peer = log.peers.at(-1)!;
     peer.send('and here');
     assert.deepEqual(await rec.until(1), ['and here']);
     assert.equal(client.transport, 'polling');
-    while (log.received.get(peer)!.length < 1) await sleep(20);
+    await waitFor(() => log.received.get(peer)!.length >= 1, 'the upstream message');
     assert.deepEqual(log.received.get(peer), ['still here']);
     client.close();
   });

@@ -111,6 +111,31 @@ export function batchParts(firstSeq: number, packets: readonly Packet[]): Uint8A
   return parts;
 }
 
+/** A sequenced packet as a sender's queue holds it: its kind and the payload a batch carries. */
+export interface PayloadPacket {
+  readonly kind: 't' | 'b' | 'c';
+  /** The message's bytes, or a close packet's "code reason" (`closePayload`). */
+  readonly data: Uint8Array;
+}
+
+/**
+ * Encodes a batch of queued packets, `open` first when given: the payloads go out as they
+ * are (no copy, no packet objects), so a close packet is written from the bytes it was
+ * queued as.
+ */
+export function queuedBatchParts(firstSeq: number, packets: readonly PayloadPacket[], open?: Handshake): Uint8Array[] {
+  const parts: Uint8Array[] = [encoder.encode(`${firstSeq};`)];
+  if (open !== undefined) {
+    const payload = encoder.encode(JSON.stringify(open));
+    parts.push(header('o', payload.length), payload);
+  }
+  for (let i = 0; i < packets.length; i++) {
+    const packet = packets[i]!;
+    parts.push(header(packet.kind, packet.data.length), packet.data);
+  }
+  return parts;
+}
+
 export function encodeBatch(firstSeq: number, packets: readonly Packet[]): Uint8Array {
   return concat(batchParts(firstSeq, packets));
 }
@@ -184,6 +209,10 @@ function strictUtf8(bytes: Uint8Array): boolean {
   }
 }
 
+/** Where a `PacketCounter` is in the grammar of a batch. */
+const CounterState = { SEQUENCE: 0, KIND: 1, LENGTH: 2, PAYLOAD: 3, STOPPED: 4 } as const;
+type CounterState = (typeof CounterState)[keyof typeof CounterState];
+
 /**
  * Counts the packets of a batch as its bytes arrive, in any chunking, without keeping
  * them: headers are read byte by byte, payloads skipped whole. A server can refuse a body
@@ -194,7 +223,7 @@ function strictUtf8(bytes: Uint8Array): boolean {
 export class PacketCounter {
   /** Packets begun so far (counting stops one past `limit`). */
   count = 0;
-  private state: 0 | 1 | 2 | 3 | 4 = 0; // sequence, kind, length, payload, stopped
+  private state: CounterState = CounterState.SEQUENCE;
   private length = 0;
   private digits = 0;
   private remaining = 0;
@@ -203,34 +232,34 @@ export class PacketCounter {
 
   feed(bytes: Uint8Array): void {
     let i = 0;
-    while (i < bytes.length && this.state !== 4) {
+    while (i < bytes.length && this.state !== CounterState.STOPPED) {
       if (this.count > this.limit) {
-        this.state = 4;
+        this.state = CounterState.STOPPED;
         break;
       }
-      if (this.state === 3) {
+      if (this.state === CounterState.PAYLOAD) {
         const skip = Math.min(this.remaining, bytes.length - i);
         this.remaining -= skip;
         i += skip;
-        if (this.remaining === 0) this.state = 1;
+        if (this.remaining === 0) this.state = CounterState.KIND;
         continue;
       }
       const byte = bytes[i++]!;
-      if (this.state === 0) {
-        if (byte === SEMICOLON) this.state = 1;
-      } else if (this.state === 1) {
+      if (this.state === CounterState.SEQUENCE) {
+        if (byte === SEMICOLON) this.state = CounterState.KIND;
+      } else if (this.state === CounterState.KIND) {
         this.count++;
         this.length = 0;
         this.digits = 0;
-        this.state = 2;
+        this.state = CounterState.LENGTH;
       } else if (byte === COLON && this.digits > 0) {
         this.remaining = this.length;
-        this.state = this.length === 0 ? 1 : 3;
+        this.state = this.length === 0 ? CounterState.KIND : CounterState.PAYLOAD;
       } else if (byte >= ZERO && byte <= NINE && this.digits < MAX_DIGITS) {
         this.length = this.length * 10 + (byte - ZERO);
         this.digits++;
       } else {
-        this.state = 4;
+        this.state = CounterState.STOPPED;
       }
     }
   }
@@ -390,6 +419,27 @@ export function ssePacketEvent(seq: number, packet: MessagePacket | ClosePacket)
   return sseEvent(seq, sseTextData(strictText(packet.data)));
 }
 
+/** How a sender turns payload bytes into the text of an event (a server has native ones). */
+export interface PayloadText {
+  utf8(bytes: Uint8Array): string;
+  base64(bytes: Uint8Array): string;
+}
+
+/** The portable conversions: `TextDecoder` and `toBase64`. */
+export const PORTABLE_PAYLOAD_TEXT: PayloadText = {
+  utf8: (bytes) => textDecoder.decode(bytes),
+  base64: toBase64,
+};
+
+/** The SSE event of a queued packet, from the bytes it was queued as. */
+export function sseQueuedEvent(seq: number, packet: PayloadPacket, text: PayloadText = PORTABLE_PAYLOAD_TEXT): string {
+  if (packet.kind === 'b') return sseEvent(seq, 'b' + text.base64(packet.data));
+  const decoded = text.utf8(packet.data);
+  if (packet.kind === 't') return sseEvent(seq, sseTextData(decoded));
+  // The close payload is "code reason" already: the same text, as a `c` (or `C`) field.
+  return sseEvent(seq, sseSafe(decoded) ? 'c' + decoded : 'C' + JSON.stringify(decoded));
+}
+
 function strictText(bytes: Uint8Array): string {
   return textDecoder.decode(bytes);
 }
@@ -402,6 +452,11 @@ export const textDecoder = new TextDecoder('utf-8', { ignoreBOM: true });
 
 export function sseOpenEvent(handshake: Handshake, retry: number): string {
   return `retry: ${retry}\nevent: session\ndata: ${JSON.stringify(handshake)}\n\n`;
+}
+
+/** The head of a stream that resumes a session: how soon a native EventSource comes back. */
+export function sseRetryEvent(retry: number): string {
+  return `retry: ${retry}\n\n`;
 }
 
 /** A comment line: keeps proxies from cutting an idle stream, ignored by every parser. */

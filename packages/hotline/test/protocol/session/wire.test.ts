@@ -16,6 +16,12 @@ import {
   ssePacketEvent,
   toBase64,
   sseOpenEvent,
+  type PayloadPacket,
+  closePayload,
+  concat,
+  queuedBatchParts,
+  sseQueuedEvent,
+  sseRetryEvent,
 } from '../../../src/protocol/session/wire.js';
 
 /** A small deterministic PRNG (xorshift32): failures reproduce from the seed. */
@@ -52,6 +58,13 @@ function randomPacket(r: () => number): Packet {
     return { kind: 'b', data };
   }
   return { kind: 'c', code: 1000 + Math.floor(r() * 3000), reason: randomText(r, 10) };
+}
+
+/** A packet as a sender's queue holds it: a close as its "code reason" bytes. */
+function queued(packet: Packet): PayloadPacket {
+  if (packet.kind === 'c') return { kind: 'c', data: closePayload(packet.code, packet.reason) };
+  if (packet.kind === 'o') throw new Error('an open packet is not queued');
+  return packet;
 }
 
 function normalize(packet: Packet): unknown {
@@ -179,6 +192,50 @@ describe('polling batch format', () => {
         assert.ok(error instanceof WireError, `unexpected ${String(error)} for ${Buffer.from(bytes).toString('hex')}`);
       }
     }
+  });
+});
+
+describe('queued packets: the encoders a sender writes its queue with', () => {
+  const HANDSHAKE = { sid: 's', transport: 'polling', hold: 1, interval: 1, heartbeat: 1, sessionTimeout: 1, maxBody: 1, ackDelay: 1, maxPackets: 1 };
+
+  it('writes the same batch as encodeBatch, from the queued bytes, without copying payloads', () => {
+    const r = rng(0xba7c4);
+    for (let n = 0; n < 2000; n++) {
+      const packets = Array.from({ length: Math.floor(r() * 6) }, () => randomPacket(r));
+      const firstSeq = 1 + Math.floor(r() * 1e9);
+      const parts = queuedBatchParts(firstSeq, packets.map(queued));
+      assert.deepEqual(concat(parts), encodeBatch(firstSeq, packets));
+      for (const packet of packets) if ((packet.kind === 't' || packet.kind === 'b') && packet.data.length > 0) assert.ok(parts.includes(packet.data));
+    }
+  });
+
+  it('puts the open packet first, taking no sequence number', () => {
+    const batch = decodeBatch(concat(queuedBatchParts(1, [{ kind: 't', data: text('hi') }], HANDSHAKE)), { allowOpen: true });
+    assert.equal(batch.firstSeq, 1);
+    assert.deepEqual(batch.packets.map((p) => p.kind), ['o', 't']);
+  });
+
+  it('writes the same SSE event as ssePacketEvent, for every kind (property, 2,000 cases)', () => {
+    const r = rng(0x55e);
+    for (let n = 0; n < 2000; n++) {
+      const packet = randomPacket(r);
+      if (packet.kind === 'o') continue;
+      const seq = 1 + Math.floor(r() * 1e6);
+      assert.equal(sseQueuedEvent(seq, queued(packet)), ssePacketEvent(seq, packet));
+    }
+  });
+
+  it('uses the conversions it is given (a server passes native ones)', () => {
+    const native = { utf8: (b: Uint8Array) => Buffer.from(b).toString('utf8'), base64: (b: Uint8Array) => Buffer.from(b).toString('base64') };
+    const bytes = new Uint8Array([0, 255, 7]);
+    assert.equal(sseQueuedEvent(4, { kind: 'b', data: bytes }, native), `id: 4\ndata: b${Buffer.from(bytes).toString('base64')}\n\n`);
+  });
+
+  it('heads a resumed stream with retry alone, a new one with the session event', () => {
+    assert.equal(sseRetryEvent(3000), 'retry: 3000\n\n');
+    const events = new SseParser().feed(sseOpenEvent(HANDSHAKE, 3000));
+    assert.equal(events[0]!.type, 'session');
+    assert.deepEqual(decodeHandshake(events[0]!.data), HANDSHAKE);
   });
 });
 

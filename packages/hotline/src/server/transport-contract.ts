@@ -1,0 +1,52 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import type { Handler } from '../types.js';
+
+/**
+ * The contract between a `Server` and the transports that serve its routes besides
+ * WebSocket (the HTTP transports: SSE and the three pollings). A transport is plugged in
+ * with `server.plug(transport)`; from then on the server hands it, in the order plugged:
+ *
+ * - every plain HTTP request aimed at a route, before the server's own answer (426 on a
+ *   WebSocket-only route): the transport takes it or leaves it;
+ * - every upgrade request, before the server treats it as a new WebSocket peer: the
+ *   transport may claim it (a session moving onto a WebSocket);
+ * - the graceful shutdown, which runs the transports' steps while the server still
+ *   listens (a poller needs a request of its own to fetch its close packet) and the
+ *   WebSocket peers close, under the same deadline.
+ */
+export interface ServerTransport {
+  /** A plain HTTP request for `route`; returns false when it is not this transport's. */
+  handleRequest(request: IncomingMessage, response: ServerResponse, route: Route): boolean;
+  /** An upgrade request; returns true when the transport took the socket. */
+  claimUpgrade(request: UpgradeHead, socket: Socket, head: Buffer): boolean;
+  /**
+   * Ends everything the transport serves with `code` and `reason`; resolves once it is
+   * over, at the latest after `timeout` ms (when whatever is left is dropped).
+   */
+  shutdown(options: ShutdownOptions): Promise<void>;
+}
+
+/** What a shutdown step is told: the server's resolved close options. */
+export interface ShutdownOptions {
+  readonly timeout: number;
+  readonly code: number;
+  readonly reason: string;
+}
+
+/** A path served with one handler object, for every transport. */
+export interface Route<D = unknown> {
+  readonly path: string;
+  readonly handler: Handler<D>;
+}
+
+/**
+ * What the opening handshake reads of a request: Node's `IncomingMessage` when the request
+ * came through an HTTP server, or the head Hotline read itself on its own listener.
+ */
+export interface UpgradeHead {
+  readonly method?: string | undefined;
+  readonly url?: string | undefined;
+  readonly httpVersion: string;
+  readonly headers: IncomingHttpHeaders;
+}
