@@ -6,7 +6,9 @@ import { acceptResponse, rejectResponse, validateRequest } from '../protocol/han
 import { encodeClosePayload } from '../protocol/protocol.js';
 import { findEndOfHead, isWebSocketUpgrade, parseRequestHead } from '../protocol/request-head.js';
 import { originForm } from '../protocol/request-target.js';
-import { TopicTree, type Publication, type Subscriber } from '../pubsub/topic-tree.js';
+import type { PubSubEngine } from '../pubsub/engine.js';
+import { MemoryEngine } from '../pubsub/memory-engine.js';
+import type { Subscriber } from '../pubsub/topic-tree.js';
 import {
   type Handler,
   type Payload,
@@ -19,6 +21,7 @@ import {
 import { ByteBudget } from '../resources/byte-budget.js';
 import { InflateScheduler } from '../websocket/inflate-scheduler.js';
 import { toBuffer } from '../websocket/payload.js';
+import { Publication } from '../websocket/publication.js';
 import { Sweep, type Sweepable, granularityFor } from '../timers/sweep.js';
 import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
 import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from './options.js';
@@ -55,7 +58,7 @@ export type ShutdownStep = (options: CloseOptions) => Promise<void>;
 
 export interface PublishOptions {
   /** A peer not to send to (usually the publisher). */
-  except?: Peer<any> | Subscriber;
+  except?: Peer<any> | Subscriber<Publication>;
   /** Called for each subscriber that refused the message (over its limits). */
   onDropped?: (peer: Peer<any>) => void;
 }
@@ -76,7 +79,11 @@ type AnyHttpServer = http.Server | HttpsServer;
  */
 export class Server implements PeerHost {
   readonly options: ResolvedServerOptions;
-  readonly topics = new TopicTree();
+  /**
+   * Who is subscribed to what, and the delivery of publishes: the server uses pub/sub
+   * through the engine contract only (`pubsub/engine.ts`).
+   */
+  readonly topics: PubSubEngine<Publication> = new MemoryEngine<Publication>();
   /** Deadlines of every connection of this server (handshakes, idle, close). */
   readonly sweep: Sweep;
   /** Bytes queued for every peer on every transport, together (`maxOutboundBytes`). */
@@ -111,10 +118,6 @@ export class Server implements PeerHost {
 
   constructor(options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
-    for (const key of ['maxPayload', 'handshakeTimeout', 'closeTimeout', 'maxBufferedAmount', 'maxConnections', 'maxOutboundBytes'] as const) {
-      const value = this.options[key];
-      if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number`);
-    }
     const deflate = this.options.perMessageDeflate;
     if (deflate !== false) this.extensionNegotiator = deflateNegotiator(deflate);
     this.outbound = new ByteBudget('maxOutboundBytes', this.options.maxOutboundBytes);
@@ -470,9 +473,11 @@ export class Server implements PeerHost {
    */
   publish(topic: string, data: Payload, isBinary?: boolean, options?: PublishOptions): number {
     if (typeof topic !== 'string') throw invalidArgument('topic must be a string');
-    const publication: Publication = { data: toBuffer(data), isBinary: isBinary ?? typeof data !== 'string' };
-    const onDropped = options?.onDropped as ((subscriber: Subscriber) => void) | undefined;
-    return this.topics.publish(topic, publication, options?.except as unknown as Subscriber | undefined, onDropped);
+    // One object for every subscriber on every transport: WebSocket peers build its frame
+    // (and compressions) on it once; HTTP sessions queue a reference to its bytes.
+    const publication = new Publication(toBuffer(data), isBinary ?? typeof data !== 'string');
+    const onDropped = options?.onDropped as ((subscriber: Subscriber<Publication>) => void) | undefined;
+    return this.topics.publish(topic, publication, options?.except as Subscriber<Publication> | undefined, onDropped);
   }
 
   /** @internal PeerHost */
@@ -543,9 +548,12 @@ export class Server implements PeerHost {
     }
     // A step keeps its own deadline (the same timeout); this bounds one that would not.
     await withDeadline(steps, deadline + CLOSE_MARGIN - Date.now());
+    // Every subscriber has left: the engine lets go of what it holds (a broker's
+    // connection), within the same margin as the listener.
+    const engineClosed = this.topics.close().catch(() => undefined);
     stoppedListening ??= this.stopListening();
     this.ownServer?.closeAllConnections();
-    await withDeadline(stoppedListening, CLOSE_MARGIN);
+    await withDeadline(Promise.all([stoppedListening, engineClosed]), CLOSE_MARGIN);
   }
 
   /**

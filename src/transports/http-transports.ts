@@ -115,7 +115,7 @@ export class HttpTransports implements Sweepable, SessionHost, UploadHost {
   sessionEnded(session: HttpSession, why: EndReason): void {
     this.sessions.delete(session.sid);
     this.keys.close(session.key, session.isConfirmed);
-    this.server.topics.removeSubscriber(session);
+    this.server.topics.unsubscribeAll(session);
     // Bounded memory: the oldest records go first (a Map iterates in insertion order).
     if (this.ended.size >= this.options.maxSessions) this.ended.delete(this.ended.keys().next().value!);
     this.ended.set(session.sid, { why, at: this.now() });

@@ -1,7 +1,8 @@
 import type { ServerResponse } from 'node:http';
 import { CloseCode, HotlineError } from '../errors.js';
 import { encodeClosePayload } from '../protocol/protocol.js';
-import type { Publication, Subscriber } from '../pubsub/topic-tree.js';
+import type { Subscriber } from '../pubsub/topic-tree.js';
+import type { Publication } from '../websocket/publication.js';
 import type { BudgetExhausted, BudgetHolder, ByteBudget } from '../resources/byte-budget.js';
 import {
   type Handler,
