@@ -1,9 +1,8 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { CloseCode, HandshakeError, HotlineError, invalidArgument } from '../errors.js';
+import { HandshakeError, HotlineError, invalidArgument } from '../errors.js';
 import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
-import { encodeClosePayload } from '../protocol/protocol.js';
 import { findEndOfHead, isWebSocketUpgrade, parseRequestHead } from '../protocol/request-head.js';
 import { originForm } from '../protocol/request-target.js';
 import type { PubSubEngine } from '../pubsub/engine.js';
@@ -24,7 +23,15 @@ import { toBuffer } from '../websocket/payload.js';
 import { Publication } from '../websocket/publication.js';
 import { Sweep, type Sweepable, granularityFor } from '../timers/sweep.js';
 import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
-import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from './options.js';
+import {
+  type CloseOptions,
+  type ResolvedServerOptions,
+  type ServerOptions,
+  resolveCloseOptions,
+  resolveServerOptions,
+} from './options.js';
+
+export type { CloseOptions } from './options.js';
 import { type PeerContext, type PeerHost, WebSocketPeer } from './peer.js';
 import { connectionsWithin, fileDescriptorLimit } from './fd-limit.js';
 
@@ -61,13 +68,6 @@ export interface PublishOptions {
   except?: Peer<any> | Subscriber<Publication>;
   /** Called for each subscriber that refused the message (over its limits). */
   onDropped?: (peer: Peer<any>) => void;
-}
-
-export interface CloseOptions {
-  /** ms to wait for peers to finish the closing handshake before dropping them. */
-  timeout?: number;
-  code?: number;
-  reason?: string;
 }
 
 type AnyHttpServer = http.Server | HttpsServer;
@@ -497,19 +497,16 @@ export class Server implements PeerHost {
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.closed !== null) return this.closed;
-    const timeout = options.timeout ?? this.options.closeTimeout;
-    const code = options.code ?? CloseCode.GOING_AWAY;
-    const reason = options.reason ?? 'server shutting down';
     // Misuse is refused before anything is shut down: a code or reason no Close frame may
     // carry (RFC 6455 §7.4, §5.5) would otherwise fail at the first peer, leaving the
     // server refusing connections with its peers still open.
+    let resolved;
     try {
-      if (!(typeof timeout === 'number' && timeout >= 0)) throw invalidArgument('timeout must be a number >= 0');
-      encodeClosePayload(code, reason);
+      resolved = resolveCloseOptions(options, this.options);
     } catch (error) {
       return Promise.reject(error);
     }
-    this.closed = this.shutdown(timeout, code, reason);
+    this.closed = this.shutdown(resolved.timeout, resolved.code, resolved.reason);
     return this.closed;
   }
 
