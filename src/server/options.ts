@@ -134,7 +134,7 @@ const CHECKS: { readonly [K in keyof ResolvedServerOptions]: readonly [Check, st
   handshakeTimeout: [positive, 'a positive number of ms'],
   closeTimeout: [positive, 'a positive number of ms'],
   // 0: no idle deadline and no Pings.
-  idleTimeout: [(value) => typeof value === 'number' && value >= 0 && value < Infinity, 'a number of ms >= 0 (0 to disable)'],
+  idleTimeout: [(value) => typeof value === 'number' && value >= 0, 'a number of ms >= 0 (0 to disable)'],
   sendPings: [boolean, 'a boolean'],
   maxBufferedAmount: [positive, 'a positive number'],
   maxPartialBytes: [positive, 'a positive number (Infinity for no limit)'],

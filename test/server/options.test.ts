@@ -35,7 +35,7 @@ describe('resolveServerOptions', () => {
     ['handshakeTimeout -1', { handshakeTimeout: -1 }],
     ['closeTimeout 0', { closeTimeout: 0 }],
     ['idleTimeout -1', { idleTimeout: -1 }],
-    ['idleTimeout Infinity', { idleTimeout: Infinity }],
+    ['idleTimeout NaN', { idleTimeout: Number.NaN }],
     ['sendPings as a string', { sendPings: 'yes' as never }],
     ['maxBufferedAmount 0', { maxBufferedAmount: 0 }],
     ['maxPartialBytes -1', { maxPartialBytes: -1 }],
