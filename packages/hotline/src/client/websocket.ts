@@ -11,6 +11,7 @@ import type { MessageCodec } from '../websocket/codec.js';
 import { WebSocketConnection } from '../websocket/connection.js';
 import { Sweep, type Sweepable } from '../timers/sweep.js';
 import { PerMessageDeflate } from '../websocket/permessage-deflate.js';
+import { limiterFor } from '../websocket/zlib-limiter.js';
 import { parseExtensions } from '../protocol/extensions.js';
 import {
   type PerMessageDeflateOptions,
@@ -67,6 +68,7 @@ export interface WebSocketOptions {
 /** The client side of permessage-deflate: the offer, and the check of the answer. */
 function deflateNegotiation(options: PerMessageDeflateOptions | true): ClientExtensionNegotiation {
   const resolved = resolveDeflateOptions(options === true ? {} : options, Side.CLIENT);
+  const limiter = limiterFor(options === true ? undefined : options.concurrency);
   return {
     offer: clientOffer(resolved),
     accept(response, maxPayload) {
@@ -78,6 +80,7 @@ function deflateNegotiation(options: PerMessageDeflateOptions | true): ClientExt
         level: resolved.level,
         memLevel: resolved.memLevel,
         threshold: resolved.threshold,
+        limiter,
       });
     },
   };

@@ -82,7 +82,7 @@ export interface PerMessageDeflateOptions {
   memLevel?: number;
   /** Messages shorter than this many bytes are sent uncompressed. Default 1024. */
   threshold?: number;
-  /** Process-wide limit on concurrent zlib jobs (see `zlib-limiter.ts`). Default 10. */
+  /** This server's or client's own limit on concurrent zlib jobs; unset, the process-wide one (see `zlib-limiter.ts`). Default 10. */
   concurrency?: number;
 }
 

@@ -1,34 +1,25 @@
 import type { SendResult } from '../types.js';
-import type { SharedDeflation } from '../websocket/shared-deflate.js';
 
 /**
  * Topics → subscribers and subscriber → topics, both ways, so that a publish walks only
- * the topic's subscribers and a closing peer leaves all its topics in one pass.
+ * the topic's subscribers and a closing peer leaves all its topics in one pass (the
+ * shape of uWebSockets' TopicTree). It carries messages of any type `M` and never looks
+ * inside them: one object per publish is handed to every subscriber, and whatever a
+ * transport derives from it (a WebSocket frame, a compression) is that transport's to
+ * cache on the object.
  */
 
-/** One published message, shared by every subscriber: a WebSocket frame is built once. */
-export interface Publication {
-  readonly data: Buffer;
-  readonly isBinary: boolean;
-  /** Filled by the first WebSocket subscriber, reused by the rest. */
-  frame?: Buffer;
-  /**
-   * Compressed once per window size for the WebSocket subscribers without context
-   * takeover (RFC 7692 §7.1.1.1); started by the first such subscriber.
-   */
-  deflations?: SharedDeflation[];
-}
-
-export interface Subscriber {
+export interface Subscriber<M = unknown> {
   /** Delivers a published message over this subscriber's transport. */
-  deliver(publication: Publication): SendResult;
+  deliver(message: M): SendResult;
 }
 
-export class TopicTree {
-  private readonly topics = new Map<string, Set<Subscriber>>();
-  private readonly bySubscriber = new Map<Subscriber, Set<string>>();
+export class TopicTree<M> {
+  private readonly topics = new Map<string, Set<Subscriber<M>>>();
+  private readonly bySubscriber = new Map<Subscriber<M>, Set<string>>();
 
-  subscribe(subscriber: Subscriber, topic: string): boolean {
+  /** Returns false if `subscriber` was subscribed to `topic` already. */
+  subscribe(subscriber: Subscriber<M>, topic: string): boolean {
     let members = this.topics.get(topic);
     if (members === undefined) {
       members = new Set();
@@ -45,7 +36,8 @@ export class TopicTree {
     return true;
   }
 
-  unsubscribe(subscriber: Subscriber, topic: string): boolean {
+  /** Returns false if `subscriber` was not subscribed to `topic`. */
+  unsubscribe(subscriber: Subscriber<M>, topic: string): boolean {
     const members = this.topics.get(topic);
     if (members === undefined || !members.delete(subscriber)) return false;
     if (members.size === 0) this.topics.delete(topic);
@@ -56,7 +48,7 @@ export class TopicTree {
   }
 
   /** Removes a subscriber from every topic (on close). */
-  removeSubscriber(subscriber: Subscriber): void {
+  unsubscribeAll(subscriber: Subscriber<M>): void {
     const topics = this.bySubscriber.get(subscriber);
     if (topics === undefined) return;
     for (const topic of topics) {
@@ -67,11 +59,17 @@ export class TopicTree {
     this.bySubscriber.delete(subscriber);
   }
 
-  isSubscribed(subscriber: Subscriber, topic: string): boolean {
+  /** Forgets every subscription at once. */
+  clear(): void {
+    this.topics.clear();
+    this.bySubscriber.clear();
+  }
+
+  isSubscribed(subscriber: Subscriber<M>, topic: string): boolean {
     return this.topics.get(topic)?.has(subscriber) ?? false;
   }
 
-  topicsOf(subscriber: Subscriber): string[] {
+  topicsOf(subscriber: Subscriber<M>): string[] {
     const topics = this.bySubscriber.get(subscriber);
     return topics === undefined ? [] : [...topics];
   }
@@ -80,18 +78,31 @@ export class TopicTree {
     return this.topics.get(topic)?.size ?? 0;
   }
 
+  /** Topics with at least one subscriber: an empty topic is never kept. */
+  get topicCount(): number {
+    return this.topics.size;
+  }
+
+  /** Subscribers with at least one topic: one that left its last topic is forgotten. */
+  get subscribedCount(): number {
+    return this.bySubscriber.size;
+  }
+
   /**
    * Delivers to every subscriber of `topic` except `except`. Returns how many took the
    * message (sent or buffered); a subscriber over its limits refuses it (`dropped`), is not
    * counted, and is passed to `onDropped` when given.
+   *
+   * A subscriber may leave the topic while it is being delivered to (a Set's iteration
+   * skips what was deleted and visits each remaining member once).
    */
-  publish(topic: string, publication: Publication, except?: Subscriber, onDropped?: (subscriber: Subscriber) => void): number {
+  publish(topic: string, message: M, except?: Subscriber<M>, onDropped?: (subscriber: Subscriber<M>) => void): number {
     const members = this.topics.get(topic);
     if (members === undefined) return 0;
     let delivered = 0;
     for (const member of members) {
       if (member === except) continue;
-      if (member.deliver(publication) !== 'dropped') delivered++;
+      if (member.deliver(message) !== 'dropped') delivered++;
       else if (onDropped !== undefined) onDropped(member);
     }
     return delivered;

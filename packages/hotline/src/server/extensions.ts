@@ -8,7 +8,7 @@ import {
 import { Side } from '../protocol/side.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import { PerMessageDeflate } from '../websocket/permessage-deflate.js';
-import { ZlibLimiter } from '../websocket/zlib-limiter.js';
+import { limiterFor } from '../websocket/zlib-limiter.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
 import type { InflateScheduler } from '../websocket/inflate-scheduler.js';
 
@@ -42,13 +42,13 @@ export const noExtensions: ExtensionNegotiator = () => NONE;
  * handshake takes the first offer that can be honoured, and the codec's zlib streams
  * are created only when a message is first compressed or inflated.
  *
- * Each server has a zlib limiter of its own, with its own `concurrency` (one server's
- * options never change another's), and its codecs share the server's inflate rate and
- * partial-message budget.
+ * A server that sets `concurrency` has a zlib limiter of its own (one server's options
+ * never change another's); the others share the process-wide one. Its codecs share the
+ * server's inflate rate and partial-message budget.
  */
 export function deflateNegotiator(options: PerMessageDeflateOptions | true): ExtensionNegotiator {
   const resolved: ResolvedDeflateOptions = resolveDeflateOptions(options === true ? {} : options, Side.SERVER);
-  const limiter = new ZlibLimiter(resolved.concurrency);
+  const limiter = limiterFor(options === true ? undefined : options.concurrency);
   return (offer, server) => {
     if (offer === '') return NONE;
     const agreed = negotiateServer(parseExtensions(offer), resolved);

@@ -1,28 +1,25 @@
-import { invalidArgument } from '../errors.js';
+import { CloseCode, invalidArgument } from '../errors.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
 import type { PerMessageDeflateOptions } from '../protocol/permessage-deflate.js';
+import { encodeClosePayload } from '../protocol/protocol.js';
 
 /**
- * Server options. Every limit has a safe default, and the reason for it sits next to it.
+ * Server options. Every limit has a safe default; `DEFAULT_SERVER_OPTIONS` gives each
+ * value with the reason for it, and `resolveServerOptions` applies and checks them all.
  */
 export interface ServerOptions {
-  /** Largest message accepted, after reassembly and inflation. Default 16 MiB (see protocol/limits.ts). */
+  /** Largest message accepted, after reassembly and inflation. Default 16 MiB. */
   maxPayload?: number;
-  /** Most fragments in one message. Default 262,144 (see protocol/limits.ts). */
+  /** Most fragments in one message. Default 262,144. */
   maxFragments?: number;
   /**
    * ms from the upgrade request to the 101 (the `upgrade` hook included), and — when the
-   * server listens on its own — to a complete request head. Default 10 s: a handshake is
-   * one round trip; a peer that takes longer is slow-loris, not slow.
+   * server listens on its own — to a complete request head. Default 10 s.
    */
   handshakeTimeout?: number;
-  /** ms to wait for the peer's Close before dropping TCP. Default 5 s (browsers answer at once). */
+  /** ms to wait for the peer's Close before dropping TCP. Default 5 s. */
   closeTimeout?: number;
-  /**
-   * ms of silence after which a peer is dropped; a Ping goes out at half of it. Default
-   * 120 s: under common proxy idle cuts (often 60-300 s) once pings flow every 60 s.
-   * 0 disables both.
-   */
+  /** ms of silence after which a peer is dropped; a Ping goes out at half of it. Default 120 s; 0 disables both. */
   idleTimeout?: number;
   /** Send heartbeat Pings (at idleTimeout / 2). Default true. */
   sendPings?: boolean;
@@ -36,73 +33,159 @@ export interface ServerOptions {
    * messages not yet complete: reads buffered until a frame is whole, large frames being
    * assembled, fragments being reassembled, output of messages being inflated. Each
    * message is bounded by `maxPayload`; this bounds their sum, which would otherwise be
-   * `maxPayload` times the number of connections (40 peers each 15 MiB into a 16 MiB frame
-   * would hold 600 MiB). Past it, the connections holding the most are failed with 1013 (Try
-   * Again Later) to make room, or the one asking if it holds the most itself. Default
-   * 128 MiB: eight messages at the default `maxPayload` at once, which a 1 GiB machine
-   * holds beside `maxOutboundBytes`.
+   * `maxPayload` times the number of connections. Past it, the connections holding the
+   * most are failed with 1013 (Try Again Later) to make room, or the one asking if it holds
+   * the most itself. Default 128 MiB; `Infinity` turns it off.
    */
   maxPartialBytes?: number;
   /**
    * Most bytes of inflated output per second (permessage-deflate), across every
-   * connection of the server. A compressed message may inflate ~1000-fold, so a peer
-   * under every size limit can still keep zlib, and the handler of its output, busy
-   * without pause; past this rate, inflation waits, the socket of
-   * each connection waiting is paused, and connections take turns, so one connection's
-   * bombs never run ahead of another's small messages. Default 64 MiB/s: a fraction of
-   * one core (zlib inflates several hundred MiB/s), and 6 KiB/s for each of 10,000
-   * connections — far above chat or JSON traffic. `Infinity` turns it off.
+   * connection of the server. Past this rate, inflation waits, the socket of each
+   * connection waiting is paused, and connections take turns, so one connection's bombs
+   * never run ahead of another's small messages. Default 64 MiB/s; `Infinity` turns it off.
    */
   maxInflateRate?: number;
   /**
    * Most open WebSocket connections (and handshakes in progress); beyond it, upgrades are
-   * answered 503. Default 100,000: far above what one process should hold, but finite.
+   * answered 503. Default 100,000.
    */
   maxConnections?: number;
   /**
    * Most bytes queued for peers that have not read them yet, across every peer of the
    * server and every transport (WebSocket buffers beyond the kernel, session queues,
    * bytes buffered in HTTP responses). Each peer is bounded by its own limit; this bounds
-   * their sum, which would otherwise be that limit times the number of peers. When a send
-   * would pass it, the peers holding the most are closed with 1013 (Try Again Later) to
-   * make room; if the sender is itself the largest, its send is refused (`dropped`).
-   * Default 256 MiB: what a 1 GiB machine can hold on top of everything else.
+   * their sum. When a send would pass it, the peers holding the most are closed with 1013
+   * (Try Again Later) to make room; if the sender is itself the largest, its send is
+   * refused (`dropped`). Default 256 MiB.
    */
   maxOutboundBytes?: number;
   /**
-   * permessage-deflate (RFC 7692): `true` for the defaults, or options. Default off:
-   * compression costs memory on every connection that uses it (see the README's table)
-   * and CPU on every message; enable it for text-heavy traffic.
+   * permessage-deflate (RFC 7692): `true` for the defaults, or options (checked by
+   * `resolveDeflateOptions`, the codec's own). A `concurrency` given here is this server's
+   * own zlib limit; without one, the server shares the process-wide limit. Default off.
    */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 export type ResolvedServerOptions = Required<ServerOptions>;
 
-export const DEFAULT_SERVER_OPTIONS: Readonly<ResolvedServerOptions> = {
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+/** Every server option's default, with the reason for it. */
+export const DEFAULT_SERVER_OPTIONS: Readonly<ResolvedServerOptions> = Object.freeze({
+  /**
+   * 16 MiB: well above chat, JSON and file-chunk traffic (`ws` allows 100 MiB, which lets
+   * each connection pin that much); see protocol/limits.ts.
+   */
   maxPayload: DEFAULT_MAX_PAYLOAD,
+  /**
+   * 262,144: a 4 MiB message in 16-byte fragments still passes, while a peer streaming
+   * empty fragments forever to keep a message open is stopped (1009).
+   */
   maxFragments: DEFAULT_MAX_FRAGMENTS,
+  /** 10 s: a handshake is one round trip; a peer that takes longer is slow-loris, not slow. */
   handshakeTimeout: 10_000,
+  /** 5 s: browsers answer a Close at once; a peer that does not is gone. */
   closeTimeout: 5_000,
+  /**
+   * 120 s: under the idle cuts common in proxies (often 60-300 s) once Pings flow every
+   * 60 s, and long enough that an idle server sends few of them.
+   */
   idleTimeout: 120_000,
+  /** On: without traffic of its own, a quiet connection is cut by a proxy or lost unseen. */
   sendPings: true,
-  maxBufferedAmount: 8 * 1024 * 1024,
-  maxPartialBytes: 128 * 1024 * 1024,
-  maxInflateRate: 64 * 1024 * 1024,
+  /** 8 MiB: a few seconds of a fast stream for a reader that lags, not a slow leak. */
+  maxBufferedAmount: 8 * MiB,
+  /**
+   * 128 MiB: eight messages at the default `maxPayload` at once, which a 1 GiB machine
+   * holds beside `maxOutboundBytes` (40 peers each 15 MiB into a 16 MiB frame would
+   * otherwise hold 600 MiB).
+   */
+  maxPartialBytes: 128 * MiB,
+  /**
+   * 64 MiB/s: a fraction of one core (zlib inflates several hundred MiB/s), and 6 KiB/s
+   * for each of 10,000 connections — far above chat or JSON traffic. A compressed message
+   * may inflate ~1000-fold, so a peer under every size limit could otherwise keep zlib,
+   * and the handler of its output, busy without pause.
+   */
+  maxInflateRate: 64 * MiB,
+  /** 100,000: far above what one process should hold, but finite. */
   maxConnections: 100_000,
-  maxOutboundBytes: 256 * 1024 * 1024,
+  /** 256 MiB: what a 1 GiB machine can hold on top of everything else. */
+  maxOutboundBytes: 256 * MiB,
+  /**
+   * Off: compression costs memory on every connection that uses it (see the README's
+   * table) and CPU on every message; enable it for text-heavy traffic.
+   */
   perMessageDeflate: false,
+});
+
+type Check = (value: unknown) => boolean;
+
+const positive: Check = (value) => typeof value === 'number' && value > 0;
+const positiveInteger: Check = (value) => positive(value) && (Number.isInteger(value) || value === Infinity);
+const boolean: Check = (value) => typeof value === 'boolean';
+
+/** What each option must be, and how a bad value is named. */
+const CHECKS: { readonly [K in keyof ResolvedServerOptions]: readonly [Check, string] } = {
+  maxPayload: [positive, 'a positive number (Infinity for no limit)'],
+  maxFragments: [positiveInteger, 'a positive integer (Infinity for no limit)'],
+  handshakeTimeout: [positive, 'a positive number of ms'],
+  closeTimeout: [positive, 'a positive number of ms'],
+  // 0: no idle deadline and no Pings.
+  idleTimeout: [(value) => typeof value === 'number' && value >= 0, 'a number of ms >= 0 (0 to disable)'],
+  sendPings: [boolean, 'a boolean'],
+  maxBufferedAmount: [positive, 'a positive number'],
+  maxPartialBytes: [positive, 'a positive number (Infinity for no limit)'],
+  maxInflateRate: [positive, 'a positive number (Infinity for no limit)'],
+  maxConnections: [positive, 'a positive number'],
+  maxOutboundBytes: [positive, 'a positive number'],
+  // The codec's options are checked by its own resolver when the server makes its negotiator.
+  perMessageDeflate: [(value) => typeof value === 'boolean' || (typeof value === 'object' && value !== null), 'a boolean or an options object'],
 };
 
+const KEYS = Object.keys(DEFAULT_SERVER_OPTIONS) as readonly (keyof ResolvedServerOptions)[];
+
+/**
+ * Applies the defaults and checks every value: misuse throws `HL_ERR_INVALID_ARGUMENT`
+ * when the server is made, never on the first connection.
+ */
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('server options must be an object');
   const resolved = { ...DEFAULT_SERVER_OPTIONS };
-  for (const key of Object.keys(DEFAULT_SERVER_OPTIONS) as (keyof ResolvedServerOptions)[]) {
+  for (const key of KEYS) {
     const value = options[key];
-    if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
-  }
-  for (const key of ['maxPartialBytes', 'maxInflateRate'] as const) {
-    const value = resolved[key];
-    if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number (Infinity for no limit)`);
+    if (value === undefined) continue;
+    const [check, expected] = CHECKS[key];
+    if (!check(value)) throw invalidArgument(`${key} must be ${expected}`);
+    (resolved as Record<string, unknown>)[key] = value;
   }
   return resolved;
+}
+
+export interface CloseOptions {
+  /** ms to wait for peers to finish the closing handshake before dropping them. Default: the server's `closeTimeout`. */
+  timeout?: number;
+  /** The Close code sent to every peer. Default 1001 (Going Away, RFC 6455 §7.4.1): the server is going down. */
+  code?: number;
+  /** The Close reason. Default "server shutting down". */
+  reason?: string;
+}
+
+export type ResolvedCloseOptions = Required<CloseOptions>;
+
+const DEFAULT_CLOSE_REASON = 'server shutting down';
+
+/**
+ * A shutdown's options, with the server's `closeTimeout` for a missing timeout. A code or
+ * reason no Close frame may carry (RFC 6455 §7.4, §5.5) throws `HL_ERR_INVALID_ARGUMENT`.
+ */
+export function resolveCloseOptions(options: CloseOptions, server: ResolvedServerOptions): ResolvedCloseOptions {
+  const timeout = options.timeout ?? server.closeTimeout;
+  const code = options.code ?? CloseCode.GOING_AWAY;
+  const reason = options.reason ?? DEFAULT_CLOSE_REASON;
+  if (!(typeof timeout === 'number' && timeout >= 0)) throw invalidArgument('timeout must be a number >= 0');
+  encodeClosePayload(code, reason);
+  return { timeout, code, reason };
 }

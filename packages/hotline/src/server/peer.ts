@@ -6,7 +6,9 @@ import { type ConnectionOptions, WebSocketConnection } from '../websocket/connec
 import { toBuffer } from '../websocket/payload.js';
 import type { Sweep } from '../timers/sweep.js';
 import type { MessageCodec } from '../websocket/codec.js';
-import type { Publication, Subscriber, TopicTree } from '../pubsub/topic-tree.js';
+import type { PubSubEngine } from '../pubsub/engine.js';
+import type { Subscriber } from '../pubsub/topic-tree.js';
+import type { Publication } from '../websocket/publication.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
 import { type Handler, type Payload, type Peer, type SendOptions, type SendResult, Transport } from '../types.js';
 import type { ResolvedServerOptions } from './options.js';
@@ -26,12 +28,12 @@ function ignore(): void {}
 
 /** What a peer needs from its server: the topics, publishing, and a way to leave. */
 export interface PeerHost {
-  readonly topics: TopicTree;
+  readonly topics: PubSubEngine<Publication>;
   /** The server-wide budget of bytes queued for peers (`maxOutboundBytes`). */
   readonly outbound: ByteBudget;
   /** The server-wide budget of bytes in incomplete messages (`maxPartialBytes`). */
   readonly partial: ByteBudget;
-  publish(topic: string, data: Payload, isBinary?: boolean, options?: { except?: Subscriber }): number;
+  publish(topic: string, data: Payload, isBinary?: boolean, options?: { except?: Subscriber<Publication> }): number;
   peerClosed(): void;
 }
 
@@ -42,7 +44,7 @@ export interface PeerContext<D = unknown> {
 }
 
 /** A server-side WebSocket peer: the connection shell plus the handler-style API. */
-export class WebSocketPeer<D = unknown> extends WebSocketConnection implements Peer<D>, Subscriber {
+export class WebSocketPeer<D = unknown> extends WebSocketConnection implements Peer<D>, Subscriber<Publication> {
   /**
    * The id as a number until it is first read: a small integer lives in the field itself,
    * where its string would cost an idle peer 24 B more.
@@ -154,7 +156,7 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
   }
 
   protected onClose(code: number, reason: string): void {
-    this.host.topics.removeSubscriber(this);
+    this.host.topics.unsubscribeAll(this);
     this.host.peerClosed();
     // Socket errors, timeouts and user code that threw were not reported through the
     // protocol: report them now (and build the error only when there is a hook to receive

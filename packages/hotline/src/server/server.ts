@@ -1,12 +1,13 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { CloseCode, HandshakeError, HotlineError, invalidArgument } from '../errors.js';
+import { HandshakeError, HotlineError, invalidArgument } from '../errors.js';
 import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
-import { encodeClosePayload } from '../protocol/protocol.js';
 import { findEndOfHead, isWebSocketUpgrade, parseRequestHead } from '../protocol/request-head.js';
 import { originForm } from '../protocol/request-target.js';
-import { TopicTree, type Publication, type Subscriber } from '../pubsub/topic-tree.js';
+import type { PubSubEngine } from '../pubsub/engine.js';
+import { MemoryEngine } from '../pubsub/memory-engine.js';
+import type { Subscriber } from '../pubsub/topic-tree.js';
 import {
   type Handler,
   type Payload,
@@ -19,9 +20,18 @@ import {
 import { ByteBudget } from '../resources/byte-budget.js';
 import { InflateScheduler } from '../websocket/inflate-scheduler.js';
 import { toBuffer } from '../websocket/payload.js';
+import { Publication } from '../websocket/publication.js';
 import { Sweep, type Sweepable, granularityFor } from '../timers/sweep.js';
 import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
-import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from './options.js';
+import {
+  type CloseOptions,
+  type ResolvedServerOptions,
+  type ServerOptions,
+  resolveCloseOptions,
+  resolveServerOptions,
+} from './options.js';
+
+export type { CloseOptions } from './options.js';
 import { type PeerContext, type PeerHost, WebSocketPeer } from './peer.js';
 import { connectionsWithin, fileDescriptorLimit } from './fd-limit.js';
 import type { Route, ServerTransport, UpgradeHead } from './transport-contract.js';
@@ -37,16 +47,9 @@ export type HttpRouteHandler = (request: IncomingMessage, response: ServerRespon
 
 export interface PublishOptions {
   /** A peer not to send to (usually the publisher). */
-  except?: Peer<any> | Subscriber;
+  except?: Peer<any> | Subscriber<Publication>;
   /** Called for each subscriber that refused the message (over its limits). */
   onDropped?: (peer: Peer<any>) => void;
-}
-
-export interface CloseOptions {
-  /** ms to wait for peers to finish the closing handshake before dropping them. */
-  timeout?: number;
-  code?: number;
-  reason?: string;
 }
 
 type AnyHttpServer = http.Server | HttpsServer;
@@ -58,7 +61,11 @@ type AnyHttpServer = http.Server | HttpsServer;
  */
 export class Server implements PeerHost {
   readonly options: ResolvedServerOptions;
-  readonly topics = new TopicTree();
+  /**
+   * Who is subscribed to what, and the delivery of publishes: the server uses pub/sub
+   * through the engine contract only (`pubsub/engine.ts`).
+   */
+  readonly topics: PubSubEngine<Publication> = new MemoryEngine<Publication>();
   /** Deadlines of every connection of this server (handshakes, idle, close). */
   readonly sweep: Sweep;
   /** Bytes queued for every peer on every transport, together (`maxOutboundBytes`). */
@@ -92,10 +99,6 @@ export class Server implements PeerHost {
 
   constructor(options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
-    for (const key of ['maxPayload', 'handshakeTimeout', 'closeTimeout', 'maxBufferedAmount', 'maxConnections', 'maxOutboundBytes'] as const) {
-      const value = this.options[key];
-      if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number`);
-    }
     const deflate = this.options.perMessageDeflate;
     if (deflate !== false) this.extensionNegotiator = deflateNegotiator(deflate);
     this.outbound = new ByteBudget('maxOutboundBytes', this.options.maxOutboundBytes);
@@ -444,9 +447,11 @@ export class Server implements PeerHost {
    */
   publish(topic: string, data: Payload, isBinary?: boolean, options?: PublishOptions): number {
     if (typeof topic !== 'string') throw invalidArgument('topic must be a string');
-    const publication: Publication = { data: toBuffer(data), isBinary: isBinary ?? typeof data !== 'string' };
-    const onDropped = options?.onDropped as ((subscriber: Subscriber) => void) | undefined;
-    return this.topics.publish(topic, publication, options?.except as unknown as Subscriber | undefined, onDropped);
+    // One object for every subscriber on every transport: WebSocket peers build its frame
+    // (and compressions) on it once; HTTP sessions queue a reference to its bytes.
+    const publication = new Publication(toBuffer(data), isBinary ?? typeof data !== 'string');
+    const onDropped = options?.onDropped as ((subscriber: Subscriber<Publication>) => void) | undefined;
+    return this.topics.publish(topic, publication, options?.except as Subscriber<Publication> | undefined, onDropped);
   }
 
   /** @internal PeerHost */
@@ -466,19 +471,16 @@ export class Server implements PeerHost {
    */
   close(options: CloseOptions = {}): Promise<void> {
     if (this.closed !== null) return this.closed;
-    const timeout = options.timeout ?? this.options.closeTimeout;
-    const code = options.code ?? CloseCode.GOING_AWAY;
-    const reason = options.reason ?? 'server shutting down';
     // Misuse is refused before anything is shut down: a code or reason no Close frame may
     // carry (RFC 6455 §7.4, §5.5) would otherwise fail at the first peer, leaving the
     // server refusing connections with its peers still open.
+    let resolved;
     try {
-      if (!(typeof timeout === 'number' && timeout >= 0)) throw invalidArgument('timeout must be a number >= 0');
-      encodeClosePayload(code, reason);
+      resolved = resolveCloseOptions(options, this.options);
     } catch (error) {
       return Promise.reject(error);
     }
-    this.closed = this.shutdown(timeout, code, reason);
+    this.closed = this.shutdown(resolved.timeout, resolved.code, resolved.reason);
     return this.closed;
   }
 
@@ -517,9 +519,12 @@ export class Server implements PeerHost {
     }
     // A step keeps its own deadline (the same timeout); this bounds one that would not.
     await withDeadline(steps, deadline + CLOSE_MARGIN - Date.now());
+    // Every subscriber has left: the engine lets go of what it holds (a broker's
+    // connection), within the same margin as the listener.
+    const engineClosed = this.topics.close().catch(() => undefined);
     stoppedListening ??= this.stopListening();
     this.ownServer?.closeAllConnections();
-    await withDeadline(stoppedListening, CLOSE_MARGIN);
+    await withDeadline(Promise.all([stoppedListening, engineClosed]), CLOSE_MARGIN);
   }
 
   /**

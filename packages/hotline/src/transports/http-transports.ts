@@ -128,7 +128,7 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
   sessionEnded(session: HostedSession, why: EndReason): void {
     this.sessions.delete(session.sid);
     this.keys.close(session.key, session.core.isConfirmed);
-    this.server.topics.removeSubscriber(session);
+    this.server.topics.unsubscribeAll(session);
     this.ended.add(session.sid, why, this.now());
     if (this.sessions.size === 0) this.whenEmpty?.();
   }

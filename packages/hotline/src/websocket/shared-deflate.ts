@@ -22,7 +22,7 @@ import { encodeFrameContiguous } from '../protocol/frame-encoder.js';
 import { deflaterWindowBits, joinChunks, kCollector, messagePayload, onDeflateOutput, onZlibError } from './deflate-output.js';
 import type { ZlibLimiter } from './zlib-limiter.js';
 
-/** A message sent to many connections: a publication. */
+/** A message sent to many connections (a `Publication`, see publication.ts), where its compressions are kept. */
 export interface SharedMessage {
   readonly data: Buffer;
   readonly isBinary: boolean;

@@ -1,13 +1,15 @@
 /**
- * A limit on concurrent zlib jobs: one per server, and one process-wide for clients.
+ * A limit on concurrent zlib jobs: one process-wide by default, and one of its own for
+ * each server or client that sets its `concurrency`.
  *
  * Node runs every zlib step on the libuv thread pool, and each running job holds its
  * input, an output chunk and (for inflation) a growing list of outputs. Thousands of
  * connections compressing at once do not go faster than the pool's threads allow, but
  * they do keep thousands of such buffers alive at once and fragment the heap badly
  * enough that RSS stays high long after the burst (nodejs/node#8871,
- * websockets/ws#1202). The pool is process-wide; each server bounds its own share of it
- * (its `concurrency` option), so that one server's setting never changes another's.
+ * websockets/ws#1202). The pool is process-wide, and so is the default limit: servers
+ * and clients that do not choose one share it, and together keep to it. One that sets
+ * `concurrency` gets a limiter of its own, so that its setting never changes another's.
  *
  * A job is one whole message (compressed or inflated, however many zlib steps it
  * takes); it calls `done` when it no longer needs its slot.
@@ -102,7 +104,16 @@ function checkConcurrency(value: number): number {
 }
 
 /**
- * The limiter a permessage-deflate codec uses unless given another: every client's. Each
- * server makes its own from its `concurrency` option.
+ * The process-wide limiter: a permessage-deflate codec's unless given another, and that
+ * of every server and client that sets no `concurrency`.
  */
 export const zlibLimiter = new ZlibLimiter();
+
+/**
+ * The limiter of a server or client configured with `concurrency`: its own when it set
+ * one (to be made once per server or client, and shared by its codecs), else the
+ * process-wide one.
+ */
+export function limiterFor(concurrency: number | undefined): ZlibLimiter {
+  return concurrency === undefined ? zlibLimiter : new ZlibLimiter(concurrency);
+}

@@ -6,6 +6,10 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { Peer } from '../../src/types.js';
 import { rawRequest } from '../support/raw.js';
+import type { WebSocket as WsClient } from 'ws';
+import { Publication } from '../../src/websocket/publication.js';
+import { wsClient } from '../support/server.js';
+import { eventually } from '../support/timing.js';
 import { startServer } from '../transports/helpers.js';
 
 describe('server.publish()', { timeout: 10_000 }, () => {
@@ -42,6 +46,38 @@ describe('server.publish()', { timeout: 10_000 }, () => {
     try {
       assert.throws(() => server.publish(42 as unknown as string, 'x'), { code: 'HL_ERR_INVALID_ARGUMENT' });
     } finally {
+      await server.close({ timeout: 100 });
+    }
+  });
+});
+
+describe('server.publish() to WebSocket subscribers', { timeout: 10_000 }, () => {
+  it('encodes one frame per publish, the same buffer for every subscriber', async () => {
+    const { server, url } = await startServer(() => ({ '/': { open: (peer) => peer.subscribe('news') } }));
+    const descriptor = Object.getOwnPropertyDescriptor(Publication.prototype, 'frame')!;
+    const frames = new Set<Buffer>();
+    let reads = 0;
+    Object.defineProperty(Publication.prototype, 'frame', {
+      ...descriptor,
+      get(this: Publication) {
+        const frame = descriptor.get!.call(this) as Buffer;
+        frames.add(frame);
+        reads++;
+        return frame;
+      },
+    });
+    const clients: WsClient[] = [];
+    try {
+      for (let i = 0; i < 3; i++) clients.push(await wsClient(url().replace('http', 'ws')));
+      await eventually(() => server.topics.subscriberCount('news') === 3, 2000, 'three subscribers');
+      const received = clients.map((ws) => new Promise<string>((resolve) => ws.once('message', (data) => resolve(String(data)))));
+      assert.equal(server.publish('news', 'once'), 3);
+      assert.deepEqual(await Promise.all(received), ['once', 'once', 'once']);
+      assert.ok(reads >= 3, 'each subscriber took the frame');
+      assert.equal(frames.size, 1, 'one frame for all');
+    } finally {
+      Object.defineProperty(Publication.prototype, 'frame', descriptor);
+      for (const ws of clients) ws.terminate();
       await server.close({ timeout: 100 });
     }
   });

@@ -1,7 +1,8 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import type { Publication, Subscriber } from '../../src/pubsub/topic-tree.js';
+import type { Subscriber } from '../../src/pubsub/topic-tree.js';
+import { Publication } from '../../src/websocket/publication.js';
 import type { Peer } from '../../src/types.js';
 import { type TestServer, startServer } from './helpers.js';
 import { openPollingSession } from './raw-http.js';
@@ -67,7 +68,7 @@ describe("the server's outbound budget", () => {
     const peer = peers.get(sid)!;
     assert.equal(peer.send('a'.repeat(900 * KiB)), 'buffered');
     assert.equal(peer.send('b'.repeat(200 * KiB)), 'dropped');
-    const publication: Publication = { data: Buffer.alloc(200 * KiB), isBinary: true };
+    const publication = new Publication(Buffer.alloc(200 * KiB), true);
     assert.equal((peer as unknown as Subscriber).deliver(publication), 'dropped');
     assert.equal(peer.readyState, 1, 'a refused send closes nothing');
     peer.terminate();

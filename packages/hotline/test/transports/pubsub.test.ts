@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import type { HotlineClient } from '../../src/browser/client.js';
-import type { Publication } from '../../src/pubsub/topic-tree.js';
+import type { Publication } from '../../src/websocket/publication.js';
 import type { Peer } from '../../src/types.js';
 import { ALL, type TestServer, next, open, recorder, startServer, waitFor } from './helpers.js';
 

@@ -12,10 +12,10 @@ import assert from 'node:assert/strict';
 import type { WebSocket as WsClient, PerMessageDeflateOptions as WsDeflateOptions } from 'ws';
 
 import type { Server } from '../../src/server/server.js';
-import type { PerMessageDeflateOptions } from '../../src/protocol/permessage-deflate.js';
+import { DEFLATE_DEFAULTS, type PerMessageDeflateOptions } from '../../src/protocol/permessage-deflate.js';
 import type { Peer, SendResult } from '../../src/types.js';
 import { sharedDeflateCounters } from '../../src/websocket/shared-deflate.js';
-import type { ZlibLimiter } from '../../src/websocket/zlib-limiter.js';
+import { type ZlibLimiter, zlibLimiter } from '../../src/websocket/zlib-limiter.js';
 import type { PerMessageDeflate } from '../../src/websocket/permessage-deflate.js';
 import { prng, randomBytes } from '../support/bytes.js';
 import { Recorder, listening, wsClient } from '../support/server.js';
@@ -49,7 +49,10 @@ afterEach(async () => {
 
 async function start(options: PerMessageDeflateOptions): Promise<{ server: Server; url: string; recorder: Recorder }> {
   const recorder = new Recorder();
-  const { server, url } = await listening({ closeTimeout: 500, perMessageDeflate: options }, (s) => {
+  // A concurrency of its own gives the server a limiter of its own, which the tests below
+  // may hold without holding every other server's and client's.
+  const perMessageDeflate = { concurrency: DEFLATE_DEFAULTS.concurrency, ...options };
+  const { server, url } = await listening({ closeTimeout: 500, perMessageDeflate }, (s) => {
     s.route('*', recorder.handler({ open: (peer) => peer.subscribe('room') }));
   });
   servers.push(server);
@@ -94,7 +97,7 @@ async function allReceived(subscribers: Subscriber[], count: number): Promise<vo
   await eventually(() => subscribers.every((s) => s.received.length >= count), 5000, `${count} messages at every subscriber`);
 }
 
-/** The zlib limiter of the server `peer` belongs to (each server has its own). */
+/** The zlib limiter of the server `peer` belongs to (each server here has its own). */
 function limiterOf(peer: Peer<any>): ZlibLimiter {
   return (peer as unknown as { negotiated: { codec: PerMessageDeflate } }).negotiated.codec.limiter;
 }
@@ -102,6 +105,7 @@ function limiterOf(peer: Peer<any>): ZlibLimiter {
 /** Holds the only zlib slot of `peer`'s server until `release` is called: shared jobs wait in its limiter. */
 function holdLimiter(peer: Peer<any>): () => void {
   const limiter = limiterOf(peer);
+  assert.notEqual(limiter, zlibLimiter, 'the server has a limiter of its own');
   limiter.concurrency = 1;
   let release: (() => void) | null = null;
   limiter.run((done) => {
@@ -234,7 +238,7 @@ describe('a publish compressed once (RFC 7692 §7.1.1.1)', () => {
   it('a publish waiting for compression holds its place against maxBufferedAmount', async () => {
     const recorder = new Recorder();
     const { server, url } = await listening(
-      { maxBufferedAmount: 20_000, perMessageDeflate: { threshold: 0 } },
+      { maxBufferedAmount: 20_000, perMessageDeflate: { threshold: 0, concurrency: DEFLATE_DEFAULTS.concurrency } },
       (s) => s.route('*', recorder.handler({ open: (peer) => peer.subscribe('room') })),
     );
     servers.push(server);

@@ -1,7 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { ZlibLimiter, zlibLimiter } from '../../src/websocket/zlib-limiter.js';
+import { ZlibLimiter, limiterFor, zlibLimiter } from '../../src/websocket/zlib-limiter.js';
+import { deflateNegotiator } from '../../src/server/extensions.js';
+import type { PerMessageDeflateOptions } from '../../src/protocol/permessage-deflate.js';
+import { WebSocket } from '../../src/client/websocket.js';
+import type { PerMessageDeflate } from '../../src/websocket/permessage-deflate.js';
+import { listening } from '../support/server.js';
 
 describe('ZlibLimiter', () => {
   it('runs at most `concurrency` jobs at once, in arrival order', () => {
@@ -93,5 +98,68 @@ describe('ZlibLimiter', () => {
 
   it('has one process-wide instance, at 10 by default', () => {
     assert.equal(zlibLimiter.concurrency, 10);
+  });
+});
+
+/** The limiter a server made with `options` gives the codec of a connection (as a handshake does). */
+function serverLimiter(options: PerMessageDeflateOptions | true): ZlibLimiter {
+  const negotiate = deflateNegotiator(options);
+  const { codec } = negotiate('permessage-deflate; client_max_window_bits', { options: { maxPayload: 1024 }, partial: null, inflate: null });
+  const limiter = (codec as PerMessageDeflate).limiter;
+  codec!.close();
+  return limiter;
+}
+
+describe('whose zlib limit', () => {
+  it('gives a server that sets its concurrency a limiter of its own, which another server leaves alone', () => {
+    const first = serverLimiter({ concurrency: 2 });
+    const second = serverLimiter({ concurrency: 5 });
+    assert.deepEqual([first.concurrency, second.concurrency], [2, 5]);
+    assert.notEqual(first, zlibLimiter);
+    assert.notEqual(second, zlibLimiter);
+    assert.equal(zlibLimiter.concurrency, 10, 'the process-wide limit is unchanged');
+  });
+
+  it('shares the process-wide limiter among the servers that set none', () => {
+    assert.equal(serverLimiter(true), zlibLimiter);
+    assert.equal(serverLimiter({ level: 1 }), zlibLimiter);
+  });
+
+  it('makes one limiter per server, shared by all its connections', () => {
+    const negotiate = deflateNegotiator({ concurrency: 3 });
+    const server = { options: { maxPayload: 1024 }, partial: null, inflate: null };
+    const codecs = [negotiate('permessage-deflate', server).codec, negotiate('permessage-deflate', server).codec] as PerMessageDeflate[];
+    assert.equal(codecs[0]!.limiter, codecs[1]!.limiter);
+    for (const codec of codecs) codec.close();
+  });
+
+  it('limiterFor: the process-wide limiter without a concurrency, a new one with', () => {
+    assert.equal(limiterFor(undefined), zlibLimiter);
+    const own = limiterFor(4);
+    assert.equal(own.concurrency, 4);
+    assert.notEqual(limiterFor(4), own);
+  });
+
+  it("gives a client that sets its concurrency a limiter of its own, and the others the process-wide one", async () => {
+    const { server, url } = await listening({ perMessageDeflate: true }, (s) => s.route('*', {}));
+    const limiterOf = (ws: WebSocket): ZlibLimiter =>
+      (ws as unknown as { connection: { negotiated: { codec: PerMessageDeflate } } }).connection.negotiated.codec.limiter;
+    const opened = (ws: WebSocket) => new Promise((resolve, reject) => {
+      ws.onopen = resolve;
+      ws.onerror = reject;
+    });
+    const own = new WebSocket(url, undefined, { perMessageDeflate: { concurrency: 2 } });
+    const shared = new WebSocket(url, undefined, { perMessageDeflate: true });
+    try {
+      await Promise.all([opened(own), opened(shared)]);
+      assert.equal(limiterOf(own).concurrency, 2);
+      assert.notEqual(limiterOf(own), zlibLimiter);
+      assert.equal(limiterOf(shared), zlibLimiter);
+      assert.equal(zlibLimiter.concurrency, 10);
+    } finally {
+      own.close();
+      shared.close();
+      await server.close({ timeout: 100 });
+    }
   });
 });

@@ -1,0 +1,40 @@
+/**
+ * One publish as WebSocket subscribers share it: encoded once, whatever their number.
+ *
+ * A server never masks (RFC 6455 §5.1), so the frame of a message is the same bytes for
+ * every peer it goes to: the first subscriber that sends it uncompressed builds it, and
+ * every other queues a reference to the same buffer. Subscribers that agreed
+ * server_no_context_takeover share its compression too, one per window size (RFC 7692
+ * §7.1.1.1, see `shared-deflate.ts`): those jobs are kept here. Nothing is built for a
+ * publish that no WebSocket subscriber sends, and the HTTP transports read only `data`
+ * and `isBinary`.
+ */
+import type { PublishedMessage } from '../pubsub/message.js';
+import { encodeFrameContiguous } from '../protocol/frame-encoder.js';
+import { Opcode } from '../protocol/opcode.js';
+import type { SharedDeflation, SharedMessage } from './shared-deflate.js';
+
+export class Publication implements PublishedMessage, SharedMessage {
+  /** The shared compressions started for it, one per deflater in use. */
+  deflations: SharedDeflation[] | undefined = undefined;
+  private plain: Buffer | undefined = undefined;
+
+  constructor(
+    readonly data: Buffer,
+    readonly isBinary: boolean,
+  ) {}
+
+  /** The whole uncompressed frame (FIN, RSV1 clear, unmasked), built on first use. */
+  get frame(): Buffer {
+    return (this.plain ??= encodeFrameContiguous(this.isBinary ? Opcode.BINARY : Opcode.TEXT, this.data, {
+      fin: true,
+      rsv1: false,
+      mask: null,
+    }));
+  }
+
+  /** A shell that encoded the frame itself leaves it here for the other subscribers. */
+  set frame(frame: Buffer) {
+    this.plain = frame;
+  }
+}
