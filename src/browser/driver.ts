@@ -4,6 +4,7 @@
  * the fallback and the reconnection policy; or the benchmark's simulated client). A
  * driver reports through these callbacks and reads nothing else of its owner.
  */
+import type { Handshake } from '../protocol/session/wire.js';
 import type { ClientIo, ResponseLike } from './io.js';
 import type { ResolvedClientOptions, TransportName } from './options.js';
 
@@ -20,6 +21,8 @@ export interface Driver {
   readonly name: TransportName;
   /** The HTTP session id ('' over WebSocket). */
   readonly sid: string;
+  /** The HTTP session's handshake (null over WebSocket, and until the session opens). */
+  readonly handshake: Handshake | null;
   readonly bufferedAmount: number;
   start(): void;
   send(message: Outgoing): void;

@@ -6,7 +6,7 @@
  * session onto a WebSocket. Every request goes through the owner's injected `fetch`.
  */
 import { ClientSession, type SessionTransport, failureAction } from '../protocol/session/client-session.js';
-import { type Packet, WireError, textDecoder } from '../protocol/session/wire.js';
+import { type Handshake, type Packet, WireError, textDecoder } from '../protocol/session/wire.js';
 import { type DriverOwner, type Outgoing, TransportFailure, failureOf, transportUrl } from './driver.js';
 import type { TimerHandle } from './io.js';
 import { CLIENT_DEFAULTS, backoffDelay } from './options.js';
@@ -52,6 +52,10 @@ export class SessionDriver implements SessionHost {
 
   get sid(): string {
     return this.session.sid;
+  }
+
+  get handshake(): Handshake | null {
+    return this.session.handshake;
   }
 
   /** The HTTP transport, or `websocket` once upgraded. */

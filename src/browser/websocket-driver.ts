@@ -16,6 +16,7 @@ interface CloseEventLike {
 export class WebSocketDriver implements Driver {
   readonly name = 'websocket' as const;
   readonly sid = '';
+  readonly handshake = null;
   private ws: WebSocketLike | null = null;
   private opened = false;
   private stopped = false;
