@@ -153,7 +153,8 @@ export class SessionDriver implements SessionHost {
   }
 
   async flushUp(ackOnly: boolean): Promise<void> {
-    if (this.flushing || this.stopped || this.carried) return;
+    // Paused for an upgrade: the last upstream number must stay what `upgrade N` settles.
+    if (this.flushing || this.stopped || this.paused || this.carried) return;
     const session = this.session;
     let body = session.takeBatch(ackOnly);
     if (body === null) return;
