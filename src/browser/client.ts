@@ -22,7 +22,7 @@ import {
   ClientStateEvent,
 } from './events.js';
 import { type Driver, type DriverOwner, type Outgoing, outgoing } from './driver.js';
-import { type ClientIo, environmentIo } from './io.js';
+import { type ClientIo, type TimerHandle, environmentIo } from './io.js';
 import { type ClientOptions, type ResolvedClientOptions, type TransportName, backoffDelay, resolveClientOptions } from './options.js';
 import { createDriver } from './transports.js';
 
@@ -55,7 +55,7 @@ export class HotlineClient extends EventTarget implements DriverOwner {
   private attempt = 0;
   /** Transports tried in the current attempt. */
   private tried = 0;
-  private reconnectTimer: ReturnType<ClientIo['setTimeout']> | null = null;
+  private reconnectTimer: TimerHandle | null = null;
   private pending: Outgoing[] = [];
   private userClosed = false;
 
