@@ -65,6 +65,15 @@ function now(): number {
   return performance.now();
 }
 
+// Looked up at each call, so that a timer mock installed later still applies.
+function setTimer(callback: () => void, ms: number): TimerHandle {
+  return setTimeout(callback, ms);
+}
+
+function clearTimer(handle: TimerHandle): void {
+  clearTimeout(handle);
+}
+
 /** The environment's own I/O, with `fetch` and `WebSocket` overridden when given. */
 export function environmentIo(overrides: { fetch?: typeof fetch | undefined; WebSocket?: WebSocketConstructor | undefined; webSocketOptions?: unknown }): ClientIo {
   const f = overrides.fetch ?? (globalThis.fetch as typeof fetch | undefined);
@@ -73,8 +82,8 @@ export function environmentIo(overrides: { fetch?: typeof fetch | undefined; Web
     fetch: f === undefined ? noFetch : (f.bind(globalThis) as unknown as FetchLike),
     WebSocket: overrides.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket,
     webSocketOptions: overrides.webSocketOptions,
-    setTimeout: (callback, ms) => setTimeout(callback, ms),
-    clearTimeout: (handle) => clearTimeout(handle),
+    setTimeout: setTimer,
+    clearTimeout: clearTimer,
     now,
     random: Math.random,
   };

@@ -204,7 +204,7 @@ export class SessionDriver implements SessionHost {
    * deadline.
    */
   private serverClosed(code: number, reason: string): void {
-    this.session.finished = true;
+    this.session.end();
     this.abortAll();
     const { io, options, url } = this.owner;
     const controller = new AbortController();
@@ -224,7 +224,7 @@ export class SessionDriver implements SessionHost {
   }
 
   closed(code: number, reason: string, wasClean: boolean, error?: Error): void {
-    this.session.finished = true;
+    this.session.end();
     this.owner.driverClosed(this, code, reason, wasClean, error);
   }
 

@@ -1,9 +1,17 @@
 import http from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import { type Driver, type DriverOwner, outgoing } from '../browser/driver.js';
-import type { ClientIo, RequestLike, ResponseLike, WebSocketConstructor } from '../browser/io.js';
-import { type ResolvedClientOptions, resolveClientOptions } from '../browser/options.js';
-import { createDriver } from '../browser/transports.js';
+import {
+  type ClientIo,
+  type Driver,
+  type DriverOwner,
+  type RequestLike,
+  type ResolvedClientOptions,
+  type ResponseLike,
+  type WebSocketConstructor,
+  createDriver,
+  outgoing,
+  resolveClientOptions,
+} from '../browser/drivers.js';
 import { WebSocket } from '../client/websocket.js';
 import type { LabTransport } from './palette.js';
 
@@ -128,8 +136,8 @@ class Sim implements SimClient, DriverOwner {
       fetch: this.agent === null ? refuseFetch : nodeFetch(this.agent, browser ? origin : null, this),
       WebSocket: WebSocket as unknown as WebSocketConstructor,
       webSocketOptions: browser ? { headers: browserHeaders(origin, 'upgrade') } : {},
-      setTimeout: (callback, ms) => setTimeout(callback, ms),
-      clearTimeout: (handle) => clearTimeout(handle),
+      setTimeout,
+      clearTimeout,
       now,
       random: Math.random,
     };

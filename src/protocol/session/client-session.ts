@@ -320,6 +320,11 @@ export class ClientSession {
     this.inFlightCount = 0;
   }
 
+  /** The session is over (a close exchanged, or the session lost): nothing more is delivered or sent. */
+  end(): void {
+    this.finished = true;
+  }
+
   /** Packets queued and not yet acknowledged. */
   get queued(): number {
     return this.up.length;
