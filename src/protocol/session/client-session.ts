@@ -136,6 +136,7 @@ export class ClientSession {
   private clockStart = 0;
   private ticks = 0;
   private parser: SseParser | null = null;
+  private readonly streamed: Packet[] = [];
 
   constructor(options: ClientSessionOptions) {
     this.options = options;
@@ -202,10 +203,13 @@ export class ClientSession {
   /**
    * Bytes of an SSE stream. The `session` event opens the session (returned as an `o`
    * packet); each message event is one sequenced packet, its `id` the sequence number.
+   * The array returned is the session's own, reused by the next call (a stream delivers
+   * chunk after chunk: no array per chunk): read it before feeding more.
    */
-  receiveStream(chunk: Uint8Array): Packet[] {
+  receiveStream(chunk: Uint8Array): readonly Packet[] {
     if (this.parser === null) this.parser = new SseParser();
-    const out: Packet[] = [];
+    const out = this.streamed;
+    out.length = 0;
     for (const event of this.parser.push(chunk)) {
       if (event.type === 'session') {
         // The handshake again on a resumed stream: the session is the same one.

@@ -60,7 +60,7 @@ function opened(transport: SessionTransport, clock = fakeClock(), options: Parti
 }
 
 const t = (s: string): Packet => ({ kind: 't', data: text(s) });
-const texts = (packets: Packet[]) => packets.map((p) => (p.kind === 't' ? new TextDecoder().decode(p.data) : p.kind));
+const texts = (packets: readonly Packet[]) => packets.map((p) => (p.kind === 't' ? new TextDecoder().decode(p.data) : p.kind));
 
 describe('ClientSession: downstream', () => {
   it('opens on a handshake answer and returns the open packet first, then its messages', () => {
