@@ -58,22 +58,30 @@ async function readStream(host: SessionHost, response: ResponseLike, controller:
   if (body === null) throw new WireError('no response body');
   const session = host.session;
   const reader = body.getReader();
-  // A stream silent for two heartbeats is dead even if TCP has not noticed.
+  const now = host.owner.io.now;
+  // A stream silent for two heartbeats is dead even if TCP has not noticed. One timer
+  // checks the time of the last chunk: a chunk only notes the time (no timer per chunk).
+  let lastRead = now();
   let live: TimerHandle | null = null;
-  const arm = () => {
-    if (live !== null) host.clearTimer(live);
+  const check = () => {
+    live = null;
     const timeout = session.streamTimeout();
-    live = timeout < 0 ? null : host.timer(() => controller.abort(), timeout);
+    if (timeout < 0) return;
+    const silent = now() - lastRead;
+    if (silent >= timeout) controller.abort();
+    else live = host.timer(check, timeout - silent);
   };
-  arm();
+  // A resumed stream knows the heartbeat already; a new one learns it from its first event.
+  check();
   try {
     for (;;) {
       const { done, value } = await reader.read();
       if (done || host.stopped) return;
+      lastRead = now();
       const wasOpen = session.opened;
       const packets = session.receiveStream(value);
       if (!wasOpen && session.opened) onOpen();
-      arm();
+      if (live === null) check();
       host.deliver(packets, 0);
       if (host.stopped || session.finished) return;
     }

@@ -95,6 +95,8 @@ function scriptedFetch(): { fetch: ClientIo['fetch']; calls: Call[] } {
         stream: () => {
           let controller!: ReadableStreamDefaultController<Uint8Array>;
           const body = new ReadableStream<Uint8Array>({ start: (c) => void (controller = c) });
+          // As fetch does: an abort errors the body being read.
+          init.signal?.addEventListener('abort', () => controller.error(new Error('aborted')));
           respond(200, body, new Uint8Array(0));
           return controller;
         },
@@ -317,6 +319,27 @@ describe('the SSE driver over a streaming fetch', () => {
     assert.equal(ack.init.method, 'POST');
     assert.equal(query(ack).ack, '2');
     assert.equal(new TextDecoder().decode(ack.init.body), '1;');
+    driver.stop();
+  });
+
+  it('cuts a stream silent for two heartbeats and a grace, however its chunks were spread', async () => {
+    const timers = new FakeTimers();
+    const { fetch, calls } = scriptedFetch();
+    const o = owner({ reconnect: { minDelay: 100, jitter: 0 } }, { fetch }, timers);
+    const driver = createDriver(o, 'sse');
+    driver.start();
+    await settle();
+    const stream = calls[0]!.stream();
+    stream.enqueue(enc.encode(sseOpenEvent({ ...HANDSHAKE, transport: 'sse' }, 1000)));
+    await settle();
+    // Heartbeat 10 s: dead after 25 s of silence. A heartbeat at 20 s keeps it alive.
+    await timers.advance(20_000);
+    stream.enqueue(enc.encode(':\n\n'));
+    await settle();
+    await timers.advance(24_999);
+    assert.equal(o.reports.length, 1, 'alive');
+    await timers.advance(1);
+    assert.deepEqual(o.reports.at(-1), ['reconnecting', 1, 100]);
     driver.stop();
   });
 

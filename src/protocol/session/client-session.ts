@@ -208,6 +208,9 @@ export class ClientSession {
    */
   receiveStream(chunk: Uint8Array): readonly Packet[] {
     if (this.parser === null) this.parser = new SseParser();
+    // The server forgets a session only once no request of it is open: while its stream
+    // flows, the session's life counts from the last chunk (a heartbeat included).
+    this.lastOk = this.options.now();
     const out = this.streamed;
     out.length = 0;
     for (const event of this.parser.push(chunk)) {

@@ -277,6 +277,16 @@ describe('ClientSession: timing (fake clock)', () => {
     assert.equal(s.expiresIn(), 30_000);
   });
 
+  it('counts an open stream as alive: its life runs from the last chunk', () => {
+    const clock = fakeClock();
+    const s = session('sse', clock);
+    s.receiveStream(text(sseOpenEvent(HANDSHAKE, 1000)));
+    clock.advance(60_000);
+    s.receiveStream(text(':\n\n'));
+    clock.advance(1000);
+    assert.equal(s.expiresIn(), 29_000);
+  });
+
   it('tells a lost session from one to retry', () => {
     assert.equal(failureAction(0, ''), 'retry');
     assert.equal(failureAction(503, ''), 'retry');
