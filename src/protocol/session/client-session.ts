@@ -7,12 +7,13 @@
  *   answers in   → receiveBatch(bytes) / receiveStream(chunk)  → packets to deliver, in order
  *   sends        → send(kind, data) / sendClose(code, reason)  → takeBatch() → body to POST
  *   POST settled → batchAcknowledged() / batchFailed()
- *   time         → pollDelay(), pollTimeout(), ackDelay(), streamTimeout(), expiresIn()
- *   upgrade      → startUpgrade() → receiveUpgradeMessage(text) → upgradeRequest() → resendAfter(R)
+ *   time         → pollDelay(), nextTickDelay(), pollTimeout(), ackDelay(), streamTimeout(),
+ *                  expiresIn(), retryDelay(ms); `now` is injected
+ *   upgrade      → startUpgrade() → receiveUpgradeMessage(text) → upgradeRequest() → resendAfter()
  *
  * Wire formats are those of `wire.ts` and `upgrade-messages.ts`: the same codecs the
  * server uses. No timers, promises or requests here; the clock is injected, so that every
- * decision can be tested with a fake one.
+ * decision can be tested with a fake one. The drivers in `browser/` do the I/O around it.
  */
 import {
   type Handshake,
@@ -113,7 +114,7 @@ export class ClientSession {
   lastReceived = 0;
   /** Highest ack the server has confirmed receiving (by answering a POST that carried it). */
   lastAckSent = 0;
-  /** A close packet was received or sent and acknowledged: nothing more is delivered. */
+  /** A close packet was received, or sent and acknowledged, or the session was lost: nothing more is delivered. */
   finished = false;
   /** The close this client queued, if any. */
   closeSent: { readonly code: number; readonly reason: string } | null = null;
@@ -123,6 +124,7 @@ export class ClientSession {
   pollsInFlight = 0;
   /** Consecutive failed requests. */
   failures = 0;
+  /** Where a session upgrade stands. */
   upgradePhase: UpgradePhase = UpgradePhase.NONE;
   /** The server's `upgraded R`: the last upstream sequence number it has. */
   upgradedAt = 0;
