@@ -1,16 +1,30 @@
 import http from 'node:http';
+import type { IncomingMessage } from 'node:http';
+import {
+  type ClientIo,
+  type Driver,
+  type DriverOwner,
+  type RequestLike,
+  type ResolvedClientOptions,
+  type ResponseLike,
+  type WebSocketConstructor,
+  createDriver,
+  outgoing,
+  resolveClientOptions,
+} from 'hotline/client/drivers';
 import { WebSocket } from 'hotline';
-import { SseParser, decodeBatch, decodeHandshake, decodeSseData, type Handshake } from 'hotline/client';
 import type { LabTransport } from './palette.js';
 
 /**
  * Simulated clients for `bench transports` and the tests: one per transport, each
- * speaking the transport's wire protocol the way the browser client does (poll, ack,
- * resend, skip what it already has), with nothing else — no DOM, no reconnection logic —
- * so that a thousand of them fit in one process beside the server's.
+ * running the universal client's own transport driver and session core (poll, ack,
+ * resend, skip what it already has), without its facade — no events, no fallback, no
+ * reconnection — so that a thousand of them fit in one process beside the server's, and
+ * what the bench measures is the code users run.
  *
- * Each client has its own keep-alive agent, as each browser has its own connections: a
- * shared pool would let one client's poll ride on another's warm socket.
+ * What a browser would add, the simulation's I/O adds: each client has its own keep-alive
+ * agent, as each browser has its own connections (a shared pool would let one client's
+ * poll ride on another's warm socket), and sends a desktop Chromium's request headers.
  */
 
 export interface SimClientOptions {
@@ -40,11 +54,7 @@ export interface SimClient {
 }
 
 export function connectSim(options: SimClientOptions): SimClient {
-  return options.transport === 'websocket' ? new WebSocketSim(options) : new HttpSim(options);
-}
-
-function now(): number {
-  return performance.now();
+  return new Sim(options);
 }
 
 const USER_AGENT = 'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
@@ -78,284 +88,237 @@ export function browserHeaders(origin: string, kind: 'get' | 'post' | 'upgrade')
   };
 }
 
-class WebSocketSim implements SimClient {
-  readonly transport = 'websocket' as const;
+/** Milliseconds for set-up times. */
+function now(): number {
+  return performance.now();
+}
+
+interface Settle {
+  resolve(ms: number): void;
+  reject(error: Error): void;
+}
+
+/**
+ * One simulated client: the owner of a driver, as the client facade is in a browser. Its
+ * callbacks resolve `opened` and report messages and the end.
+ */
+class Sim implements SimClient, DriverOwner {
+  readonly transport: LabTransport;
   readonly opened: Promise<number>;
-  private readonly ws: WebSocket;
+  readonly url: string;
+  readonly options: ResolvedClientOptions;
+  readonly io: ClientIo;
+  private readonly sim: SimClientOptions;
+  private readonly driver: Driver;
+  private readonly agent: http.Agent | null;
+  private readonly start = now();
+  private settle!: Settle;
+  private ended = false;
+  /**
+   * Real clients arrive at random moments, so their polls are spread over the interval;
+   * simulated ones that all connected in the same second would poll in step and see the
+   * same latency for every message. This client's random offset into the interval, set
+   * when the session opens: short polling waits it before its first poll, interval
+   * polling runs its whole clock that late.
+   */
+  private phase = 0;
 
   constructor(options: SimClientOptions) {
-    const start = now();
-    const url = new URL(options.url);
-    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
-    url.searchParams.set('transport', 'websocket');
+    this.sim = options;
+    this.transport = options.transport;
+    this.url = options.url;
+    // One transport, no reconnection: a failure ends the simulated client and is counted.
+    this.options = resolveClientOptions({ transports: [options.transport], reconnect: false });
     const origin = new URL(options.url).origin;
-    this.ws = new WebSocket(url.toString(), [], options.headers === 'minimal' ? {} : { headers: browserHeaders(origin, 'upgrade') });
-    this.opened = new Promise((resolve, reject) => {
-      this.ws.addEventListener('open', () => resolve(now() - start), { once: true });
-      this.ws.addEventListener('close', () => reject(new Error('closed before open')), { once: true });
-    });
+    const browser = options.headers !== 'minimal';
+    this.agent = options.transport === 'websocket' ? null : new http.Agent({ keepAlive: true, maxSockets: 6 });
+    this.io = {
+      fetch: this.agent === null ? refuseFetch : nodeFetch(this.agent, browser ? origin : null, this),
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      webSocketOptions: browser ? { headers: browserHeaders(origin, 'upgrade') } : {},
+      setTimeout,
+      clearTimeout,
+      now,
+      random: Math.random,
+    };
+    this.opened = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.opened.catch(() => {});
-    this.ws.addEventListener('message', (event) => {
-      const data = (event as MessageEvent).data;
-      if (typeof data === 'string') options.onMessage(data);
-    });
-    this.ws.addEventListener('close', (event) => options.onClose?.(`closed ${(event as unknown as { code: number }).code}`));
+    this.driver = createDriver(this, options.transport);
+    this.driver.start();
   }
 
   send(text: string): void {
-    if (this.ws.readyState === WebSocket.OPEN) this.ws.send(text);
+    if (!this.ended) this.driver.send(outgoing(text));
   }
 
   close(): void {
-    this.ws.close(1000);
+    if (this.ended) return;
+    this.ended = true;
+    this.driver.stop();
+    this.agent?.destroy();
+  }
+
+  /** @internal The wait before a poll (see `phase`). */
+  pollWait(): number {
+    if (this.transport === 'interval-polling') return this.phase;
+    const wait = this.phase;
+    this.phase = 0;
+    return wait;
+  }
+
+  driverOpened(driver: Driver): void {
+    const handshake = driver.handshake;
+    if (handshake !== null && (this.transport === 'polling' || this.transport === 'interval-polling')) {
+      this.phase = Math.random() * handshake.interval;
+    }
+    this.settle.resolve(now() - this.start);
+  }
+
+  driverMessage(_driver: Driver, data: string | ArrayBuffer): void {
+    if (typeof data === 'string') this.sim.onMessage(data);
+  }
+
+  driverFailed(_driver: Driver, error: Error): void {
+    this.end(error.message);
+  }
+
+  driverClosed(_driver: Driver, code: number, _reason: string, _wasClean: boolean, error?: Error): void {
+    this.end(error !== undefined ? error.message : `closed ${code}`);
+  }
+
+  driverUpgraded(): void {}
+
+  driverReconnecting(): void {}
+
+  driverResumed(): void {}
+
+  driverError(_driver: Driver, error: Error): void {
+    this.end(error.message);
+  }
+
+  private end(reason: string): void {
+    if (this.ended) return;
+    this.settle.reject(new Error(reason));
+    this.close();
+    this.sim.onClose?.(reason);
   }
 }
 
-/** One HTTP request, body in, body out. */
+function refuseFetch(): Promise<ResponseLike> {
+  return Promise.reject(new Error('no HTTP requests over WebSocket'));
+}
+
+/**
+ * A fetch over `node:http` with the client's own agent, adding what a browser adds to
+ * the transports' requests (`origin` null: nothing, only what Node adds).
+ */
+function nodeFetch(agent: http.Agent, origin: string | null, sim: Sim): (url: string, init: RequestLike) => Promise<ResponseLike> {
+  const get = origin === null ? null : browserHeaders(origin, 'get');
+  const post = origin === null ? null : browserHeaders(origin, 'post');
+  return async (url, init) => {
+    // Only the polls after the handshake wait: the phase is 0 until then, and always for SSE.
+    if (init.method === 'GET') {
+      const wait = sim.pollWait();
+      if (wait > 0) await delay(wait, init.signal);
+    }
+    const browser = init.method === 'GET' ? get : post;
+    const headers: Record<string, string> = browser === null ? { ...init.headers } : { ...browser, ...init.headers };
+    if (init.body !== undefined) headers['Content-Length'] = String(init.body.length);
+    return request(agent, url, init.method, headers, init.body, init.signal);
+  };
+}
+
+function abortError(): Error {
+  const error = new Error('aborted');
+  error.name = 'AbortError';
+  return error;
+}
+
+function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(abortError());
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(timer);
+      reject(abortError());
+    });
+  });
+}
+
+/** One HTTP request; resolves at the response's head, its body read as the driver asks. */
 function request(
   agent: http.Agent,
   url: string,
   method: 'GET' | 'POST',
-  extra: Record<string, string>,
-  body?: Uint8Array,
-): Promise<{ status: number; body: Buffer }> {
+  headers: Record<string, string>,
+  body: Uint8Array | undefined,
+  signal: AbortSignal | undefined,
+): Promise<ResponseLike> {
   return new Promise((resolve, reject) => {
-    const req = http.request(url, {
-      method,
-      agent,
-      headers: body === undefined ? extra : { 'Content-Length': String(body.length), 'Content-Type': 'application/octet-stream', ...extra },
-    });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    if (signal?.aborted) return reject(abortError());
+    const req = http.request(url, { method, agent, headers });
+    signal?.addEventListener('abort', () => req.destroy(abortError()));
+    req.on('response', (res) => resolve(new NodeResponse(res)));
     req.on('error', reject);
     req.end(body);
   });
 }
 
-const encoder = new TextEncoder();
-const decoder = new TextDecoder('utf-8', { ignoreBOM: true });
+/** The parts of a fetch `Response` the drivers read, over a Node response. */
+class NodeResponse implements ResponseLike {
+  readonly ok: boolean;
+  readonly status: number;
+  private readonly res: IncomingMessage;
 
-class HttpSim implements SimClient {
-  readonly transport: Exclude<LabTransport, 'websocket'>;
-  readonly opened: Promise<number>;
-  private readonly options: SimClientOptions;
-  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 6 });
-  private readonly base: URL;
-  private handshake: Handshake | null = null;
-  /** Highest sequence number received: the ack of the next request. */
-  private received = 0;
-  /** Next upstream sequence number. */
-  private upSeq = 1;
-  private closed = false;
-  private timer: NodeJS.Timeout | null = null;
-  private stream: http.ClientRequest | null = null;
-  private ackTimer: NodeJS.Timeout | null = null;
-  private sending: Promise<unknown> = Promise.resolve();
-  private resolveOpen!: (ms: number) => void;
-  private rejectOpen!: (error: Error) => void;
-  private readonly start = now();
-  private readonly getHeaders: Record<string, string>;
-  private readonly postHeaders: Record<string, string>;
+  constructor(res: IncomingMessage) {
+    this.res = res;
+    this.status = res.statusCode ?? 0;
+    this.ok = this.status >= 200 && this.status < 300;
+  }
 
-  constructor(options: SimClientOptions) {
-    this.options = options;
-    const origin = new URL(options.url).origin;
-    const browser = options.headers !== 'minimal';
-    this.getHeaders = browser ? browserHeaders(origin, 'get') : {};
-    this.postHeaders = browser ? browserHeaders(origin, 'post') : {};
-    this.transport = options.transport as Exclude<LabTransport, 'websocket'>;
-    this.base = new URL(options.url);
-    this.base.searchParams.set('transport', this.transport);
-    this.opened = new Promise((resolve, reject) => {
-      this.resolveOpen = resolve;
-      this.rejectOpen = reject;
+  get body(): ReadableStream<Uint8Array> {
+    const res = this.res;
+    return new ReadableStream<Uint8Array>({
+      start(controller) {
+        res.on('data', (chunk: Buffer) => controller.enqueue(chunk));
+        res.on('end', () => controller.close());
+        res.on('error', (error) => controller.error(error));
+        res.on('close', () => {
+          if (!res.complete) controller.error(abortError());
+        });
+      },
+      cancel() {
+        res.destroy();
+      },
     });
-    this.opened.catch(() => {});
-    // A session that never opens fails instead of hanging whoever waits for it.
-    const timer = setTimeout(() => this.fail('did not open within 10 s'), 10_000);
-    this.opened.then(
-      () => clearTimeout(timer),
-      () => clearTimeout(timer),
-    );
-    if (this.transport === 'sse') this.openStream();
-    else void this.poll();
   }
 
-  private url(extra: Record<string, string | number>): string {
-    const url = new URL(this.base);
-    for (const [k, v] of Object.entries(extra)) url.searchParams.set(k, String(v));
-    return url.toString();
-  }
-
-  private fail(reason: string): void {
-    if (this.closed) return;
-    this.rejectOpen(new Error(reason));
-    this.close();
-    this.options.onClose?.(reason);
-  }
-
-  /** Takes a batch: the handshake if any, then each message not yet received. */
-  private take(body: Buffer): boolean {
-    const batch = decodeBatch(body, { allowOpen: true });
-    let seq = batch.firstSeq;
-    for (const packet of batch.packets) {
-      if (packet.kind === 'o') {
-        this.handshake = packet.handshake;
-        this.resolveOpen(now() - this.start);
-        continue;
-      }
-      if (seq > this.received) {
-        this.received = seq;
-        if (packet.kind === 't') this.options.onMessage(decoder.decode(packet.data));
-        else if (packet.kind === 'c') {
-          this.fail(`closed ${packet.code}`);
-          return false;
-        }
-      }
-      seq++;
-    }
-    return true;
-  }
-
-  private async poll(): Promise<void> {
-    if (this.closed) return;
-    const sid = this.handshake?.sid;
-    const url = sid === undefined ? this.url({}) : this.url({ sid, ack: this.received });
-    const sentAt = now();
-    let answer;
-    try {
-      answer = await request(this.agent, url, 'GET', this.getHeaders);
-    } catch (error) {
-      this.fail((error as Error).message);
-      return;
-    }
-    if (this.closed) return;
-    if (answer.status !== 200) {
-      this.fail(`HTTP ${answer.status} ${answer.body.toString('utf8').slice(0, 200)}`);
-      return;
-    }
-    try {
-      if (!this.take(answer.body)) return;
-    } catch (error) {
-      this.fail((error as Error).message);
-      return;
-    }
-    const interval = this.handshake?.interval ?? 1000;
-    // Real clients arrive at random moments, so their polls are spread over the interval;
-    // simulated ones that all connected in the same second would poll in step and see the
-    // same latency for every message. A random first pause restores the spread.
-    const phase = sid === undefined ? Math.random() * interval : interval;
-    if (this.transport === 'long-polling') {
-      void this.poll();
-    } else if (this.transport === 'polling') {
-      // Short polling: a pause after each answer.
-      this.timer = setTimeout(() => void this.poll(), phase);
-    } else if (sid === undefined) {
-      // Fixed-interval polling: a clock that does not wait for answers.
-      this.startClock(sentAt + phase - interval, interval);
-    }
-  }
-
-  private startClock(from: number, interval: number): void {
-    let n = 1;
-    const tick = () => {
-      if (this.closed) return;
-      void this.poll();
-      n++;
-      this.timer = setTimeout(tick, Math.max(0, from + n * interval - now()));
-    };
-    this.timer = setTimeout(tick, Math.max(0, from + interval - now()));
-  }
-
-  private openStream(): void {
-    const parser = new SseParser();
-    const req = http.request(this.url({}), { method: 'GET', agent: this.agent, headers: { ...this.getHeaders, Accept: 'text/event-stream' } });
-    this.stream = req;
-    req.on('response', (res) => {
-      if (res.statusCode !== 200) {
-        res.resume();
-        this.fail(`HTTP ${res.statusCode}`);
-        return;
-      }
-      res.on('data', (chunk: Buffer) => {
-        if (this.closed) return;
-        try {
-          for (const event of parser.push(chunk)) {
-            // The session handshake event ('session'; 'open' in earlier servers).
-            if (event.type === 'session' || event.type === 'open') {
-              this.handshake = decodeHandshake(event.data);
-              this.resolveOpen(now() - this.start);
-              continue;
-            }
-            const seq = Number(event.lastEventId);
-            if (!(seq > this.received)) continue;
-            this.received = seq;
-            const packet = decodeSseData(event.data);
-            if (packet.kind === 't') this.options.onMessage(decoder.decode(packet.data));
-            else if (packet.kind === 'c') {
-              this.fail(`closed ${packet.code}`);
-              return;
-            }
-            this.scheduleAck();
-          }
-        } catch (error) {
-          this.fail((error as Error).message);
-        }
+  arrayBuffer(): Promise<ArrayBuffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      let length = 0;
+      this.res.on('data', (chunk: Buffer) => {
+        chunks.push(chunk);
+        length += chunk.length;
       });
-      res.on('end', () => this.fail('stream ended'));
-      res.on('error', () => this.fail('stream failed'));
-    });
-    req.on('error', (error) => this.fail(error.message));
-    req.end();
-  }
-
-  /** SSE: acknowledge what arrived, at most once per `ackDelay`, as the browser client does. */
-  private scheduleAck(): void {
-    if (this.ackTimer !== null) return;
-    this.ackTimer = setTimeout(() => {
-      this.ackTimer = null;
-      this.post(encoder.encode(`${this.upSeq};`));
-    }, this.handshake?.ackDelay ?? 1000);
-  }
-
-  private post(body: Uint8Array): void {
-    const sid = this.handshake?.sid;
-    if (sid === undefined || this.closed) return;
-    // Upstream batches go one at a time, in order.
-    this.sending = this.sending.then(async () => {
-      if (this.closed) return;
-      try {
-        const answer = await request(this.agent, this.url({ sid, ack: this.received }), 'POST', this.postHeaders, body);
-        if (answer.status !== 204) this.fail(`HTTP ${answer.status} on POST`);
-      } catch (error) {
-        this.fail((error as Error).message);
-      }
+      this.res.on('end', () => {
+        // A buffer of its own: Node's small buffers share a pool, and the caller takes the whole ArrayBuffer.
+        const out = new Uint8Array(length);
+        let offset = 0;
+        for (const chunk of chunks) {
+          out.set(chunk, offset);
+          offset += chunk.length;
+        }
+        resolve(out.buffer);
+      });
+      this.res.on('error', reject);
+      this.res.on('close', () => {
+        if (!this.res.complete) reject(abortError());
+      });
     });
   }
 
-  send(text: string): void {
-    const data = encoder.encode(text);
-    const seq = this.upSeq++;
-    this.post(concatBytes(encoder.encode(`${seq};t${data.length}:`), data));
+  async json(): Promise<unknown> {
+    return JSON.parse(new TextDecoder().decode(await this.arrayBuffer()));
   }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    if (this.ackTimer !== null) clearTimeout(this.ackTimer);
-    this.stream?.destroy();
-    this.agent.destroy();
-  }
-}
-
-function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }

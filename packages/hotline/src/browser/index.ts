@@ -8,5 +8,3 @@
 export { connect, HotlineClient, ClientState, ALL_TRANSPORTS, TransportFailure } from './client.js';
 export type { ClientOptions, ReconnectOptions, TransportName, WebSocketLike, WebSocketConstructor } from './client.js';
 export { ClientCloseEvent, ClientErrorEvent, ClientMessageEvent, ClientReconnectingEvent, ClientStateEvent } from './events.js';
-/** The session wire (polling batches, SSE events, the handshake), for clients of one's own. */
-export { SseParser, decodeBatch, decodeHandshake, decodeSseData, encodeBatch, type Handshake, type Packet } from '../protocol/session/wire.js';

@@ -24,7 +24,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   resources: ['errors', 'protocol'],
   types: ['errors', 'protocol'],
   pubsub: ['errors', 'protocol', 'types'],
-  websocket: ['errors', 'protocol', 'timers', 'resources', 'types'],
+  websocket: ['errors', 'protocol', 'timers', 'resources', 'types', 'pubsub'],
   client: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket'],
   server: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket', 'pubsub'],
   transports: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket', 'pubsub', 'server'],
