@@ -12,7 +12,7 @@ import { LAB_TRANSPORTS } from '../src/palette.js';
 
 // dist/test/ -> the lab package
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const cli = path.join(root, 'bin', 'hotline-lab.js');
 
 function run(args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

@@ -30,7 +30,7 @@ interface PageGlobals {
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 // dist/test/ -> the lab package
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const MAIN = path.join(root, 'dist', 'src', 'cli', 'main.js');
+const MAIN = path.join(root, 'bin', 'hotline-lab.js');
 // Never into the checkout: a test leaves the tree as it found it.
 const SCREENSHOT = path.join(process.env.HOTLINE_ARTIFACTS ?? path.join(tmpdir(), 'hotline-artifacts'), 'lab.png');
 
