@@ -8,7 +8,7 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -38,28 +38,22 @@ after(() => {
 
 /** Bundles `source` (an entry module importing 'hotline/client') for the browser. */
 async function bundle(name: string, source: string): Promise<{ file: string; bytes: number; inputs: string[] }> {
-  const entry = path.join(PACKAGE, `.bundle-entry-${process.pid}-${name}.mjs`);
-  // The entry must sit inside the package for 'hotline' to resolve as it does for a user
-  // of the workspace; it is removed at once.
-  writeFileSync(entry, source);
-  try {
-    const outfile = path.join(dir, `${name}.js`);
-    const result = await build({
-      entryPoints: [entry],
-      outfile,
-      bundle: true,
-      format: 'esm',
-      platform: 'browser',
-      target: ['es2020'],
-      minify: true,
-      metafile: true,
-      logLevel: 'silent',
-      absWorkingDir: PACKAGE,
-    });
-    return { file: outfile, bytes: readFileSync(outfile).length, inputs: Object.keys(result.metafile!.inputs) };
-  } finally {
-    rmSync(entry, { force: true });
-  }
+  const outfile = path.join(dir, `${name}.js`);
+  const result = await build({
+    // The entry resolves 'hotline' from the package's directory, as it does for a user
+    // of the workspace; it is given on stdin, so nothing is written into the checkout.
+    stdin: { contents: source, resolveDir: PACKAGE, sourcefile: `${name}-entry.mjs`, loader: 'js' },
+    outfile,
+    bundle: true,
+    format: 'esm',
+    platform: 'browser',
+    target: ['es2020'],
+    minify: true,
+    metafile: true,
+    logLevel: 'silent',
+    absWorkingDir: PACKAGE,
+  });
+  return { file: outfile, bytes: readFileSync(outfile).length, inputs: Object.keys(result.metafile!.inputs) };
 }
 
 describe("the universal client from a bundler: import { connect } from 'hotline/client'", () => {
@@ -67,7 +61,7 @@ describe("the universal client from a bundler: import { connect } from 'hotline/
     const { inputs, bytes } = await bundle('client', "import { connect } from 'hotline/client';\nglobalThis.hotlineConnect = connect;\n");
     assert.ok(inputs.length > 3, `inputs: ${inputs.join(', ')}`);
     for (const input of inputs) {
-      if (input.startsWith('.bundle-entry-')) continue;
+      if (input.endsWith('-entry.mjs')) continue;
       assert.match(input, /^dist\/src\/(browser|protocol)\//, `the client bundle pulled in ${input}`);
     }
     assert.ok(bytes < 64 * 1024, `the client bundle is ${bytes} bytes`);
