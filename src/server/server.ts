@@ -22,7 +22,7 @@ import { toBuffer } from '../websocket/payload.js';
 import { Sweep, type Sweepable, granularityFor } from '../timers/sweep.js';
 import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
 import { type ResolvedServerOptions, type ServerOptions, resolveServerOptions } from './options.js';
-import { type PeerContext, type PeerHost, WebSocketPeer } from './peer.js';
+import { PeerContext, type PeerHost, WebSocketPeer, peerOf } from './peer.js';
 import { connectionsWithin, fileDescriptorLimit } from './fd-limit.js';
 
 export interface Route<D = unknown> {
@@ -444,7 +444,7 @@ export class Server implements PeerHost {
   private peerContext<D>(route: Route<D>): PeerContext<D> {
     let context = this.peerContexts.get(route);
     if (context === undefined) {
-      context = { handler: route.handler, host: this };
+      context = new PeerContext(route.handler, this);
       this.peerContexts.set(route, context);
     }
     return context;
@@ -525,7 +525,7 @@ export class Server implements PeerHost {
     // The transports end their sessions while the WebSocket peers close: neither waits
     // for the other, and both share the one timeout.
     const steps = Promise.all(this.shutdownSteps.map((step) => step({ timeout, code, reason }).catch(() => undefined)));
-    for (const member of this.sweep) if (member instanceof WebSocketPeer) member.close(code, reason);
+    for (const member of this.sweep) peerOf(member)?.close(code, reason);
     if (this.peerCount > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
@@ -535,7 +535,7 @@ export class Server implements PeerHost {
         };
       });
       this.whenEmpty = null;
-      for (const member of this.sweep) if (member instanceof WebSocketPeer) member.terminate();
+      for (const member of this.sweep) peerOf(member)?.terminate();
       // A destroyed socket reports 'close' on a later tick: wait for it, so that every
       // peer's `close` hook has run when this resolves.
       if (this.peerCount > 0) await new Promise<void>((resolve) => (this.whenEmpty = resolve));
