@@ -86,10 +86,12 @@ export interface SharedFrame extends SharedMessage {
 }
 
 /**
- * What the connections of one sweep (one server, or every client) nearly always share:
- * kept once and pointed at, rather than copied into each connection.
+ * What the connections of one owner (one route of a server, every client) nearly always
+ * share, the owner included: kept once and pointed at, rather than copied into each
+ * connection.
  */
-interface SharedSettings {
+interface SharedSettings<O> {
+  readonly owner: O;
   readonly sweep: Sweep;
   readonly closeTimeout: number;
   readonly idleTimeout: number;
@@ -100,13 +102,14 @@ interface SharedSettings {
   readonly outboundBudget: ByteBudget | null;
 }
 
-/** The settings last used with each sweep; a connection with the same values reuses them. */
-const settingsBySweep = new WeakMap<Sweep, SharedSettings>();
+/** The settings last used with each owner; a connection with the same values reuses them. */
+const settingsByOwner = new WeakMap<object, SharedSettings<object>>();
 
-function sharedSettings(sweep: Sweep, options: ShellOptions): SharedSettings {
-  const last = settingsBySweep.get(sweep);
+function sharedSettings<O extends object>(owner: O, sweep: Sweep, options: ShellOptions): SharedSettings<O> {
+  const last = settingsByOwner.get(owner) as SharedSettings<O> | undefined;
   if (
     last !== undefined &&
+    last.sweep === sweep &&
     last.closeTimeout === options.closeTimeout &&
     last.idleTimeout === options.idleTimeout &&
     last.sendPings === options.sendPings &&
@@ -117,7 +120,8 @@ function sharedSettings(sweep: Sweep, options: ShellOptions): SharedSettings {
   ) {
     return last;
   }
-  const settings: SharedSettings = {
+  const settings: SharedSettings<O> = {
+    owner,
     sweep,
     closeTimeout: options.closeTimeout,
     idleTimeout: options.idleTimeout,
@@ -127,7 +131,7 @@ function sharedSettings(sweep: Sweep, options: ShellOptions): SharedSettings {
     partialBudget: options.partialBudget ?? null,
     outboundBudget: options.outboundBudget ?? null,
   };
-  settingsBySweep.set(sweep, settings);
+  settingsByOwner.set(owner, settings);
   return settings;
 }
 
@@ -174,13 +178,12 @@ const OUTBOUND_HELD = 256;
  * owner's, so that a facade reaches its owner's own fields through `owner` without a cast.
  */
 export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>> implements Sweepable, BudgetHolder, InflateTarget {
-  /** Who is told what happens: one object for many connections. */
-  readonly owner: O;
   /** The owner's object for this connection, passed to every hook. */
   readonly facade: F;
   private readonly socket: StreamSocket;
   private readonly protocolState: Protocol;
-  private readonly settings: SharedSettings;
+  /** The owner and the settings it gives all its connections. */
+  private readonly settings: SharedSettings<O>;
   private readonly negotiated: Negotiated;
   private flags = 0;
   /**
@@ -207,10 +210,9 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
    * handshake has succeeded. Nothing is read before `start`.
    */
   constructor(socket: StreamSocket, owner: O, facade: F, sweep: Sweep, options: ShellOptions) {
-    this.owner = owner;
     this.facade = facade;
     this.socket = socket;
-    this.settings = sharedSettings(sweep, options);
+    this.settings = sharedSettings(owner, sweep, options);
     this.negotiated =
       options.codec === null && options.protocol === '' && options.extensions === ''
         ? NOTHING_NEGOTIATED
@@ -248,6 +250,11 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
   }
 
   // ---- State -----------------------------------------------------------------------------
+
+  /** Who is told what happens: one object for many connections. */
+  get owner(): O {
+    return this.settings.owner;
+  }
 
   /** Negotiated subprotocol ('' when none). */
   get protocol(): string {
