@@ -45,8 +45,9 @@ export interface SessionSocketHost {
 }
 
 /**
- * The owner of every session socket: one object for all of them, each socket being the
- * facade of its own shell.
+ * What the owner of session sockets does, each socket being the facade of its own shell.
+ * One owner per server (`ownerFor`): a shell shares its settings with its owner's other
+ * connections, and the settings are the server's.
  */
 const sessionSocketOwner: ConnectionOwner<SessionSocket> = {
   message(socket, data, isBinary) {
@@ -60,6 +61,17 @@ const sessionSocketOwner: ConnectionOwner<SessionSocket> = {
   },
 };
 
+const ownerByHost = new WeakMap<SessionSocketHost, ConnectionOwner<SessionSocket>>();
+
+function ownerFor(host: SessionSocketHost): ConnectionOwner<SessionSocket> {
+  let owner = ownerByHost.get(host);
+  if (owner === undefined) {
+    owner = { ...sessionSocketOwner };
+    ownerByHost.set(host, owner);
+  }
+  return owner;
+}
+
 export class SessionSocket {
   /** probe: control messages only; carrier: the session's messages. */
   private mode: 'probe' | 'carrier' = 'probe';
@@ -69,7 +81,7 @@ export class SessionSocket {
   constructor(socket: Socket, head: Buffer, server: SessionSocketHost, session: CarriedSession) {
     const { options } = server;
     this.session = session;
-    this.shell = new WebSocketShell(socket, sessionSocketOwner, this, server.sweep, {
+    this.shell = new WebSocketShell(socket, ownerFor(server), this, server.sweep, {
       side: Side.SERVER,
       maxPayload: options.maxPayload,
       maxFragments: options.maxFragments,

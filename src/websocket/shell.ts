@@ -1,19 +1,20 @@
 import { CloseCode, HotlineError, ProtocolError } from '../errors.js';
 import { Protocol, type ProtocolEvent, encodeClosePayload, internalError } from '../protocol/protocol.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
-import type { Side } from '../protocol/side.js';
 import { Opcode } from '../protocol/opcode.js';
 import { encodeFrameContiguous } from '../protocol/frame-encoder.js';
 import { ReadyState } from '../protocol/ready-state.js';
 import type { SendResult } from '../types.js';
 import type { Sweep, Sweepable } from '../timers/sweep.js';
-import type { BudgetExhausted, BudgetHolder, ByteBudget } from '../resources/byte-budget.js';
-import type { MessageCodec } from './codec.js';
+import type { BudgetExhausted, BudgetHolder } from '../resources/byte-budget.js';
 import type { SharedMessage } from './shared-deflate.js';
 import type { ConnectionOwner } from './owner.js';
 import type { StreamSocket } from './stream-socket.js';
-import { DEFLATED, ENCODED, Outgoing, PLAIN, SendQueue, writeFrames } from './send-queue.js';
-import { InflateStage, type InflateTarget } from './inflate-stage.js';
+import { DEFLATED, ENCODED, Outgoing, PLAIN, writeFrames } from './send-queue.js';
+import type { InflateTarget } from './inflate-stage.js';
+import { type Negotiated, type SharedSettings, type ShellOptions, negotiatedFor, sharedSettings } from './shell-settings.js';
+
+export type { ShellOptions } from './shell-settings.js';
 
 /**
  * The WebSocket shell: binds a sans-I/O `Protocol` to a socket, for an owner. Every read
@@ -33,44 +34,6 @@ import { InflateStage, type InflateTarget } from './inflate-stage.js';
  * fail that connection alone with 1011.
  */
 
-export interface ShellOptions {
-  side: Side;
-  maxPayload: number;
-  maxFragments: number;
-  /** ms to wait for the peer's part of the closing handshake before dropping TCP. */
-  closeTimeout: number;
-  /** ms without receiving anything before the connection is dropped (0 = never). */
-  idleTimeout: number;
-  /** Send a Ping when half of `idleTimeout` has passed in silence. */
-  sendPings: boolean;
-  /**
-   * Above this many buffered bytes, `send` drops messages (Infinity = never), and a peer
-   * whose automatic answers (pongs, the close echo) would pass it is failed with 1008.
-   */
-  maxBufferedAmount: number;
-  /**
-   * Whether `send` refuses messages over `maxBufferedAmount` (`dropped`). Default true;
-   * the WHATWG client never refuses a send (its backlog shows in `bufferedAmount`), and
-   * bounds only what the peer makes it answer.
-   */
-  dropsOverLimit?: boolean;
-  /**
-   * The server-wide budget of bytes held in incomplete frames and messages
-   * (`maxPartialBytes`); none for the client.
-   */
-  partialBudget?: ByteBudget | null;
-  /**
-   * The server-wide budget of bytes queued for peers beyond the kernel
-   * (`maxOutboundBytes`); none for the client.
-   */
-  outboundBudget?: ByteBudget | null;
-  /** permessage-deflate, when negotiated. */
-  codec: MessageCodec | null;
-  /** Negotiated subprotocol and extensions, reported to the application. */
-  protocol: string;
-  extensions: string;
-}
-
 const kShell = Symbol('hotline.shell');
 type OwnedSocket = StreamSocket & { [kShell]?: AnyShell };
 /** A shell whatever its owner: what the socket's listeners reach. */
@@ -84,77 +47,6 @@ type AnyShell = WebSocketShell<any>;
 export interface SharedFrame extends SharedMessage {
   frame?: Buffer;
 }
-
-/**
- * What the connections of one owner (one route of a server, every client) nearly always
- * share, the owner included: kept once and pointed at, rather than copied into each
- * connection.
- */
-interface SharedSettings<O> {
-  readonly owner: O;
-  readonly sweep: Sweep;
-  readonly closeTimeout: number;
-  readonly idleTimeout: number;
-  readonly sendPings: boolean;
-  readonly maxBufferedAmount: number;
-  readonly dropsOverLimit: boolean;
-  readonly partialBudget: ByteBudget | null;
-  readonly outboundBudget: ByteBudget | null;
-}
-
-/** The settings last used with each owner; a connection with the same values reuses them. */
-const settingsByOwner = new WeakMap<object, SharedSettings<object>>();
-
-function sharedSettings<O extends object>(owner: O, sweep: Sweep, options: ShellOptions): SharedSettings<O> {
-  const last = settingsByOwner.get(owner) as SharedSettings<O> | undefined;
-  if (
-    last !== undefined &&
-    last.sweep === sweep &&
-    last.closeTimeout === options.closeTimeout &&
-    last.idleTimeout === options.idleTimeout &&
-    last.sendPings === options.sendPings &&
-    last.maxBufferedAmount === options.maxBufferedAmount &&
-    last.dropsOverLimit === (options.dropsOverLimit ?? true) &&
-    last.partialBudget === (options.partialBudget ?? null) &&
-    last.outboundBudget === (options.outboundBudget ?? null)
-  ) {
-    return last;
-  }
-  const settings: SharedSettings<O> = {
-    owner,
-    sweep,
-    closeTimeout: options.closeTimeout,
-    idleTimeout: options.idleTimeout,
-    sendPings: options.sendPings,
-    maxBufferedAmount: options.maxBufferedAmount,
-    dropsOverLimit: options.dropsOverLimit ?? true,
-    partialBudget: options.partialBudget ?? null,
-    outboundBudget: options.outboundBudget ?? null,
-  };
-  settingsByOwner.set(owner, settings);
-  return settings;
-}
-
-/**
- * What the opening handshake settled (subprotocol, extensions, the permessage-deflate
- * codec) and, with a codec, its two stages: the send queue and the inflate stage. Most
- * connections negotiate nothing and share `NOTHING_NEGOTIATED`, which has neither.
- */
-class Negotiated {
-  readonly sendQueue: SendQueue | null;
-  readonly inflateStage: InflateStage | null;
-
-  constructor(
-    readonly protocol: string,
-    readonly extensions: string,
-    readonly codec: MessageCodec | null,
-  ) {
-    this.sendQueue = codec === null ? null : new SendQueue();
-    this.inflateStage = codec === null ? null : new InflateStage();
-  }
-}
-
-const NOTHING_NEGOTIATED = new Negotiated('', '', null);
 
 // The boolean state of a connection, as bits of one small integer: a field each would
 // cost every connection 8 bytes.
@@ -213,10 +105,7 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
     this.facade = facade;
     this.socket = socket;
     this.settings = sharedSettings(owner, sweep, options);
-    this.negotiated =
-      options.codec === null && options.protocol === '' && options.extensions === ''
-        ? NOTHING_NEGOTIATED
-        : new Negotiated(options.protocol, options.extensions, options.codec);
+    this.negotiated = negotiatedFor(options);
     this.protocolState = new Protocol({
       side: options.side,
       allowRsv1: options.codec !== null,
