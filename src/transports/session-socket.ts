@@ -1,9 +1,9 @@
-import type { Socket } from 'node:net';
 import { CloseCode } from '../errors.js';
 import { Side } from '../protocol/side.js';
 import type { ResolvedServerOptions } from '../server/options.js';
 import { type SharedFrame, WebSocketShell } from '../websocket/shell.js';
 import type { ConnectionOwner } from '../websocket/owner.js';
+import type { StreamSocket } from '../websocket/stream-socket.js';
 import type { SendResult } from '../types.js';
 import type { Sweep } from '../timers/sweep.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
@@ -78,7 +78,7 @@ export class SessionSocket {
   private readonly session: CarriedSession;
   private readonly shell: WebSocketShell<SessionSocket>;
 
-  constructor(socket: Socket, head: Buffer, server: SessionSocketHost, session: CarriedSession) {
+  constructor(socket: StreamSocket, head: Buffer, server: SessionSocketHost, session: CarriedSession) {
     const { options } = server;
     this.session = session;
     this.shell = new WebSocketShell(socket, ownerFor(server), this, server.sweep, {
