@@ -1,14 +1,14 @@
-import http, { type Agent, type ClientRequest, type IncomingMessage } from 'node:http';
+import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import { CloseCode, HandshakeError, HotlineError } from '../errors.js';
 import { isToken, generateKey, requestHeaders, validateResponse } from '../protocol/handshake.js';
-import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
 import { Side } from '../protocol/side.js';
 import { isApplicationCloseCode } from '../protocol/close-code.js';
 import { ReadyState } from '../protocol/ready-state.js';
 import type { MessageCodec } from '../websocket/codec.js';
-import { WebSocketConnection } from '../websocket/connection.js';
+import { WebSocketShell } from '../websocket/shell.js';
+import type { ConnectionOwner } from '../websocket/owner.js';
 import { Sweep, type Sweepable } from '../timers/sweep.js';
 import { PerMessageDeflate } from '../websocket/permessage-deflate.js';
 import { limiterFor } from '../websocket/zlib-limiter.js';
@@ -20,6 +20,9 @@ import {
   resolveDeflateOptions,
 } from '../protocol/permessage-deflate.js';
 import { CloseEvent, ErrorEvent } from './events.js';
+import { type WebSocketOptions, resolveClientOptions } from './options.js';
+
+export type { WebSocketOptions } from './options.js';
 
 /**
  * The WHATWG `WebSocket` (https://websockets.spec.whatwg.org/) for Node, over Hotline's
@@ -33,36 +36,6 @@ export interface ClientExtensionNegotiation {
   offer: string;
   /** Checks the server's answer; throws a HandshakeError when it is invalid or unoffered. */
   accept(response: string, maxPayload: number): MessageCodec | null;
-}
-
-export interface WebSocketOptions {
-  /** Extra request headers (Origin, Authorization, Cookie, ...). */
-  headers?: Record<string, string>;
-  /** ms for the whole opening handshake. Default 30 s. */
-  handshakeTimeout?: number;
-  /** Largest message accepted (bytes). Default 16 MiB. */
-  maxPayload?: number;
-  maxFragments?: number;
-  /** ms to wait for the server to close TCP after the closing handshake. Default 5 s. */
-  closeTimeout?: number;
-  /**
-   * Most bytes buffered (not yet taken by the kernel) before the automatic answers a
-   * server asks for — pongs (RFC 6455 §5.5.2) — fail the connection with 1008: a server
-   * that pings without reading would otherwise grow the client's memory without bound.
-   * Your own sends are never refused (WHATWG: they are sent; `bufferedAmount` shows the
-   * backlog), but they count: raise this if you buffer more yourself. Default 8 MiB, as
-   * the server's `maxBufferedAmount`.
-   */
-  maxBufferedAmount?: number;
-  /** An http(s).Agent for the request (proxies, connection options). */
-  agent?: Agent;
-  /** TLS options for wss: (ca, rejectUnauthorized, servername, cert, key). */
-  tls?: https.RequestOptions;
-  /**
-   * permessage-deflate (RFC 7692): `true` offers it with the defaults, or pass options.
-   * Default off for the Node client (browsers always offer it).
-   */
-  perMessageDeflate?: boolean | PerMessageDeflateOptions;
 }
 
 /** The client side of permessage-deflate: the offer, and the check of the answer. */
@@ -85,9 +58,6 @@ function deflateNegotiation(options: PerMessageDeflateOptions | true): ClientExt
     },
   };
 }
-
-/** The server's default: see `WebSocketOptions.maxBufferedAmount`. */
-const DEFAULT_MAX_BUFFERED_AMOUNT = 8 * 1024 * 1024;
 
 /** One sweep for every client connection in the process. */
 const clientSweep = new Sweep(250);
@@ -114,7 +84,7 @@ export class WebSocket extends EventTarget {
   private protocolValue = '';
   private extensionsValue = '';
   private binaryTypeValue: BinaryType = 'blob';
-  private connection: ClientConnection | null = null;
+  private connection: WebSocketShell<WebSocket> | null = null;
   private request: ClientRequest | null = null;
   private pending: PendingClientHandshake | null = null;
   /** Bytes sent after closing started: the spec still counts them in bufferedAmount. */
@@ -239,8 +209,8 @@ export class WebSocket extends EventTarget {
 
   private transmit(item: Buffer | string): void {
     const connection = this.connection!;
-    if (typeof item === 'string') connection.sendData(Buffer.from(item, 'utf8'), false, undefined);
-    else connection.sendData(item, true, undefined);
+    if (typeof item === 'string') connection.send(Buffer.from(item, 'utf8'), false);
+    else connection.send(item, true);
   }
 
   private queueBehindBlob(item: Buffer | Blob | string, size: number): void {
@@ -309,9 +279,10 @@ export class WebSocket extends EventTarget {
 
   // ---- Connecting ----------------------------------------------------------------------------
 
-  private connect(url: URL, protocols: string[], options: WebSocketOptions): void {
+  private connect(url: URL, protocols: string[], given: WebSocketOptions): void {
+    const options = resolveClientOptions(given);
     const key = generateKey();
-    const deflate = options.perMessageDeflate ?? false;
+    const deflate = options.perMessageDeflate;
     const negotiation = deflate === false ? undefined : deflateNegotiation(deflate);
     const secure = url.protocol === 'wss:';
     const headers = {
@@ -328,14 +299,10 @@ export class WebSocket extends EventTarget {
       headers,
       agent: options.agent ?? false,
     };
-    const maxPayload = options.maxPayload ?? DEFAULT_MAX_PAYLOAD;
-    const maxBufferedAmount = options.maxBufferedAmount ?? DEFAULT_MAX_BUFFERED_AMOUNT;
-    if (!(typeof maxBufferedAmount === 'number' && maxBufferedAmount > 0)) {
-      throw new HotlineError('HL_ERR_INVALID_ARGUMENT', 'maxBufferedAmount must be a positive number (Infinity for no limit)');
-    }
+    const { maxPayload } = options;
     const request = (secure ? https : http).request(requestOptions);
     this.request = request;
-    this.pending = new PendingClientHandshake(this, Date.now() + (options.handshakeTimeout ?? 30_000));
+    this.pending = new PendingClientHandshake(this, Date.now() + options.handshakeTimeout);
     clientSweep.add(this.pending);
 
     request.on('upgrade', (response: IncomingMessage, socket: Socket, head: Buffer) => {
@@ -362,11 +329,16 @@ export class WebSocket extends EventTarget {
       this.extensionsValue = extensions;
       // Nothing is read until `open` has been dispatched (see resumeAfterOpen).
       socket.pause();
-      this.connection = new ClientConnection(this, socket, {
+      this.connection = new WebSocketShell(socket, clientOwner, this, clientSweep, {
+        side: Side.CLIENT,
         maxPayload,
-        maxFragments: options.maxFragments ?? DEFAULT_MAX_FRAGMENTS,
-        closeTimeout: options.closeTimeout ?? 5_000,
-        maxBufferedAmount,
+        maxFragments: options.maxFragments,
+        closeTimeout: options.closeTimeout,
+        // The client keeps no idle deadline and sends no heartbeat: the server does.
+        idleTimeout: 0,
+        sendPings: false,
+        maxBufferedAmount: options.maxBufferedAmount,
+        dropsOverLimit: false,
         codec,
         protocol: this.protocolValue,
         extensions,
@@ -431,7 +403,7 @@ export class WebSocket extends EventTarget {
     this.reportClosed(CloseCode.ABNORMAL, '', false, error);
   }
 
-  // ---- Called by the connection -----------------------------------------------------------------
+  // ---- Called by the shell's owner ------------------------------------------------------------------
 
   /** @internal */
   receiveMessage(data: Buffer, isBinary: boolean): void {
@@ -445,7 +417,7 @@ export class WebSocket extends EventTarget {
     this.dispatchEvent(new MessageEvent('message', { data: value, origin: new URL(this.url).origin }));
   }
 
-  /** @internal */
+  /** @internal The server's Close frame arrived (the closing handshake has started). */
   receiveClosing(): void {
     if (this.state === ReadyState.OPEN) this.state = ReadyState.CLOSING;
   }
@@ -459,8 +431,8 @@ export class WebSocket extends EventTarget {
   private pendingError: unknown = null;
 
   /** @internal The TCP connection is closed. */
-  connectionClosed(code: number, reason: string, wasClean: boolean, error: Error | null): void {
-    const failure = this.pendingError ?? (wasClean ? null : error);
+  connectionClosed(code: number, reason: string, wasClean: boolean): void {
+    const failure = this.pendingError ?? (wasClean ? null : this.connection!.failure);
     this.reportClosed(code, reason, wasClean, failure);
   }
 
@@ -477,59 +449,26 @@ export class WebSocket extends EventTarget {
   }
 }
 
-interface ClientConnectionOptions {
-  maxPayload: number;
-  maxFragments: number;
-  closeTimeout: number;
-  maxBufferedAmount: number;
-  codec: MessageCodec | null;
-  protocol: string;
-  extensions: string;
-}
-
-/** The shell on the client side: masks its frames, waits for the server to close TCP. */
-class ClientConnection extends WebSocketConnection {
-  private readonly owner: WebSocket;
-
-  constructor(owner: WebSocket, socket: Socket, options: ClientConnectionOptions) {
-    super(socket, clientSweep, {
-      side: Side.CLIENT,
-      maxPayload: options.maxPayload,
-      maxFragments: options.maxFragments,
-      closeTimeout: options.closeTimeout,
-      idleTimeout: 0,
-      sendPings: false,
-      maxBufferedAmount: options.maxBufferedAmount,
-      dropsOverLimit: false,
-      codec: options.codec,
-      protocol: options.protocol,
-      extensions: options.extensions,
-    });
-    this.owner = owner;
-  }
-
-  protected onMessage(data: Buffer, isBinary: boolean): void {
-    this.owner.receiveMessage(data, isBinary);
-  }
-
-  protected override onError(error: Error): void {
-    this.owner.connectionFailed(error);
-  }
-
-  protected onClose(code: number, reason: string, wasClean: boolean): void {
-    this.owner.connectionClosed(code, reason, wasClean, this.failure);
-  }
-
-  protected override onPing(): void {
-    // The pong is automatic (protocol core); nothing to tell the page.
-  }
-
-  override receive(chunk: Buffer): void {
-    super.receive(chunk);
-    // A Close frame from the server moves the API to CLOSING at once (spec §"closing handshake started").
-    if (this.protocolState.closeReceived !== null) this.owner.receiveClosing();
-  }
-}
+/**
+ * The owner of every client's shell: one object, the `WebSocket` being each shell's facade.
+ * The Pong to a server's Ping is automatic (protocol core): nothing to tell the page.
+ */
+const clientOwner: ConnectionOwner<WebSocket> = {
+  message(ws, data, isBinary) {
+    ws.receiveMessage(data, isBinary);
+  },
+  // A Close frame from the server moves the API to CLOSING at once (WHATWG "the
+  // WebSocket closing handshake is started").
+  closing(ws) {
+    ws.receiveClosing();
+  },
+  error(ws, error) {
+    ws.connectionFailed(error);
+  },
+  close(ws, code, reason, wasClean) {
+    ws.connectionClosed(code, reason, wasClean);
+  },
+};
 
 /** WebIDL `[Clamp] unsigned short`: NaN is 0; clamp to [0, 65535]; round half to even. */
 function clampUnsignedShort(value: unknown): number {
@@ -551,14 +490,9 @@ function reportFailure(ws: WebSocket, error: unknown): void {
  * a listener added once `open` fired (even from a promise continuation) still sees them.
  * Resuming first keeps the order: the head is parsed now, buffered reads come after it.
  */
-function resumeAfterOpen(connection: ClientConnection, head: Buffer): void {
-  // A timer callback: a fault here fails this connection alone, never the process.
-  try {
-    connection.socket.resume();
-    if (head.length > 0) connection.receive(head);
-  } catch (error) {
-    connection.fault(error);
-  }
+function resumeAfterOpen(connection: WebSocketShell<WebSocket>, head: Buffer): void {
+  // A timer callback: `start` keeps a fault inside this connection, never the process.
+  connection.start(head);
 }
 
 class PendingClientHandshake implements Sweepable {

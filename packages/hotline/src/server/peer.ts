@@ -2,9 +2,10 @@ import type { Socket } from 'node:net';
 import { invalidArgument } from '../errors.js';
 import { Side } from '../protocol/side.js';
 import { ReadyState } from '../protocol/ready-state.js';
-import { type ConnectionOptions, WebSocketConnection } from '../websocket/connection.js';
+import { WebSocketShell } from '../websocket/shell.js';
+import type { ConnectionOwner } from '../websocket/owner.js';
 import { toBuffer } from '../websocket/payload.js';
-import type { Sweep } from '../timers/sweep.js';
+import type { Sweep, Sweepable } from '../timers/sweep.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import type { PubSubEngine } from '../pubsub/engine.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
@@ -37,22 +38,65 @@ export interface PeerHost {
   peerClosed(): void;
 }
 
-/** What every peer of one route shares: the route's handler and the server. */
-export interface PeerContext<D = unknown> {
-  readonly handler: Handler<D>;
-  readonly host: PeerHost;
+/**
+ * The owner of every WebSocket peer of one route: one object per route and server, which
+ * the route's shells share. It turns the shell's events into calls of the route's
+ * `Handler`, with the peer (the shell's facade) as their argument.
+ */
+export class PeerContext<D = unknown> implements ConnectionOwner<WebSocketPeer<D>> {
+  constructor(
+    readonly handler: Handler<D>,
+    readonly host: PeerHost,
+  ) {}
+
+  // What a hook returns goes back to the shell, which handles a rejected promise as a throw.
+  message(peer: WebSocketPeer<D>, data: Buffer, isBinary: boolean): unknown {
+    return this.handler.message?.(peer, data, isBinary);
+  }
+
+  drain(peer: WebSocketPeer<D>): unknown {
+    return this.handler.drain?.(peer);
+  }
+
+  error(peer: WebSocketPeer<D>, error: Error): unknown {
+    return this.handler.error?.(peer, error);
+  }
+
+  close(peer: WebSocketPeer<D>, code: number, reason: string): void {
+    const { handler, host } = this;
+    host.topics.unsubscribeAll(peer);
+    host.peerClosed();
+    const shell = peer.shell;
+    // Socket errors, timeouts and hooks that threw were not reported through the protocol:
+    // report them now (and build the error only when there is a hook to receive it).
+    // Failures with a close code were reported when they happened.
+    const failure = handler.error === undefined ? null : shell.failure;
+    if (failure !== null && !(failure as { closeCode?: number }).closeCode) {
+      try {
+        ignoreRejection(handler.error!(peer, failure));
+      } catch {
+        // already closing
+      }
+    }
+    // A close hook that rejects is reported; the peer is closed already.
+    const result = handler.close?.(peer, code, reason);
+    if (isThenable(result)) shell.watchHook(result);
+  }
 }
 
-/** A server-side WebSocket peer: the connection shell plus the handler-style API. */
-export class WebSocketPeer<D = unknown> extends WebSocketConnection implements Peer<D>, Subscriber<Publication> {
+/**
+ * A server-side WebSocket peer: the handler-style `Peer` API over its shell. The shell
+ * does the protocol; the route's `PeerContext` is its owner.
+ */
+export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publication> {
   /**
    * The id as a number until it is first read: a small integer lives in the field itself,
    * where its string would cost an idle peer 24 B more.
    */
   private serial: number | string;
   data: D;
-  /** One reference to what the route's peers share, rather than a field for each. */
-  private readonly context: PeerContext<D>;
+  /** @internal The connection this peer speaks through. */
+  readonly shell: WebSocketShell<WebSocketPeer<D>, PeerContext<D>>;
 
   constructor(
     socket: Socket,
@@ -61,7 +105,9 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
     context: PeerContext<D>,
     negotiated: { protocol: string; extensions: string; codec: MessageCodec | null; data: D },
   ) {
-    const connection: ConnectionOptions = {
+    this.serial = ++nextId;
+    this.data = negotiated.data;
+    this.shell = new WebSocketShell(socket, context, this, sweep, {
       side: Side.SERVER,
       maxPayload: options.maxPayload,
       maxFragments: options.maxFragments,
@@ -74,19 +120,12 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
       codec: negotiated.codec,
       protocol: negotiated.protocol,
       extensions: negotiated.extensions,
-    };
-    super(socket, sweep, connection);
-    this.serial = ++nextId;
-    this.data = negotiated.data;
-    this.context = context;
+    });
   }
 
-  private get handler(): Handler<D> {
-    return this.context.handler;
-  }
-
-  private get host(): PeerHost {
-    return this.context.host;
+  /** What the route's peers share: its handler and the server. */
+  private get context(): PeerContext<D> {
+    return this.shell.owner;
   }
 
   /** Unique within the process. */
@@ -99,78 +138,96 @@ export class WebSocketPeer<D = unknown> extends WebSocketConnection implements P
     return Transport.WEBSOCKET;
   }
 
-  /** @internal Runs `open`, then feeds the bytes that arrived with the upgrade request. */
+  get remoteAddress(): string {
+    return this.shell.remoteAddress;
+  }
+
+  get protocol(): string {
+    return this.shell.protocol;
+  }
+
+  get extensions(): string {
+    return this.shell.extensions;
+  }
+
+  get readyState(): ReadyState {
+    return this.shell.readyState;
+  }
+
+  get bufferedAmount(): number {
+    return this.shell.bufferedAmount;
+  }
+
+  /** @internal Runs `open`, then reads on, starting with the bytes that came with the upgrade request. */
   start(head: Buffer): void {
-    const result = this.handler.open?.(this);
-    if (isThenable(result)) this.watchHook(result);
-    if (head.length > 0 && this.readyState !== ReadyState.CLOSED) this.receive(head);
+    const result = this.context.handler.open?.(this);
+    if (isThenable(result)) this.shell.watchHook(result);
+    if (this.shell.readyState !== ReadyState.CLOSED) this.shell.start(head);
+  }
+
+  /** @internal An `open` hook threw: 1011, details withheld. */
+  failInternally(error: unknown): void {
+    this.shell.failInternally(error);
   }
 
   send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
-    return this.sendData(toBuffer(data), isBinary ?? typeof data !== 'string', options?.compress);
+    return this.shell.send(toBuffer(data), isBinary ?? typeof data !== 'string', options?.compress);
   }
 
   /** Streams one fragment; the last one has `fin` true (RFC 6455 §5.4). */
   sendFragment(data: Payload, isBinary: boolean, fin: boolean): SendResult {
-    return this.sendFragmentData(toBuffer(data), isBinary, fin);
+    return this.shell.sendFragment(toBuffer(data), isBinary, fin);
+  }
+
+  /** Sends a Ping (RFC 6455 §5.5.2); the peer's Pong is automatic. */
+  ping(data?: Buffer): void {
+    this.shell.ping(data);
+  }
+
+  /** Sends an unsolicited Pong (RFC 6455 §5.5.3: a unidirectional heartbeat). */
+  pong(data?: Buffer): void {
+    this.shell.pong(data);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.shell.close(code, reason);
+  }
+
+  terminate(): void {
+    this.shell.terminate();
   }
 
   /** @internal Subscriber: the frame is built once per publication. */
   deliver(publication: Publication): SendResult {
-    return this.sendShared(publication);
+    return this.shell.sendShared(publication);
   }
 
   subscribe(topic: string): void {
     if (typeof topic !== 'string') throw invalidArgument('topic must be a string');
     if (this.readyState === ReadyState.CLOSED) return;
-    this.host.topics.subscribe(this, topic);
+    this.context.host.topics.subscribe(this, topic);
   }
 
   unsubscribe(topic: string): void {
-    this.host.topics.unsubscribe(this, topic);
+    this.context.host.topics.unsubscribe(this, topic);
   }
 
   isSubscribed(topic: string): boolean {
-    return this.host.topics.isSubscribed(this, topic);
+    return this.context.host.topics.isSubscribed(this, topic);
   }
 
   get topics(): readonly string[] {
-    return this.host.topics.topicsOf(this);
+    return this.context.host.topics.topicsOf(this);
   }
 
   publish(topic: string, data: Payload, isBinary?: boolean): void {
-    this.host.publish(topic, data, isBinary, { except: this });
+    this.context.host.publish(topic, data, isBinary, { except: this });
   }
+}
 
-  // The hooks' results go back to the shell, which handles a rejected promise as a throw.
-  protected onMessage(data: Buffer, isBinary: boolean): unknown {
-    return this.handler.message?.(this, data, isBinary);
-  }
-
-  protected override onDrain(): unknown {
-    return this.handler.drain?.(this);
-  }
-
-  protected override onError(error: Error): unknown {
-    return this.handler.error?.(this, error);
-  }
-
-  protected onClose(code: number, reason: string): void {
-    this.host.topics.unsubscribeAll(this);
-    this.host.peerClosed();
-    // Socket errors, timeouts and user code that threw were not reported through the
-    // protocol: report them now (and build the error only when there is a hook to receive
-    // it). Failures with a close code were reported when they happened.
-    const failure = this.handler.error === undefined ? null : this.failure;
-    if (failure !== null && !(failure as { closeCode?: number }).closeCode) {
-      try {
-        ignoreRejection(this.handler.error!(this, failure));
-      } catch {
-        // already closing
-      }
-    }
-    // A close hook that rejects is reported; the peer is closed already.
-    const result = this.handler.close?.(this, code, reason);
-    if (isThenable(result)) this.watchHook(result);
-  }
+/** The peer a member of the server's sweep speaks for, if it is a WebSocket peer's shell. */
+export function peerOf(member: Sweepable): WebSocketPeer<unknown> | null {
+  if (!(member instanceof WebSocketShell)) return null;
+  const facade: unknown = member.facade;
+  return facade instanceof WebSocketPeer ? facade : null;
 }

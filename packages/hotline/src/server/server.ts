@@ -32,7 +32,7 @@ import {
 } from './options.js';
 
 export type { CloseOptions } from './options.js';
-import { type PeerContext, type PeerHost, WebSocketPeer } from './peer.js';
+import { PeerContext, type PeerHost, WebSocketPeer, peerOf } from './peer.js';
 import { connectionsWithin, fileDescriptorLimit } from './fd-limit.js';
 import type { Route, ServerTransport, UpgradeHead } from './transport-contract.js';
 
@@ -421,7 +421,7 @@ export class Server implements PeerHost {
   private peerContext<D>(route: Route<D>): PeerContext<D> {
     let context = this.peerContexts.get(route);
     if (context === undefined) {
-      context = { handler: route.handler, host: this };
+      context = new PeerContext(route.handler, this);
       this.peerContexts.set(route, context);
     }
     return context;
@@ -501,7 +501,7 @@ export class Server implements PeerHost {
     // The transports end their sessions while the WebSocket peers close: neither waits
     // for the other, and both share the one timeout.
     const steps = Promise.all(this.plugged.map((transport) => transport.shutdown({ timeout, code, reason }).catch(() => undefined)));
-    for (const member of this.sweep) if (member instanceof WebSocketPeer) member.close(code, reason);
+    for (const member of this.sweep) peerOf(member)?.close(code, reason);
     if (this.peerCount > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
@@ -511,7 +511,7 @@ export class Server implements PeerHost {
         };
       });
       this.whenEmpty = null;
-      for (const member of this.sweep) if (member instanceof WebSocketPeer) member.terminate();
+      for (const member of this.sweep) peerOf(member)?.terminate();
       // A destroyed socket reports 'close' on a later tick: wait for it, so that every
       // peer's `close` hook has run when this resolves.
       if (this.peerCount > 0) await new Promise<void>((resolve) => (this.whenEmpty = resolve));

@@ -1,8 +1,10 @@
-import type { Socket } from 'node:net';
 import { CloseCode } from '../errors.js';
 import { Side } from '../protocol/side.js';
 import type { ResolvedServerOptions } from '../server/options.js';
-import { WebSocketConnection } from '../websocket/connection.js';
+import { type SharedFrame, WebSocketShell } from '../websocket/shell.js';
+import type { ConnectionOwner } from '../websocket/owner.js';
+import type { StreamSocket } from '../websocket/stream-socket.js';
+import type { SendResult } from '../types.js';
 import type { Sweep } from '../timers/sweep.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
 import { MAX_UPGRADE_MESSAGE_LENGTH, decodeUpgradeMessage, encodeUpgradeMessage } from '../protocol/session/upgrade-messages.js';
@@ -42,38 +44,60 @@ export interface SessionSocketHost {
   readonly outbound: ByteBudget;
 }
 
-export class SessionSocket extends WebSocketConnection {
+/**
+ * What the owner of session sockets does, each socket being the facade of its own shell.
+ * One owner per server (`ownerFor`): a shell shares its settings with its owner's other
+ * connections, and the settings are the server's.
+ */
+const sessionSocketOwner: ConnectionOwner<SessionSocket> = {
+  message(socket, data, isBinary) {
+    socket.received(data, isBinary);
+  },
+  drain(socket) {
+    socket.drained();
+  },
+  close(socket, code, reason) {
+    socket.closed(code, reason);
+  },
+};
+
+const ownerByHost = new WeakMap<SessionSocketHost, ConnectionOwner<SessionSocket>>();
+
+function ownerFor(host: SessionSocketHost): ConnectionOwner<SessionSocket> {
+  let owner = ownerByHost.get(host);
+  if (owner === undefined) {
+    owner = { ...sessionSocketOwner };
+    ownerByHost.set(host, owner);
+  }
+  return owner;
+}
+
+export class SessionSocket {
   /** probe: control messages only; carrier: the session's messages. */
   private mode: 'probe' | 'carrier' = 'probe';
+  private readonly session: CarriedSession;
+  private readonly shell: WebSocketShell<SessionSocket>;
 
-  constructor(
-    socket: Socket,
-    head: Buffer,
-    server: SessionSocketHost,
-    private readonly session: CarriedSession,
-  ) {
+  constructor(socket: StreamSocket, head: Buffer, server: SessionSocketHost, session: CarriedSession) {
     const { options } = server;
-    super(
-      socket,
-      server.sweep,
-      {
-        side: Side.SERVER,
-        maxPayload: options.maxPayload,
-        maxFragments: options.maxFragments,
-        closeTimeout: options.closeTimeout,
-        idleTimeout: options.idleTimeout,
-        sendPings: options.sendPings,
-        maxBufferedAmount: options.maxBufferedAmount,
-        // Within the server's budgets like any WebSocket peer.
-        partialBudget: server.partial,
-        outboundBudget: server.outbound,
-        // An upgraded session is not compressed: its messages were framed for HTTP first.
-        codec: null,
-        protocol: '',
-        extensions: '',
-      },
-      head,
-    );
+    this.session = session;
+    this.shell = new WebSocketShell(socket, ownerFor(server), this, server.sweep, {
+      side: Side.SERVER,
+      maxPayload: options.maxPayload,
+      maxFragments: options.maxFragments,
+      closeTimeout: options.closeTimeout,
+      idleTimeout: options.idleTimeout,
+      sendPings: options.sendPings,
+      maxBufferedAmount: options.maxBufferedAmount,
+      // Within the server's budgets like any WebSocket peer.
+      partialBudget: server.partial,
+      outboundBudget: server.outbound,
+      // An upgraded session is not compressed: its messages were framed for HTTP first.
+      codec: null,
+      protocol: '',
+      extensions: '',
+    });
+    this.shell.start(head);
   }
 
   /** @internal The session switched to this socket. */
@@ -81,7 +105,28 @@ export class SessionSocket extends WebSocketConnection {
     this.mode = 'carrier';
   }
 
-  protected onMessage(data: Buffer, isBinary: boolean): void {
+  get bufferedAmount(): number {
+    return this.shell.bufferedAmount;
+  }
+
+  sendData(data: Buffer, isBinary: boolean, compress: boolean | undefined): SendResult {
+    return this.shell.send(data, isBinary, compress);
+  }
+
+  sendShared(message: SharedFrame): SendResult {
+    return this.shell.sendShared(message);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.shell.close(code, reason);
+  }
+
+  terminate(): void {
+    this.shell.terminate();
+  }
+
+  /** @internal A message arrived: a control message while probing, the session's once carrying. */
+  received(data: Buffer, isBinary: boolean): void {
     if (this.mode === 'carrier') {
       this.session.carrierMessage(data, isBinary);
       return;
@@ -89,19 +134,21 @@ export class SessionSocket extends WebSocketConnection {
     // Only text frames spell a control message, and only short ones.
     const message = isBinary || data.length > MAX_UPGRADE_MESSAGE_LENGTH ? null : decodeUpgradeMessage(data.toString('utf8'));
     if (message?.type === 'probe') {
-      this.sendData(Buffer.from(encodeUpgradeMessage(message)), false, false);
+      this.shell.send(Buffer.from(encodeUpgradeMessage(message)), false, false);
       return;
     }
     if (message?.type === 'upgrade' && this.session.upgradeTo(this, message.seq)) return;
     // RFC 6455 §7.4.1: 1008 for a message that breaks the policy of this endpoint.
-    this.close(CloseCode.POLICY_VIOLATION, 'expected probe or upgrade');
+    this.shell.close(CloseCode.POLICY_VIOLATION, 'expected probe or upgrade');
   }
 
-  protected override onDrain(): void {
+  /** @internal */
+  drained(): void {
     if (this.mode === 'carrier') this.session.carrierDrain();
   }
 
-  protected onClose(code: number, reason: string): void {
+  /** @internal */
+  closed(code: number, reason: string): void {
     this.session.carrierClosed(this, code, reason);
   }
 }

@@ -14,6 +14,7 @@ import type { Peer } from '../../src/types.js';
 import { closed, nextMessage, openClient } from '../support/client.js';
 import { Recorder, listening, wsClient } from '../support/server.js';
 import { deferred, eventually, withTimeout } from '../support/timing.js';
+import { onControlFrames } from '../support/control-frames.js';
 
 const MiB = 1024 * 1024;
 
@@ -32,11 +33,10 @@ function wsClosed(ws: WsClient, ms = 3000): Promise<{ code: number; reason: stri
   return withTimeout(new Promise((resolve) => ws.once('close', (code: number, reason: Buffer) => resolve({ code, reason: reason.toString() }))), ms, 'ws to close');
 }
 
-/** Peer internals the Peer interface does not expose (server-side Ping, Pong hook). */
+/** Peer methods the Peer interface does not expose (server-side Ping, fragments). */
 interface PeerShell {
   ping(data?: Buffer): void;
   sendFragment(data: string | Buffer, isBinary: boolean, fin: boolean): string;
-  onPong(data: Buffer): void;
 }
 const shell = (peer: Peer<any>) => peer as unknown as PeerShell;
 
@@ -110,7 +110,7 @@ describe('Hotline server ↔ ws client', { timeout: 20_000 }, () => {
     assert.equal((await pong).toString(), 'from ws');
     const ping = withTimeout(new Promise<Buffer>((resolve) => ws.once('ping', resolve)), 2000, 'a ping from Hotline');
     const serverPong = deferred<Buffer>();
-    shell(peer).onPong = (data) => serverPong.resolve(data);
+    onControlFrames(peer, { pong: (data) => serverPong.resolve(data) });
     shell(peer).ping(Buffer.from('from hotline'));
     assert.equal((await ping).toString(), 'from hotline');
     assert.equal((await withTimeout(serverPong.promise, 2000, 'ws to answer the ping')).toString(), 'from hotline');

@@ -319,14 +319,14 @@ describe('permessage-deflate over real sockets: order through the codec stage, o
   it("runs on a limiter of the server's own, leaving the process-wide one alone", async () => {
     const { raw } = await openRaw(f.port, '/quiet', OFFER);
     const peer = await f.recorder.nextPeer();
-    const limiter = (peer as unknown as { negotiated: { codec: PerMessageDeflate } }).negotiated.codec.limiter;
+    const limiter = (peer as unknown as { shell: { negotiated: { codec: PerMessageDeflate } } }).shell.negotiated.codec.limiter;
     assert.equal(limiter.concurrency, 1);
     assert.notEqual(limiter, zlibLimiter);
     assert.equal(zlibLimiter.concurrency, DEFLATE_DEFAULTS.concurrency);
     const other = await listening({ perMessageDeflate: { concurrency: 3 } }, (s) => s.route('*', f.recorder.handler()));
     const { raw: second } = await openRaw(other.port, '/', OFFER);
     const otherPeer = await f.recorder.nextPeer();
-    const otherLimiter = (otherPeer as unknown as { negotiated: { codec: PerMessageDeflate } }).negotiated.codec.limiter;
+    const otherLimiter = (otherPeer as unknown as { shell: { negotiated: { codec: PerMessageDeflate } } }).shell.negotiated.codec.limiter;
     assert.equal(otherLimiter.concurrency, 3);
     assert.equal(limiter.concurrency, 1, 'a second server does not change the first');
     raw.destroy();

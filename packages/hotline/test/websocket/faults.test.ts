@@ -5,6 +5,7 @@
  * (client). Nothing reaches Node's event loop: the process would crash on an uncaught
  * exception or an unhandled rejection, and the bystander would stop echoing.
  */
+import type net from 'node:net';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { WebSocket as WsClient } from 'ws';
@@ -23,7 +24,8 @@ const TEXT = 0x1;
 const PING = 0x9;
 
 /** The shell behind a peer (the Peer interface hides it). */
-const shell = (peer: Peer<any>) => peer as unknown as WebSocketPeer & { protocolState: Record<string, unknown> };
+const shell = (peer: Peer<any>) =>
+  (peer as unknown as WebSocketPeer).shell as unknown as { protocolState: Record<string, unknown>; socket: net.Socket };
 
 /** Fails the test if anything escapes to the process while it runs. */
 function watchProcess(): { escaped: unknown[]; stop(): void } {

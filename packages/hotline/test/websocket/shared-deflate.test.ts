@@ -99,7 +99,7 @@ async function allReceived(subscribers: Subscriber[], count: number): Promise<vo
 
 /** The zlib limiter of the server `peer` belongs to (each server here has its own). */
 function limiterOf(peer: Peer<any>): ZlibLimiter {
-  return (peer as unknown as { negotiated: { codec: PerMessageDeflate } }).negotiated.codec.limiter;
+  return (peer as unknown as { shell: { negotiated: { codec: PerMessageDeflate } } }).shell.negotiated.codec.limiter;
 }
 
 /** Holds the only zlib slot of `peer`'s server until `release` is called: shared jobs wait in its limiter. */

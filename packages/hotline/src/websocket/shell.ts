@@ -1,198 +1,62 @@
-import type { Socket } from 'node:net';
 import { CloseCode, HotlineError, ProtocolError } from '../errors.js';
-import { type Chunk, Protocol, type ProtocolEvent, encodeClosePayload, internalError } from '../protocol/protocol.js';
+import { Protocol, type ProtocolEvent, encodeClosePayload, internalError } from '../protocol/protocol.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
-import type { Side } from '../protocol/side.js';
 import { Opcode } from '../protocol/opcode.js';
-import { COPY_THRESHOLD, encodeFrameContiguous } from '../protocol/frame-encoder.js';
+import { encodeFrameContiguous } from '../protocol/frame-encoder.js';
+import { ReadyState } from '../protocol/ready-state.js';
 import type { SendResult } from '../types.js';
 import type { Sweep, Sweepable } from '../timers/sweep.js';
-import type { MessageCodec } from './codec.js';
-import type { SharedDeflation, SharedMessage } from './shared-deflate.js';
-import type { BudgetExhausted, BudgetHolder, ByteBudget } from '../resources/byte-budget.js';
-import { ReadyState } from '../protocol/ready-state.js';
+import type { BudgetExhausted, BudgetHolder } from '../resources/byte-budget.js';
+import type { SharedMessage } from './shared-deflate.js';
+import type { ConnectionOwner } from './owner.js';
+import type { StreamSocket } from './stream-socket.js';
+import { DEFLATED, ENCODED, Outgoing, PLAIN, writeFrames } from './send-queue.js';
+import type { InflateTarget } from './inflate-stage.js';
+import { type Negotiated, type SharedSettings, type ShellOptions, negotiatedFor, sharedSettings } from './shell-settings.js';
+
+export type { ShellOptions } from './shell-settings.js';
 
 /**
- * The connection shell: binds a sans-I/O `Protocol` to a socket. Every read runs in the
- * same order (STYLE.md §2): feed bytes → write what the protocol must answer (pong, close
- * echo) → hand events to user code, whose sends are queued → write everything in one
- * batch → close the transport if the protocol says so. Deadlines (close, idle, heartbeat)
- * come from a shared `Sweep`, never from a timer per connection.
+ * The WebSocket shell: binds a sans-I/O `Protocol` to a socket, for an owner. Every read
+ * runs in the same order (STYLE.md §2): feed bytes → write what the protocol must answer
+ * (pong, close echo) → hand events to the owner, whose sends are queued → write everything
+ * in one batch → close the transport if the protocol says so. Deadlines (close, idle,
+ * heartbeat) come from a shared `Sweep`, never from a timer per connection.
  *
- * Subclasses (the server's peer, the client's WebSocket) receive events through the
- * `on*` methods; no EventEmitter and no per-connection closures.
+ * The class is final: the server's peers, the client and the session carrier are not
+ * subclasses but owners (`ConnectionOwner`, one object shared by many connections) and
+ * facades (the owner's object for one connection, kept in `facade`). They act through the
+ * public methods below and never read the shell's state; the shell calls them through the
+ * owner's hooks only. No EventEmitter and no closure per connection.
  *
  * Nothing that happens inside one connection reaches Node's event loop as an exception:
- * user code that throws or rejects, and any fault of the shell, the parser or the codec,
+ * owner code that throws or rejects, and any fault of the shell, the parser or the codec,
  * fail that connection alone with 1011.
  */
 
-export interface ConnectionOptions {
-  side: Side;
-  maxPayload: number;
-  maxFragments: number;
-  /** ms to wait for the peer's part of the closing handshake before dropping TCP. */
-  closeTimeout: number;
-  /** ms without receiving anything before the connection is dropped (0 = never). */
-  idleTimeout: number;
-  /** Send a Ping when half of `idleTimeout` has passed in silence. */
-  sendPings: boolean;
-  /**
-   * Above this many buffered bytes, `send` drops messages (Infinity = never), and a peer
-   * whose automatic answers (pongs, the close echo) would pass it is failed with 1008.
-   */
-  maxBufferedAmount: number;
-  /**
-   * Whether `send` refuses messages over `maxBufferedAmount` (`dropped`). Default true;
-   * the WHATWG client never refuses a send (its backlog shows in `bufferedAmount`), and
-   * bounds only what the peer makes it answer.
-   */
-  dropsOverLimit?: boolean;
-  /**
-   * The server-wide budget of bytes held in incomplete frames and messages
-   * (`maxPartialBytes`); none for the client.
-   */
-  partialBudget?: ByteBudget | null;
-  /**
-   * The server-wide budget of bytes queued for peers beyond the kernel
-   * (`maxOutboundBytes`); none for the client.
-   */
-  outboundBudget?: ByteBudget | null;
-  /** permessage-deflate, when negotiated. */
-  codec: MessageCodec | null;
-  /** Negotiated subprotocol and extensions, reported to the application. */
-  protocol: string;
-  extensions: string;
-}
-
-/**
- * The frames of one flush go out in one write. Small ones are merged into one buffer (one
- * syscall, no writev bookkeeping); once a payload above the encoder's copy threshold is
- * among them, they go out with writev instead, so that payload is never copied here.
- */
-const MERGE_LIMIT = 64 * 1024;
-/** A whole small frame: a payload the encoder copies, plus the longest header (§5.2). */
-const MERGE_CHUNK_LIMIT = COPY_THRESHOLD + 14;
-
-const kConnection = Symbol('hotline.connection');
-type OwnedSocket = Socket & { [kConnection]?: WebSocketConnection };
+const kShell = Symbol('hotline.shell');
+type OwnedSocket = StreamSocket & { [kShell]?: AnyShell };
+/** A shell whatever its owner: what the socket's listeners reach. */
+type AnyShell = WebSocketShell<any>;
 
 /**
  * A message already encoded for every server-side peer (publish encodes once): the plain
- * frame, and the compressions shared by peers without context takeover.
+ * frame, and the compressions shared by peers without context takeover. `sendShared`
+ * fills `frame` on first use; whoever builds the message may fill it ahead.
  */
 export interface SharedFrame extends SharedMessage {
   frame?: Buffer;
-}
-
-/** How a queued message goes out once it is at the head of the send queue. */
-const PLAIN = 0; // `data` as it is
-const DEFLATED = 1; // `out`: this connection's compressed payload, null until ready
-const ENCODED = 2; // `out`: a whole frame built once for many peers, null until compressed
-
-/**
- * A message in the send queue. RFC 7692 compresses whole messages, asynchronously, and
- * a connection's own and shared compressions finish in no fixed order with each other:
- * the queue keeps messages in send order until each is ready.
- */
-class Outgoing {
-  constructor(
-    readonly data: Buffer,
-    readonly binary: boolean,
-    readonly kind: typeof PLAIN | typeof DEFLATED | typeof ENCODED,
-    public out: Buffer | null,
-    /** The shared compression this message waits for, to leave if the connection closes. */
-    public shared: SharedDeflation | null,
-  ) {}
-}
-
-/**
- * What the connections of one sweep (one server, or every client) nearly always share:
- * kept once and pointed at, rather than copied into each connection.
- */
-interface SharedSettings {
-  readonly sweep: Sweep;
-  readonly closeTimeout: number;
-  readonly idleTimeout: number;
-  readonly sendPings: boolean;
-  readonly maxBufferedAmount: number;
-  readonly dropsOverLimit: boolean;
-  readonly partialBudget: ByteBudget | null;
-  readonly outboundBudget: ByteBudget | null;
-}
-
-/** The settings last used with each sweep; a connection with the same values reuses them. */
-const settingsBySweep = new WeakMap<Sweep, SharedSettings>();
-
-function sharedSettings(sweep: Sweep, options: ConnectionOptions): SharedSettings {
-  const last = settingsBySweep.get(sweep);
-  if (
-    last !== undefined &&
-    last.closeTimeout === options.closeTimeout &&
-    last.idleTimeout === options.idleTimeout &&
-    last.sendPings === options.sendPings &&
-    last.maxBufferedAmount === options.maxBufferedAmount &&
-    last.dropsOverLimit === (options.dropsOverLimit ?? true) &&
-    last.partialBudget === (options.partialBudget ?? null) &&
-    last.outboundBudget === (options.outboundBudget ?? null)
-  ) {
-    return last;
-  }
-  const settings: SharedSettings = {
-    sweep,
-    closeTimeout: options.closeTimeout,
-    idleTimeout: options.idleTimeout,
-    sendPings: options.sendPings,
-    maxBufferedAmount: options.maxBufferedAmount,
-    dropsOverLimit: options.dropsOverLimit ?? true,
-    partialBudget: options.partialBudget ?? null,
-    outboundBudget: options.outboundBudget ?? null,
-  };
-  settingsBySweep.set(sweep, settings);
-  return settings;
-}
-
-/**
- * What the opening handshake settled (subprotocol, extensions, the permessage-deflate
- * codec) and, with a codec, the state of the compression pipeline. Most connections
- * negotiate nothing and share `NOTHING_NEGOTIATED`; it is never written, because only a
- * connection with a codec ever fills the pipeline fields.
- */
-class Negotiated {
-  /** Events waiting behind a message being inflated (RFC 7692: order must hold). */
-  blocked: ProtocolEvent[] | null = null;
-  /** Messages behind one being compressed, so that sends leave in order. */
-  sendQueue: Outgoing[] | null = null;
-  /**
-   * A close() that waits for the compressed messages ahead of it, or a failure whose
-   * Close waits for the answers to the messages before the violation.
-   */
-  pendingClose: PendingClose | null = null;
-
-  constructor(
-    readonly protocol: string,
-    readonly extensions: string,
-    readonly codec: MessageCodec | null,
-  ) {}
-}
-
-const NOTHING_NEGOTIATED = new Negotiated('', '', null);
-
-interface PendingClose {
-  readonly code: number;
-  readonly reason: string;
-  readonly failure: ProtocolError | null;
 }
 
 // The boolean state of a connection, as bits of one small integer: a field each would
 // cost every connection 8 bytes.
 const PING_SENT = 1;
 const FLUSH_SCHEDULED = 2;
-/** While user code runs for a read, sends are only queued; the read's end flushes them. */
+/** While owner code runs for a read, sends are only queued; the read's end flushes them. */
 const DISPATCHING = 4;
 const DRAIN_WANTED = 8;
 const FINISHED = 16;
-/** The connection failed, or user code threw, or it was terminated: no more events are delivered. */
+/** The connection failed, or owner code threw, or it was terminated: no more events are delivered. */
 const ABORTED = 32;
 /** `failed` holds a socket error not yet wrapped (see `failure`). */
 const RAW_SOCKET_ERROR = 64;
@@ -201,10 +65,17 @@ const PARTIAL_HELD = 128;
 /** Holds a reservation in `outboundBudget`. */
 const OUTBOUND_HELD = 256;
 
-export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
-  readonly socket: Socket;
-  protected readonly protocolState: Protocol;
-  private readonly settings: SharedSettings;
+/**
+ * Final: owners and facades use it, nothing extends it. `F` is the facade's type, `O` the
+ * owner's, so that a facade reaches its owner's own fields through `owner` without a cast.
+ */
+export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>> implements Sweepable, BudgetHolder, InflateTarget {
+  /** The owner's object for this connection, passed to every hook. */
+  readonly facade: F;
+  private readonly socket: StreamSocket;
+  private readonly protocolState: Protocol;
+  /** The owner and the settings it gives all its connections. */
+  private readonly settings: SharedSettings<O>;
   private readonly negotiated: Negotiated;
   private flags = 0;
   /**
@@ -226,28 +97,15 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
    */
   private failed: Error | null = null;
 
-  /** Why the connection failed, reported with the close. */
-  protected get failure(): Error | null {
-    if ((this.flags & RAW_SOCKET_ERROR) !== 0) {
-      this.flags &= ~RAW_SOCKET_ERROR;
-      const cause = this.failed!;
-      this.failed = new HotlineError('HL_ERR_SOCKET', cause.message, { cause });
-    }
-    return this.failed;
-  }
-
-  protected set failure(error: Error | null) {
-    this.flags &= ~RAW_SOCKET_ERROR;
-    this.failed = error;
-  }
-
-  constructor(socket: Socket, sweep: Sweep, options: ConnectionOptions, head?: Buffer) {
+  /**
+   * Takes over `socket` (its events are the shell's from now on) once the opening
+   * handshake has succeeded. Nothing is read before `start`.
+   */
+  constructor(socket: StreamSocket, owner: O, facade: F, sweep: Sweep, options: ShellOptions) {
+    this.facade = facade;
     this.socket = socket;
-    this.settings = sharedSettings(sweep, options);
-    this.negotiated =
-      options.codec === null && options.protocol === '' && options.extensions === ''
-        ? NOTHING_NEGOTIATED
-        : new Negotiated(options.protocol, options.extensions, options.codec);
+    this.settings = sharedSettings(owner, sweep, options);
+    this.negotiated = negotiatedFor(options);
     this.protocolState = new Protocol({
       side: options.side,
       allowRsv1: options.codec !== null,
@@ -255,8 +113,7 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
       maxFragments: options.maxFragments,
     });
 
-    const owned = socket as OwnedSocket;
-    owned[kConnection] = this;
+    (socket as OwnedSocket)[kShell] = this;
     socket.setNoDelay(true);
     socket.setTimeout(0);
     socket.on('data', onSocketData);
@@ -265,7 +122,27 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     socket.on('error', onSocketError);
     socket.on('drain', onSocketDrain);
     sweep.add(this);
-    if (head !== undefined && head.length > 0) this.receive(head);
+  }
+
+  /**
+   * Starts reading: resumes the socket (a client keeps it paused until its `open` event
+   * has been dispatched) and feeds the bytes that arrived with the handshake. A fault
+   * fails this connection alone.
+   */
+  start(head: Buffer): void {
+    try {
+      this.socket.resume();
+      if (head.length > 0) this.receive(head);
+    } catch (error) {
+      this.fault(error);
+    }
+  }
+
+  // ---- State -----------------------------------------------------------------------------
+
+  /** Who is told what happens: one object for many connections. */
+  get owner(): O {
+    return this.settings.owner;
   }
 
   /** Negotiated subprotocol ('' when none). */
@@ -276,6 +153,42 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   /** Negotiated extensions, as the response header's value ('' when none). */
   get extensions(): string {
     return this.negotiated.extensions;
+  }
+
+  get readyState(): ReadyState {
+    if (this.finished) return ReadyState.CLOSED;
+    // close() waiting for compressed messages to leave has started closing all the same.
+    return this.protocolState.state === ReadyState.OPEN && !this.closeWaiting ? ReadyState.OPEN : ReadyState.CLOSING;
+  }
+
+  /** Bytes accepted by `send` and not yet handed to the kernel. */
+  get bufferedAmount(): number {
+    const queue = this.negotiated.sendQueue;
+    return this.protocolState.pendingBytes + this.socket.writableLength + (queue === null ? 0 : queue.bytes);
+  }
+
+  get remoteAddress(): string {
+    return this.socket.remoteAddress ?? '';
+  }
+
+  /** The peer's Close frame has arrived (RFC 6455 §7.1.3). */
+  get closeReceived(): boolean {
+    return this.protocolState.closeReceived !== null;
+  }
+
+  /** Why the connection failed (a protocol error, a limit, a timeout, a socket error, a hook that threw); null if it did not. */
+  get failure(): Error | null {
+    if ((this.flags & RAW_SOCKET_ERROR) !== 0) {
+      this.flags &= ~RAW_SOCKET_ERROR;
+      const cause = this.failed!;
+      this.failed = new HotlineError('HL_ERR_SOCKET', cause.message, { cause });
+    }
+    return this.failed;
+  }
+
+  private setFailure(error: Error | null): void {
+    this.flags &= ~RAW_SOCKET_ERROR;
+    this.failed = error;
   }
 
   private get finished(): boolean {
@@ -290,6 +203,18 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     return (this.flags & DRAIN_WANTED) !== 0;
   }
 
+  /** Messages wait in the send queue for a compression ahead of them. */
+  private get compressing(): boolean {
+    const queue = this.negotiated.sendQueue;
+    return queue !== null && queue.waiting;
+  }
+
+  /** A close (ours or a failure's) waits behind the send queue. */
+  private get closeWaiting(): boolean {
+    const queue = this.negotiated.sendQueue;
+    return queue !== null && queue.pendingClose !== null;
+  }
+
   /**
    * No frame may be sent any more: ours was the Close (§5.5.1), or the peer's stream ended
    * (§7.1.1; until the socket closes, a send must be dropped, not thrown from the protocol
@@ -300,66 +225,23 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     return protocol.closeSent !== null || protocol.state === ReadyState.CLOSED || this.finished;
   }
 
-  // ---- Hooks for the owner ---------------------------------------------------------------
-
-  // What these return is the owner's hook's result: a thenable that rejects is handled
-  // as a throw (see `watchHook`).
-  protected abstract onMessage(data: Buffer, isBinary: boolean): unknown;
-  protected abstract onClose(code: number, reason: string, wasClean: boolean): void;
-  protected onPing(_data: Buffer): unknown {
-    return undefined;
-  }
-  protected onPong(_data: Buffer): unknown {
-    return undefined;
-  }
-  protected onDrain(): unknown {
-    return undefined;
-  }
-  protected onError(_error: Error): unknown {
-    return undefined;
-  }
-
-  // ---- State -----------------------------------------------------------------------------
-
-  get readyState(): 1 | 2 | 3 {
-    if (this.finished) return ReadyState.CLOSED;
-    // close() waiting for compressed messages to leave has started closing all the same.
-    return this.protocolState.state === ReadyState.OPEN && this.negotiated.pendingClose === null ? ReadyState.OPEN : ReadyState.CLOSING;
-  }
-
-  /** Bytes accepted by `send` and not yet handed to the kernel. */
-  get bufferedAmount(): number {
-    return this.protocolState.pendingBytes + this.socket.writableLength + this.queuedForCompression();
-  }
-
-  get remoteAddress(): string {
-    return this.socket.remoteAddress ?? '';
-  }
-
-  private queuedForCompression(): number {
-    const queue = this.negotiated.sendQueue;
-    if (queue === null) return 0;
-    let total = 0;
-    for (const item of queue) total += item.data.length;
-    return total;
-  }
-
   // ---- Sending ---------------------------------------------------------------------------
 
   /**
    * Queues a whole message. Returns `sent` when nothing was waiting ahead of it,
-   * `buffered` when the socket is backed up (`onDrain` follows), `dropped` when the
-   * connection is closing or over `maxBufferedAmount`.
+   * `buffered` when the socket is backed up (`drain` follows), `dropped` when the
+   * connection is closing or over `maxBufferedAmount`. `compress` overrides the codec's
+   * size threshold when permessage-deflate was negotiated.
    */
-  sendData(data: Buffer, isBinary: boolean, compress: boolean | undefined): SendResult {
-    const { codec, sendQueue, pendingClose } = this.negotiated;
-    if (this.sendingEnded || pendingClose !== null) return 'dropped';
+  send(data: Buffer, isBinary: boolean, compress?: boolean): SendResult {
+    const { codec, sendQueue } = this.negotiated;
+    if (this.sendingEnded || this.closeWaiting) return 'dropped';
     if (this.protocolState.fragmenting) return 'dropped';
     if (this.overLimit(data.length)) return 'dropped';
     if ((this.flags & OUTBOUND_HELD) !== 0 && !this.reserveOutbound(data.length)) return 'dropped';
     if (codec !== null && (compress ?? codec.shouldCompress(data.length))) {
       this.enqueueCompressed(data, isBinary);
-    } else if (sendQueue !== null) {
+    } else if (sendQueue !== null && sendQueue.waiting) {
       // Keep order behind messages still being compressed.
       sendQueue.push(new Outgoing(data, isBinary, PLAIN, null, null));
     } else {
@@ -370,11 +252,104 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   }
 
   /**
+   * Sends a message shared by many peers (server side, `publish`): the plain frame is
+   * encoded on first use and kept in `message.frame` for the next peer; a compressed one
+   * is shared when this peer has no context takeover (RFC 7692 §7.1.1.1), else compressed
+   * by this peer's own codec. Same answers as `send`.
+   */
+  sendShared(message: SharedFrame): SendResult {
+    const { codec, sendQueue } = this.negotiated;
+    if (this.sendingEnded || this.closeWaiting || this.protocolState.fragmenting) return 'dropped';
+    const { data, isBinary } = message;
+    if (this.overLimit(data.length)) return 'dropped';
+    // Counted in full for each subscriber, though the frame is shared: an overcount.
+    if ((this.flags & OUTBOUND_HELD) !== 0 && !this.reserveOutbound(data.length)) return 'dropped';
+    if (codec !== null && codec.shouldCompress(data.length)) {
+      const item = new Outgoing(data, isBinary, ENCODED, null, null);
+      // The callback never comes synchronously: the item is queued before it runs.
+      item.shared = codec.compressShared(message, (error, frame) => this.sharedReady(item, error, frame));
+      if (item.shared === null) this.enqueueCompressed(data, isBinary);
+      else sendQueue!.push(item);
+      return this.sendResult();
+    }
+    if (message.frame === undefined) {
+      message.frame = encodeFrameContiguous(isBinary ? Opcode.BINARY : Opcode.TEXT, data, {
+        fin: true,
+        rsv1: false,
+        mask: null,
+      });
+    }
+    if (sendQueue !== null && sendQueue.waiting) {
+      // Keep order behind messages still being compressed.
+      sendQueue.push(new Outgoing(data, isBinary, ENCODED, message.frame, null));
+    } else {
+      this.protocolState.sendEncoded(message.frame);
+      this.scheduleFlush();
+    }
+    return this.sendResult();
+  }
+
+  /** Streams one fragment of a message (RFC 6455 §5.4); uncompressed. */
+  sendFragment(data: Buffer, isBinary: boolean, fin: boolean): SendResult {
+    if (this.sendingEnded || this.compressing) return 'dropped';
+    // Over the limit, a new message is refused; a message already started is completed
+    // (dropping one of its fragments would corrupt it) and the caller is told to wait.
+    if (!this.protocolState.fragmenting && this.overLimit(data.length)) return 'dropped';
+    if (!this.protocolState.fragmenting && (this.flags & OUTBOUND_HELD) !== 0 && !this.reserveOutbound(data.length)) return 'dropped';
+    const over = this.settings.dropsOverLimit && this.bufferedAmount + data.length > this.settings.maxBufferedAmount;
+    this.protocolState.sendFragment(data, isBinary, fin);
+    this.scheduleFlush();
+    if (over) {
+      this.flags |= DRAIN_WANTED;
+      return 'buffered';
+    }
+    return this.sendResult();
+  }
+
+  ping(data?: Buffer): void {
+    if (this.sendingEnded) return;
+    this.protocolState.sendPing(data);
+    this.scheduleFlush();
+  }
+
+  pong(data?: Buffer): void {
+    if (this.sendingEnded) return;
+    this.protocolState.sendPong(data);
+    this.scheduleFlush();
+  }
+
+  /**
+   * Starts the closing handshake (RFC 6455 §7.1.2) and arms the close deadline. Invalid
+   * codes or reasons throw `HL_ERR_INVALID_ARGUMENT` before anything is sent.
+   */
+  close(code: number = CloseCode.NO_STATUS, reason = ''): void {
+    const queue = this.negotiated.sendQueue;
+    if (this.finished || this.protocolState.closeSent !== null || this.closeWaiting) return;
+    if (queue !== null && queue.waiting) {
+      // Let compressed messages ahead of the close leave first. Bad arguments throw now,
+      // not later from a zlib callback where nothing would catch them.
+      encodeClosePayload(code, reason);
+      queue.pendingClose = { code, reason, failure: null };
+      return;
+    }
+    this.protocolState.sendClose(code, reason);
+    this.armCloseDeadline();
+    this.afterProtocolStep();
+  }
+
+  /** Drops the connection at once (no closing handshake); nothing more reaches the owner. */
+  terminate(): void {
+    if (this.finished) return;
+    this.flags |= ABORTED;
+    this.socket.destroy();
+  }
+
+  /**
    * Backpressure is the kernel refusing bytes (the socket asked for a drain), not our own
    * batching: frames queued in this tick and flushed at its end are "sent".
    */
   private sendResult(): SendResult {
-    if (this.socket.writableNeedDrain || this.negotiated.sendQueue !== null) {
+    if (this.socket.writableNeedDrain || this.compressing) {
       this.flags |= DRAIN_WANTED;
       return 'buffered';
     }
@@ -390,6 +365,8 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     }
     return false;
   }
+
+  // ---- Budgets -----------------------------------------------------------------------------
 
   /**
    * A peer backed up beyond the kernel holds what it buffers in the server's outbound
@@ -477,98 +454,6 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     if ((this.flags & DISPATCHING) === 0) this.afterProtocolStep();
   }
 
-  /**
-   * Sends a message shared by many peers (server side only): the plain frame is encoded
-   * on first use; a compressed one is shared when this peer has no context takeover
-   * (RFC 7692 §7.1.1.1), else compressed by this peer's own codec.
-   */
-  sendShared(message: SharedFrame): SendResult {
-    const { codec, sendQueue, pendingClose } = this.negotiated;
-    if (this.sendingEnded || pendingClose !== null || this.protocolState.fragmenting) return 'dropped';
-    const { data, isBinary } = message;
-    if (this.overLimit(data.length)) return 'dropped';
-    // Counted in full for each subscriber, though the frame is shared: an overcount.
-    if ((this.flags & OUTBOUND_HELD) !== 0 && !this.reserveOutbound(data.length)) return 'dropped';
-    if (codec !== null && codec.shouldCompress(data.length)) {
-      const item = new Outgoing(data, isBinary, ENCODED, null, null);
-      // The callback never comes synchronously: the item is queued before it runs.
-      item.shared = codec.compressShared(message, (error, frame) => this.sharedReady(item, error, frame));
-      if (item.shared === null) this.enqueueCompressed(data, isBinary);
-      else (this.negotiated.sendQueue ??= []).push(item);
-      return this.sendResult();
-    }
-    if (message.frame === undefined) {
-      message.frame = encodeFrameContiguous(isBinary ? Opcode.BINARY : Opcode.TEXT, data, {
-        fin: true,
-        rsv1: false,
-        mask: null,
-      });
-    }
-    if (sendQueue !== null) {
-      // Keep order behind messages still being compressed.
-      sendQueue.push(new Outgoing(data, isBinary, ENCODED, message.frame, null));
-    } else {
-      this.protocolState.sendEncoded(message.frame);
-      this.scheduleFlush();
-    }
-    return this.sendResult();
-  }
-
-  /** Streams one fragment of a message (RFC 6455 §5.4); uncompressed. */
-  sendFragmentData(data: Buffer, isBinary: boolean, fin: boolean): SendResult {
-    if (this.sendingEnded || this.negotiated.sendQueue !== null) return 'dropped';
-    // Over the limit, a new message is refused; a message already started is completed
-    // (dropping one of its fragments would corrupt it) and the caller is told to wait.
-    if (!this.protocolState.fragmenting && this.overLimit(data.length)) return 'dropped';
-    if (!this.protocolState.fragmenting && (this.flags & OUTBOUND_HELD) !== 0 && !this.reserveOutbound(data.length)) return 'dropped';
-    const over = this.settings.dropsOverLimit && this.bufferedAmount + data.length > this.settings.maxBufferedAmount;
-    this.protocolState.sendFragment(data, isBinary, fin);
-    this.scheduleFlush();
-    if (over) {
-      this.flags |= DRAIN_WANTED;
-      return 'buffered';
-    }
-    return this.sendResult();
-  }
-
-  ping(data?: Buffer): void {
-    if (this.sendingEnded) return;
-    this.protocolState.sendPing(data);
-    this.scheduleFlush();
-  }
-
-  pong(data?: Buffer): void {
-    if (this.sendingEnded) return;
-    this.protocolState.sendPong(data);
-    this.scheduleFlush();
-  }
-
-  /**
-   * Starts the closing handshake (RFC 6455 §7.1.2) and arms the close deadline. Invalid
-   * codes or reasons throw `HL_ERR_INVALID_ARGUMENT` before anything is sent.
-   */
-  close(code: number = CloseCode.NO_STATUS, reason = ''): void {
-    const negotiated = this.negotiated;
-    if (this.finished || this.protocolState.closeSent !== null || negotiated.pendingClose !== null) return;
-    if (negotiated.sendQueue !== null) {
-      // Let compressed messages ahead of the close leave first. Bad arguments throw now,
-      // not later from a zlib callback where nothing would catch them.
-      encodeClosePayload(code, reason);
-      negotiated.pendingClose = { code, reason, failure: null };
-      return;
-    }
-    this.protocolState.sendClose(code, reason);
-    this.armCloseDeadline();
-    this.afterProtocolStep();
-  }
-
-  /** Drops the connection at once (no closing handshake); nothing more reaches user code. */
-  terminate(): void {
-    if (this.finished) return;
-    this.flags |= ABORTED;
-    this.socket.destroy();
-  }
-
   // ---- Receiving -------------------------------------------------------------------------
 
   /** @internal Called for each chunk read from the socket. */
@@ -586,11 +471,11 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     if (limit === null && protocol.pendingBytes > queued && protocol.closeReceived === null) limit = this.checkAnswers();
     let events = protocol.eventsReceived();
     if (limit !== null) events = [...events, { type: 'error', error: limit }];
-    const blocked = this.negotiated.blocked;
-    if (blocked !== null) {
+    const stage = this.negotiated.inflateStage;
+    if (stage !== null && stage.active) {
       // Parsing is paused while a message inflates; the socket is paused too, but a
       // chunk may already be on its way.
-      blocked.push(...events);
+      stage.hold(events);
       return;
     }
     this.writeOut(); // pongs and close echoes first
@@ -643,13 +528,14 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
         this.safely(deliverMessage, event.data, event.binary);
         break;
       case 'ping':
-        this.safely(deliverPing, event.data, false);
+        if (this.owner.ping !== undefined) this.safely(deliverPing, event.data, false);
         break;
       case 'pong':
-        this.safely(deliverPong, event.data, false);
+        if (this.owner.pong !== undefined) this.safely(deliverPong, event.data, false);
         break;
       case 'close':
         this.armCloseDeadline();
+        if (this.owner.closing !== undefined) this.safely(deliverClosing, undefined, false);
         break;
       case 'error':
         this.failAfterAnswers(event.error);
@@ -662,35 +548,40 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
    * while answers to those events are still being compressed, once they have left.
    */
   private failAfterAnswers(error: ProtocolError): void {
-    const negotiated = this.negotiated;
-    if (negotiated.sendQueue === null) {
+    const queue = this.negotiated.sendQueue;
+    if (queue === null || !queue.waiting) {
       this.failConnection(error);
       return;
     }
     this.flags |= ABORTED;
-    this.failure = error;
-    negotiated.pendingClose = { code: error.closeCode, reason: '', failure: error };
+    this.setFailure(error);
+    queue.pendingClose = { code: error.closeCode, reason: '', failure: error };
     this.armCloseDeadline();
     this.safely(deliverError, error, false);
   }
 
   /**
    * §7.1.7: fails the connection with `error` (its close code goes in the Close frame)
-   * and reports it once through `onError`. No event reaches user code after it.
+   * and reports it once through the owner's `error`. No event reaches the owner after it.
    */
   private failConnection(error: ProtocolError): void {
     if (this.finished || this.protocolState.failure !== null) return;
     this.flags |= ABORTED;
-    this.failure = error;
-    this.negotiated.pendingClose = null;
+    this.setFailure(error);
+    this.dropPendingClose();
     this.protocolState.fail(error);
     if ((this.flags & PARTIAL_HELD) !== 0) this.releasePartial();
     this.armCloseDeadline();
     this.safely(deliverError, error, false);
   }
 
-  /** User code never throws into the socket's event handler: a throw fails this peer with 1011. */
-  private safely(fn: (self: WebSocketConnection, value: any, flag: boolean) => unknown, value: unknown, flag: boolean): void {
+  private dropPendingClose(): void {
+    const queue = this.negotiated.sendQueue;
+    if (queue !== null) queue.pendingClose = null;
+  }
+
+  /** Owner code never throws into the socket's event handler: a throw fails this connection with 1011. */
+  private safely(fn: (shell: WebSocketShell<F, O>, value: any, flag: boolean) => unknown, value: unknown, flag: boolean): void {
     try {
       const result = fn(this, value, flag);
       if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') {
@@ -702,12 +593,13 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   }
 
   /**
-   * An async hook: a rejection is handled as a throw would have been, when it comes (a
-   * closure per async call; a sync hook costs a `typeof` only). After the connection has
-   * closed, the rejection is reported and changes nothing else. `isErrorHook`: the
+   * What an owner's hook returned that is a thenable (its own `open` or `close` hooks
+   * too): a rejection is handled as a throw would have been, when it comes (a closure per
+   * async call; a sync hook costs a `typeof` only). After the connection has closed, the
+   * rejection is reported through `error` and changes nothing else. `isErrorHook`: the
    * rejection came from the error hook itself, which is not called again for it.
    */
-  protected watchHook(result: PromiseLike<unknown>, isErrorHook = false): void {
+  watchHook(result: PromiseLike<unknown>, isErrorHook = false): void {
     try {
       result.then(undefined, (error: unknown) => this.hookRejected(error, isErrorHook));
     } catch (error) {
@@ -728,23 +620,23 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   }
 
   /** Reports an error after the connection has closed (an async hook rejected late). */
-  protected reportLate(error: Error): void {
-    const result = this.onError(error);
+  private reportLate(error: Error): void {
+    const result = this.owner.error?.(this.facade, error);
     // A rejection of the error hook itself is not reported again.
     if (typeof (result as PromiseLike<unknown> | undefined)?.then === 'function') (result as PromiseLike<unknown>).then(undefined, ignore);
   }
 
-  /** Fails the connection with 1011 because application code threw (details withheld). */
+  /** Fails the connection with 1011 because owner code threw (details withheld). */
   failInternally(error: unknown): void {
     this.internalError(error);
     this.afterProtocolStep();
   }
 
-  /** User code threw: 1011 with the details withheld; the error itself is reported at close. */
+  /** Owner code threw: 1011 with the details withheld; the error itself is reported at close. */
   private internalError(error: unknown): void {
     this.flags |= ABORTED;
-    if (this.failure === null) this.failure = asError(error);
-    this.negotiated.pendingClose = null;
+    if (this.failure === null) this.setFailure(asError(error));
+    this.dropPendingClose();
     this.protocolState.fail(internalError(error));
     if ((this.flags & PARTIAL_HELD) !== 0) this.releasePartial();
     this.armCloseDeadline();
@@ -753,7 +645,7 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   /**
    * @internal Something threw inside this connection's own machinery (the shell, the
    * parser, a codec callback): a fault of ours, not the peer's. It fails this connection
-   * alone with 1011, details withheld from the peer, reported once through `onError`.
+   * alone with 1011, details withheld from the peer, reported once through `error`.
    */
   fault(error: unknown): void {
     if (this.finished) return;
@@ -766,28 +658,19 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     }
   }
 
+  // ---- Inflating ---------------------------------------------------------------------------
+
   private inflate(data: Buffer, binary: boolean, events: ProtocolEvent[], rest: number): void {
-    const negotiated = this.negotiated;
     this.flags &= ~DISPATCHING;
-    this.writeOut(); // what user code sent for earlier messages leaves now
-    negotiated.blocked = events.slice(rest);
-    this.socket.pause();
-    negotiated.codec!.decompress(data, (error, result) => {
-      // A zlib callback: nothing may throw from here into Node's event loop.
-      try {
-        this.inflated(error, result, binary);
-      } catch (failure) {
-        this.fault(failure);
-      }
-    });
+    this.writeOut(); // what the owner sent for earlier messages leaves now
+    const { codec, inflateStage } = this.negotiated;
+    inflateStage!.start(codec!, this.socket, data, binary, events, rest, this);
   }
 
-  private inflated(error: Error | null, result: Buffer | undefined, binary: boolean): void {
-    const negotiated = this.negotiated;
+  /** @internal InflateTarget: the message is inflated, or could not be. */
+  inflated(error: HotlineError | null, result: Buffer | undefined, binary: boolean): void {
     if (this.finished) return;
-    const queued = negotiated.blocked ?? [];
-    negotiated.blocked = null;
-    this.socket.resume();
+    const queued = this.negotiated.inflateStage!.resume(this.socket);
     if (this.aborted) {
       this.afterProtocolStep();
       return;
@@ -817,13 +700,13 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     this.afterProtocolStep();
   }
 
-  // ---- Compression -------------------------------------------------------------------------
+  // ---- Compressing -------------------------------------------------------------------------
 
   private enqueueCompressed(data: Buffer, binary: boolean): void {
-    const negotiated = this.negotiated;
+    const { codec, sendQueue } = this.negotiated;
     const item = new Outgoing(data, binary, DEFLATED, null, null);
-    (negotiated.sendQueue ??= []).push(item);
-    negotiated.codec!.compress(data, (error, compressed) => {
+    sendQueue!.push(item);
+    codec!.compress(data, (error, compressed) => {
       // A zlib callback: nothing may throw from here into Node's event loop.
       try {
         this.compressed(item, error, compressed);
@@ -854,36 +737,19 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
 
   /** Sends the messages at the head of the queue that are ready, in order. */
   private releaseReady(): void {
-    const negotiated = this.negotiated;
-    const queue = negotiated.sendQueue;
-    if (queue === null) return;
-    let ready = 0;
-    while (ready < queue.length) {
-      const item = queue[ready]!;
-      if (item.kind !== PLAIN && item.out === null) break;
-      ready++;
-      // After our Close nothing more may be sent (RFC 6455 §5.5.1).
-      if (this.protocolState.closeSent !== null) continue;
-      if (item.kind === PLAIN) this.protocolState.sendMessage(item.data, item.binary);
-      else if (item.kind === DEFLATED) this.protocolState.sendMessage(item.out!, item.binary, true);
-      else this.protocolState.sendEncoded(item.out!);
-    }
-    if (ready === 0) return;
-    queue.splice(0, ready);
-    if (queue.length === 0) {
-      negotiated.sendQueue = null;
-      const pending = negotiated.pendingClose;
-      if (pending !== null) {
-        negotiated.pendingClose = null;
-        if (pending.failure !== null) {
-          // The answers before the violation have left: now the Close (§7.1.7).
-          this.protocolState.fail(pending.failure);
-          this.afterProtocolStep();
-        } else {
-          this.close(pending.code, pending.reason);
-        }
-        return;
+    const queue = this.negotiated.sendQueue!;
+    if (queue.release(this.protocolState) === 0) return;
+    const pending = queue.pendingClose;
+    if (!queue.waiting && pending !== null) {
+      queue.pendingClose = null;
+      if (pending.failure !== null) {
+        // The answers before the violation have left: now the Close (§7.1.7).
+        this.protocolState.fail(pending.failure);
+        this.afterProtocolStep();
+      } else {
+        this.close(pending.code, pending.reason);
       }
+      return;
     }
     this.scheduleFlush();
   }
@@ -893,7 +759,7 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   private scheduleFlush(): void {
     if ((this.flags & (DISPATCHING | FLUSH_SCHEDULED)) !== 0) return;
     this.flags |= FLUSH_SCHEDULED;
-    process.nextTick(flushConnection, this);
+    process.nextTick(flushShell, this);
   }
 
   /** @internal */
@@ -902,7 +768,7 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     this.afterProtocolStep();
     // Compressed sends answer `buffered`. Once the last of them is handed to a socket
     // that is not backed up itself, the socket will emit no 'drain': this is the drain.
-    if (this.drainWanted && this.negotiated.sendQueue === null && !this.socket.writableNeedDrain) this.drained();
+    if (this.drainWanted && !this.compressing && !this.socket.writableNeedDrain) this.drained();
   }
 
   /** Writes what is queued, then closes the transport if the protocol expects it. */
@@ -919,30 +785,8 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     const chunks = this.protocolState.dataToSend();
     const count = chunks.length;
     if (count === 0 || this.socket.destroyed || this.socket.writableEnded) return;
-    this.writeChunks(chunks, count);
+    writeFrames(this.socket, chunks, count);
     if (this.socket.writableNeedDrain || (this.flags & OUTBOUND_HELD) !== 0) this.reconcileOutbound();
-  }
-
-  private writeChunks(chunks: Chunk[], count: number): void {
-    if (count === 1) {
-      this.socket.write(chunks[0]!);
-      return;
-    }
-    let total = 0;
-    let largest = 0;
-    for (let i = 0; i < count; i++) {
-      const length = chunks[i]!.length;
-      total += length;
-      if (length > largest) largest = length;
-    }
-    if (total <= MERGE_LIMIT && largest <= MERGE_CHUNK_LIMIT) {
-      this.socket.write(concat(chunks, total));
-      return;
-    }
-    // Large payloads go out with writev, never copied.
-    this.socket.cork();
-    for (let i = 0; i < count; i++) this.socket.write(chunks[i]!);
-    this.socket.uncork();
   }
 
   // ---- Deadlines -------------------------------------------------------------------------
@@ -963,7 +807,7 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   private checkDeadlines(now: number): void {
     if (this.closeDeadline !== null) {
       if (now >= this.closeDeadline) {
-        if (this.failure === null) this.failure = new HotlineError('HL_ERR_CLOSE_TIMEOUT', 'closing handshake timed out');
+        if (this.failure === null) this.setFailure(new HotlineError('HL_ERR_CLOSE_TIMEOUT', 'closing handshake timed out'));
         this.socket.destroy();
       }
       return;
@@ -974,7 +818,7 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     // did; a stalled event loop postpones it by the length of the stall.
     const idle = ++this.idleTicks * sweep.interval;
     if (idle >= idleTimeout) {
-      this.failure = new HotlineError('HL_ERR_IDLE_TIMEOUT', `nothing received for ${idleTimeout} ms`);
+      this.setFailure(new HotlineError('HL_ERR_IDLE_TIMEOUT', `nothing received for ${idleTimeout} ms`));
       this.socket.destroy();
     } else if (sendPings && (this.flags & PING_SENT) === 0 && idle >= idleTimeout / 2) {
       this.flags |= PING_SENT;
@@ -1014,6 +858,7 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
   private drained(): void {
     if (this.finished || this.aborted) return;
     this.flags &= ~DRAIN_WANTED;
+    if (this.owner.drain === undefined) return;
     this.safely(deliverDrain, undefined, false);
     // The hook threw: its Close goes out now. Its sends, if not, at the end of the tick.
     if (this.aborted) this.afterProtocolStep();
@@ -1026,16 +871,12 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     this.settings.sweep.delete(this);
     if ((this.flags & PARTIAL_HELD) !== 0) this.releasePartial();
     if ((this.flags & OUTBOUND_HELD) !== 0) this.releaseOutbound();
-    const negotiated = this.negotiated;
-    if (negotiated.codec !== null) {
-      negotiated.blocked = null;
-      negotiated.pendingClose = null;
-      const queue = negotiated.sendQueue;
-      negotiated.sendQueue = null;
+    const { codec, sendQueue, inflateStage } = this.negotiated;
+    if (codec !== null) {
+      inflateStage!.clear();
       try {
-        negotiated.codec.close();
-        // Shared compressions nobody else waits for are skipped or stopped.
-        if (queue !== null) for (const item of queue) item.shared?.cancel();
+        codec.close();
+        sendQueue!.clear();
       } catch {
         // The codec's callbacks see a finished connection and do nothing; a fault here
         // must not keep the close from being reported.
@@ -1052,69 +893,58 @@ export abstract class WebSocketConnection implements Sweepable, BudgetHolder {
     }
     const wasClean = closeReceived !== null && closeSent !== null;
     try {
-      this.onClose(code, reason, wasClean);
+      this.owner.close(this.facade, code, reason, wasClean);
     } catch {
       // The connection is already gone; nothing left to fail.
     }
   }
 }
 
-function concat(chunks: Chunk[], total: number): Buffer {
-  const out = Buffer.allocUnsafe(total);
-  let offset = 0;
-  for (let i = 0; i < chunks.length; i++) {
-    const chunk = chunks[i]!;
-    out.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return out;
-}
-
 // Module-level listeners: `this` is the socket; no closure per connection. Each one is
 // where Node's event loop calls into a connection, so each one keeps a fault inside it.
 function onSocketData(this: OwnedSocket, chunk: Buffer): void {
-  const connection = this[kConnection]!;
+  const shell = this[kShell]!;
   try {
-    connection.receive(chunk);
+    shell.receive(chunk);
   } catch (error) {
-    connection.fault(error);
+    shell.fault(error);
   }
 }
 function onSocketEnd(this: OwnedSocket): void {
-  const connection = this[kConnection]!;
+  const shell = this[kShell]!;
   try {
-    connection.handleEnd();
+    shell.handleEnd();
   } catch (error) {
-    connection.fault(error);
+    shell.fault(error);
   }
 }
 function onSocketClose(this: OwnedSocket): void {
   try {
-    this[kConnection]!.finish();
+    this[kShell]!.finish();
   } catch {
     // finish() reports the close; a fault after that has nothing left to fail.
   }
 }
 function onSocketError(this: OwnedSocket, error: Error): void {
-  this[kConnection]!.handleSocketError(error);
+  this[kShell]!.handleSocketError(error);
 }
 function onSocketDrain(this: OwnedSocket): void {
-  const connection = this[kConnection]!;
+  const shell = this[kShell]!;
   try {
-    connection.handleDrain();
+    shell.handleDrain();
   } catch (error) {
-    connection.fault(error);
+    shell.fault(error);
   }
 }
-function flushConnection(connection: WebSocketConnection): void {
+function flushShell(shell: AnyShell): void {
   try {
-    connection.flush();
+    shell.flush();
   } catch (error) {
-    connection.fault(error);
+    shell.fault(error);
   }
 }
 
-function resumeReading(this: Socket): void {
+function resumeReading(this: StreamSocket): void {
   this.resume();
 }
 
@@ -1132,20 +962,23 @@ function asError(value: unknown): Error {
 
 function ignore(): void {}
 
-// Dispatchers reached through `safely` (protected hooks called from module scope); each
-// returns what the hook returned, for `safely` to watch when it is a thenable.
-function deliverMessage(self: WebSocketConnection, data: Buffer, binary: boolean): unknown {
-  return (self as unknown as { onMessage(d: Buffer, b: boolean): unknown }).onMessage(data, binary);
+// The owner's hooks as reached through `safely`, which watches what each returns when it
+// is a thenable. Module-level: no closure per call.
+function deliverMessage<F>(shell: WebSocketShell<F>, data: Buffer, binary: boolean): unknown {
+  return shell.owner.message(shell.facade, data, binary);
 }
-function deliverPing(self: WebSocketConnection, data: Buffer): unknown {
-  return (self as unknown as { onPing(d: Buffer): unknown }).onPing(data);
+function deliverPing<F>(shell: WebSocketShell<F>, data: Buffer): unknown {
+  return shell.owner.ping!(shell.facade, data);
 }
-function deliverPong(self: WebSocketConnection, data: Buffer): unknown {
-  return (self as unknown as { onPong(d: Buffer): unknown }).onPong(data);
+function deliverPong<F>(shell: WebSocketShell<F>, data: Buffer): unknown {
+  return shell.owner.pong!(shell.facade, data);
 }
-function deliverError(self: WebSocketConnection, error: Error): unknown {
-  return (self as unknown as { onError(e: Error): unknown }).onError(error);
+function deliverClosing<F>(shell: WebSocketShell<F>): unknown {
+  return shell.owner.closing!(shell.facade);
 }
-function deliverDrain(self: WebSocketConnection): unknown {
-  return (self as unknown as { onDrain(): unknown }).onDrain();
+function deliverError<F>(shell: WebSocketShell<F>, error: Error): unknown {
+  return shell.owner.error?.(shell.facade, error);
+}
+function deliverDrain<F>(shell: WebSocketShell<F>): unknown {
+  return shell.owner.drain!(shell.facade);
 }

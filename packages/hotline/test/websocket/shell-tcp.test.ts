@@ -3,6 +3,7 @@
  * fragments, the automatic Pong, the closing handshake and its timeout, backpressure,
  * write batching, and heartbeats driven by the server's one shared sweep.
  */
+import type net from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Server } from '../../src/server/server.js';
@@ -23,12 +24,12 @@ const MiB = 1024 * KiB;
 /** Scheduling slack on a loaded two-core machine. */
 const SLACK = 400;
 
-/** The shell behind a peer (the Peer interface hides it). */
+/** The WebSocket peer behind the Peer interface, with its streaming and ping methods. */
 const shell = (peer: Peer<any>) => peer as unknown as WebSocketPeer;
 
 /** Counts `socket.write` calls on a peer's socket from now on. */
 function countWrites(peer: Peer<any>): { readonly count: number } {
-  const socket = shell(peer).socket;
+  const socket = (shell(peer).shell as unknown as { socket: net.Socket }).socket;
   const original = socket.write;
   const counter = { count: 0 };
   socket.write = function (this: typeof socket, ...args: Parameters<typeof original>) {

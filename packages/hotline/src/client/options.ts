@@ -1,0 +1,90 @@
+import type { Agent } from 'node:http';
+import type { RequestOptions } from 'node:https';
+import { invalidArgument } from '../errors.js';
+import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
+import type { PerMessageDeflateOptions } from '../protocol/permessage-deflate.js';
+
+/** The Node-only options of the client `WebSocket`: its constructor's third argument. */
+export interface WebSocketOptions {
+  /** Extra request headers (Origin, Authorization, Cookie, ...). */
+  headers?: Record<string, string>;
+  /** ms for the whole opening handshake. Default 30 s. */
+  handshakeTimeout?: number;
+  /** Largest message accepted (bytes). Default 16 MiB. */
+  maxPayload?: number;
+  maxFragments?: number;
+  /** ms to wait for the server to close TCP after the closing handshake. Default 5 s. */
+  closeTimeout?: number;
+  /**
+   * Most bytes buffered (not yet taken by the kernel) before the automatic answers a
+   * server asks for — pongs (RFC 6455 §5.5.2) — fail the connection with 1008: a server
+   * that pings without reading would otherwise grow the client's memory without bound.
+   * Your own sends are never refused (WHATWG: they are sent; `bufferedAmount` shows the
+   * backlog), but they count: raise this if you buffer more yourself. Default 8 MiB, as
+   * the server's `maxBufferedAmount`.
+   */
+  maxBufferedAmount?: number;
+  /** An http(s).Agent for the request (proxies, connection options). */
+  agent?: Agent;
+  /** TLS options for wss: (ca, rejectUnauthorized, servername, cert, key). */
+  tls?: RequestOptions;
+  /**
+   * permessage-deflate (RFC 7692): `true` offers it with the defaults, or pass options.
+   * Default off for the Node client (browsers always offer it).
+   */
+  perMessageDeflate?: boolean | PerMessageDeflateOptions;
+}
+
+/** The options with a default, resolved; the others stay as given. */
+type Defaulted = 'handshakeTimeout' | 'maxPayload' | 'maxFragments' | 'closeTimeout' | 'maxBufferedAmount' | 'perMessageDeflate';
+export type ResolvedClientOptions = Required<Pick<WebSocketOptions, Defaulted>> & Omit<WebSocketOptions, Defaulted>;
+
+export const DEFAULT_CLIENT_OPTIONS: Readonly<Required<Pick<WebSocketOptions, Defaulted>>> = {
+  /**
+   * 30 s: the handshake is a TCP (and TLS) connect plus one round trip, but a client may
+   * go through a proxy or reach a loaded server; past this the user is better told.
+   */
+  handshakeTimeout: 30_000,
+  /** 16 MiB, as the server's (protocol/limits.ts gives the reason). */
+  maxPayload: DEFAULT_MAX_PAYLOAD,
+  /** 262,144, as the server's (protocol/limits.ts). */
+  maxFragments: DEFAULT_MAX_FRAGMENTS,
+  /**
+   * 5 s for the server to close TCP after the closing handshake (RFC 6455 §7.1.1: the
+   * server closes first); a server answers at once, a lost FIN must not hold the socket.
+   */
+  closeTimeout: 5_000,
+  /** 8 MiB, as the server's `maxBufferedAmount` (see `WebSocketOptions`). */
+  maxBufferedAmount: 8 * 1024 * 1024,
+  /** Off: compression costs memory and CPU on every message; a Node client opts in. */
+  perMessageDeflate: false,
+};
+
+/**
+ * The options with their defaults, checked: a value of the wrong kind throws
+ * `HL_ERR_INVALID_ARGUMENT` from the constructor, before anything is sent.
+ */
+export function resolveClientOptions(options: WebSocketOptions = {}): ResolvedClientOptions {
+  if (typeof options !== 'object' || options === null) throw invalidArgument('options must be an object');
+  const resolved: ResolvedClientOptions = { ...options, ...DEFAULT_CLIENT_OPTIONS };
+  for (const key of Object.keys(DEFAULT_CLIENT_OPTIONS) as Defaulted[]) {
+    const value = options[key];
+    if (value !== undefined) (resolved as Record<string, unknown>)[key] = value;
+  }
+  for (const key of ['handshakeTimeout', 'maxPayload', 'maxFragments'] as const) {
+    const value = resolved[key];
+    if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number`);
+  }
+  if (!(typeof resolved.closeTimeout === 'number' && resolved.closeTimeout >= 0)) {
+    throw invalidArgument('closeTimeout must be a number >= 0');
+  }
+  const { maxBufferedAmount, perMessageDeflate, headers } = resolved;
+  if (!(typeof maxBufferedAmount === 'number' && maxBufferedAmount > 0)) {
+    throw invalidArgument('maxBufferedAmount must be a positive number (Infinity for no limit)');
+  }
+  if (typeof perMessageDeflate !== 'boolean' && (typeof perMessageDeflate !== 'object' || perMessageDeflate === null)) {
+    throw invalidArgument('perMessageDeflate must be a boolean or an options object');
+  }
+  if (headers !== undefined && (typeof headers !== 'object' || headers === null)) throw invalidArgument('headers must be an object');
+  return resolved;
+}
