@@ -66,7 +66,9 @@ export class HotlineClient extends EventTarget implements DriverOwner {
 
   constructor(url: string | URL, options: ClientOptions = {}) {
     super();
-    const parsed = new URL(String(url), typeof location === 'object' && location !== null ? location.href : undefined);
+    // A relative URL is resolved against the page's location (there is none in Node).
+    const page = (globalThis as { location?: { href: string } | null }).location;
+    const parsed = new URL(String(url), typeof page === 'object' && page !== null ? page.href : undefined);
     if (parsed.protocol === 'ws:') parsed.protocol = 'http:';
     else if (parsed.protocol === 'wss:') parsed.protocol = 'https:';
     if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`unsupported URL scheme ${parsed.protocol}`);

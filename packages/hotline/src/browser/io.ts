@@ -29,12 +29,19 @@ export interface ResponseLike {
   json(): Promise<unknown>;
 }
 
+/**
+ * Fetch's `RequestCredentials` and `RequestCache`, spelled out: the client compiles with
+ * the DOM's types and with Node's alike, and only the DOM's name them.
+ */
+export type Credentials = 'omit' | 'same-origin' | 'include';
+export type CacheMode = 'default' | 'no-store' | 'reload' | 'no-cache' | 'force-cache' | 'only-if-cached';
+
 /** The parts of `RequestInit` the transports set. */
 export interface RequestLike {
   method: 'GET' | 'POST';
   headers: Record<string, string>;
-  credentials: RequestCredentials;
-  cache: RequestCache;
+  credentials: Credentials;
+  cache: CacheMode;
   signal?: AbortSignal;
   body?: Uint8Array;
 }

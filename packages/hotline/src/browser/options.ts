@@ -3,7 +3,7 @@
  * they are resolved and checked. A bad option throws at `connect()`, naming the option,
  * rather than misbehaving later on the network.
  */
-import type { WebSocketConstructor } from './io.js';
+import type { Credentials, WebSocketConstructor } from './io.js';
 
 export type TransportName = 'websocket' | 'sse' | 'long-polling' | 'polling' | 'interval-polling';
 export const ALL_TRANSPORTS: readonly TransportName[] = ['websocket', 'sse', 'long-polling', 'polling', 'interval-polling'];
@@ -44,7 +44,7 @@ export interface ClientOptions {
   /** Extra request headers for the HTTP transports (cross-origin ones need a CORS preflight). */
   headers?: Record<string, string>;
   /** fetch `credentials` for the HTTP transports. Default 'same-origin'. */
-  credentials?: RequestCredentials;
+  credentials?: Credentials;
   /** Most polls in flight at once for interval-polling; a tick is skipped beyond. Default 4. */
   maxOverlap?: number;
   /**
@@ -78,7 +78,7 @@ export const CLIENT_DEFAULTS = {
    */
   maxOverlap: 4,
   /** The fetch default: cookies go to the page's own origin only. */
-  credentials: 'same-origin' as RequestCredentials,
+  credentials: 'same-origin' as Credentials,
   /** Moving onto a WebSocket is on request: it opens a second connection. */
   upgrade: false,
   reconnect: {
@@ -108,7 +108,7 @@ export interface ResolvedClientOptions {
   readonly webSocketOptions: unknown;
   readonly fetch: typeof fetch | undefined;
   readonly headers: Readonly<Record<string, string>>;
-  readonly credentials: RequestCredentials;
+  readonly credentials: Credentials;
   readonly maxOverlap: number;
   readonly upgrade: boolean;
 }
