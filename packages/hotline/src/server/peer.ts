@@ -3,6 +3,7 @@ import { invalidArgument } from '../errors.js';
 import { Side } from '../protocol/side.js';
 import { ReadyState } from '../protocol/ready-state.js';
 import { WebSocketShell } from '../websocket/shell.js';
+import type { ShellOptions } from '../websocket/shell-settings.js';
 import type { ConnectionOwner } from '../websocket/owner.js';
 import { toBuffer } from '../websocket/payload.js';
 import type { Sweep, Sweepable } from '../timers/sweep.js';
@@ -107,20 +108,7 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   ) {
     this.serial = ++nextId;
     this.data = negotiated.data;
-    this.shell = new WebSocketShell(socket, context, this, sweep, {
-      side: Side.SERVER,
-      maxPayload: options.maxPayload,
-      maxFragments: options.maxFragments,
-      closeTimeout: options.closeTimeout,
-      idleTimeout: options.idleTimeout,
-      sendPings: options.sendPings,
-      maxBufferedAmount: options.maxBufferedAmount,
-      partialBudget: context.host.partial,
-      outboundBudget: context.host.outbound,
-      codec: negotiated.codec,
-      protocol: negotiated.protocol,
-      extensions: negotiated.extensions,
-    });
+    this.shell = new WebSocketShell(socket, context, this, sweep, serverShellOptions(options, context.host, negotiated));
   }
 
   /** What the route's peers share: its handler and the server. */
@@ -223,6 +211,31 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   publish(topic: string, data: Payload, isBinary?: boolean): void {
     this.context.host.publish(topic, data, isBinary, { except: this });
   }
+}
+
+/**
+ * The shell options of a server-side connection: the server's limits and budgets, and
+ * what its handshake negotiated. Peers and the sockets that carry HTTP sessions alike.
+ */
+export function serverShellOptions(
+  options: ResolvedServerOptions,
+  budgets: { readonly partial: ByteBudget; readonly outbound: ByteBudget },
+  negotiated: { readonly protocol: string; readonly extensions: string; readonly codec: MessageCodec | null },
+): ShellOptions {
+  return {
+    side: Side.SERVER,
+    maxPayload: options.maxPayload,
+    maxFragments: options.maxFragments,
+    closeTimeout: options.closeTimeout,
+    idleTimeout: options.idleTimeout,
+    sendPings: options.sendPings,
+    maxBufferedAmount: options.maxBufferedAmount,
+    partialBudget: budgets.partial,
+    outboundBudget: budgets.outbound,
+    codec: negotiated.codec,
+    protocol: negotiated.protocol,
+    extensions: negotiated.extensions,
+  };
 }
 
 /** The peer a member of the server's sweep speaks for, if it is a WebSocket peer's shell. */

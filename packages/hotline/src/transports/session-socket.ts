@@ -1,6 +1,6 @@
 import { CloseCode } from '../errors.js';
-import { Side } from '../protocol/side.js';
 import type { ResolvedServerOptions } from '../server/options.js';
+import { serverShellOptions } from '../server/peer.js';
 import { type SharedFrame, WebSocketShell } from '../websocket/shell.js';
 import type { ConnectionOwner } from '../websocket/owner.js';
 import type { StreamSocket } from '../websocket/stream-socket.js';
@@ -61,6 +61,9 @@ const sessionSocketOwner: ConnectionOwner<SessionSocket> = {
   },
 };
 
+/** A session's messages were framed for HTTP first: its carrier negotiates nothing. */
+const UNCOMPRESSED = { protocol: '', extensions: '', codec: null } as const;
+
 const ownerByHost = new WeakMap<SessionSocketHost, ConnectionOwner<SessionSocket>>();
 
 function ownerFor(host: SessionSocketHost): ConnectionOwner<SessionSocket> {
@@ -81,22 +84,9 @@ export class SessionSocket {
   constructor(socket: StreamSocket, head: Buffer, server: SessionSocketHost, session: CarriedSession) {
     const { options } = server;
     this.session = session;
-    this.shell = new WebSocketShell(socket, ownerFor(server), this, server.sweep, {
-      side: Side.SERVER,
-      maxPayload: options.maxPayload,
-      maxFragments: options.maxFragments,
-      closeTimeout: options.closeTimeout,
-      idleTimeout: options.idleTimeout,
-      sendPings: options.sendPings,
-      maxBufferedAmount: options.maxBufferedAmount,
-      // Within the server's budgets like any WebSocket peer.
-      partialBudget: server.partial,
-      outboundBudget: server.outbound,
-      // An upgraded session is not compressed: its messages were framed for HTTP first.
-      codec: null,
-      protocol: '',
-      extensions: '',
-    });
+    // Within the server's budgets like any WebSocket peer; not compressed: its messages
+    // were framed for HTTP first.
+    this.shell = new WebSocketShell(socket, ownerFor(server), this, server.sweep, serverShellOptions(options, server, UNCOMPRESSED));
     this.shell.start(head);
   }
 
