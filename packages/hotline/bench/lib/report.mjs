@@ -11,11 +11,14 @@ export function median(xs) {
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
 
+/** The installed version of `name`, as Node resolves it from `root` (a workspace hoists it up). */
 function packageVersion(root, name) {
-  try {
-    return JSON.parse(readFileSync(path.join(root, 'node_modules', name, 'package.json'), 'utf8')).version;
-  } catch {
-    return 'missing';
+  for (let dir = root; ; dir = path.dirname(dir)) {
+    try {
+      return JSON.parse(readFileSync(path.join(dir, 'node_modules', name, 'package.json'), 'utf8')).version;
+    } catch {
+      if (path.dirname(dir) === dir) return 'missing';
+    }
   }
 }
 

@@ -50,13 +50,21 @@ describe('hotline echo and hotline connect --transport', () => {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     let heard = '';
-    listener.stdout!.on('data', (chunk) => (heard += chunk));
+    const waiting: Array<{ text: string; resolve: () => void }> = [];
+    listener.stdout!.on('data', (chunk) => {
+      heard += chunk;
+      for (const w of waiting.filter((w) => heard.includes(w.text))) {
+        waiting.splice(waiting.indexOf(w), 1);
+        w.resolve();
+      }
+    });
+    const hears = (text: string) => (heard.includes(text) ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ text, resolve })));
     // The listener has joined when its own hello comes back through the broadcast.
     listener.stdin!.write('listener here\n');
-    while (!heard.includes('listener here')) await new Promise((r) => setTimeout(r, 50));
+    await hears('listener here');
     const result = await run(['connect', '--transport', 'sse', `http://127.0.0.1:${port}/broadcast`], 'to everyone\n');
     assert.equal(result.code, 0);
-    while (!heard.includes('to everyone')) await new Promise((r) => setTimeout(r, 50));
+    await hears('to everyone');
     listener.stdin!.end();
     await new Promise((resolve) => listener.on('exit', resolve));
     assert.equal(heard, 'listener here\nto everyone\n');

@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import type { Peer } from '../../src/types.js';
-import { HTTP_ONLY, closed, next, open, startServer } from './helpers.js';
+import { HTTP_ONLY, closed, next, open, startServer, waitFor } from './helpers.js';
 import { openPollingSession, openSseSession, rawConnect, readUntil } from './raw-http.js';
 
 /**
@@ -49,8 +49,7 @@ describe('closing HTTP sessions', () => {
         const event = await closed(client);
         const seen = Date.now();
         assert.deepEqual([event.code, event.reason], [4000, 'server says bye']);
-        const deadline = Date.now() + 2000;
-        while (closes.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+        await waitFor(() => closes.length > 0, 'the close hook', 2000);
         assert.equal(closes.length, 1, 'the close hook ran');
         assert.deepEqual(closes[0]!.slice(0, 2), [4000, 'server says bye']);
         assert.ok(closes[0]![2] - seen < 1000, `the close hook ran ${closes[0]![2] - seen} ms after the client saw the close`);
@@ -84,8 +83,7 @@ describe('closing HTTP sessions', () => {
       await readUntil(raw, /data: c4000 bye\n\n/);
       const seen = Date.now();
       raw.destroy();
-      const deadline = Date.now() + 2000;
-      while (closes.length === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+      await waitFor(() => closes.length > 0, 'the close hook', 2000);
       assert.equal(closes[0]?.[0], 4000);
       assert.ok(closes[0]![1] - seen < 1000, `the close hook ran ${closes[0]![1] - seen} ms after the client hung up`);
     } finally {

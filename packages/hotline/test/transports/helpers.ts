@@ -6,6 +6,7 @@ import type { HttpTransportOptions } from '../../src/transports/options.js';
 import { connect, type ClientOptions, type HotlineClient, type TransportName } from '../../src/browser/client.js';
 import { WebSocket } from '../../src/client/websocket.js';
 import type { Handler } from '../../src/types.js';
+import { ReadyState } from '../../src/protocol/ready-state.js';
 
 export const ALL: readonly TransportName[] = ['websocket', 'sse', 'long-polling', 'polling', 'interval-polling'];
 export const HTTP_ONLY = ALL.filter((t) => t !== 'websocket');
@@ -112,7 +113,7 @@ export function waitFor(condition: () => boolean, what: string, timeout = 5000):
 
 /** Resolves when `client` is closed for good. */
 export async function closed(client: HotlineClient, timeout = 5000): Promise<{ code: number; reason: string; wasClean: boolean }> {
-  if (client.readyState === 3) return { code: 0, reason: '', wasClean: true };
+  if (client.readyState === ReadyState.CLOSED) return { code: 0, reason: '', wasClean: true };
   return next(client, 'close', timeout, (e: Event & { willReconnect?: boolean }) => !e.willReconnect) as never;
 }
 

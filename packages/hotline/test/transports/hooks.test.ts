@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import type { Peer } from '../../src/types.js';
-import { type TestServer, closed, next, open, startServer } from './helpers.js';
+import { type TestServer, closed, next, open, startServer, waitFor } from './helpers.js';
 import { deferred } from '../support/timing.js';
 
 /**
@@ -170,8 +170,7 @@ describe('hooks that return a rejected promise', () => {
     await next(client, 'open');
     client.close(4001, 'bye');
     await closed(client);
-    const deadline = Date.now() + 2000;
-    while (!errors.some(([name]) => name === 'close') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+    await waitFor(() => errors.some(([name]) => name === 'close'), 'the error hook for the close', 2000);
     assert.equal(errors.find(([name]) => name === 'close')?.[1].message, 'async close failed');
   });
 });

@@ -45,15 +45,29 @@ export function rawConnect(port: number): Promise<RawHttp> {
   });
 }
 
-/** Waits until what the socket received contains `pattern`. */
-export async function readUntil(raw: RawHttp, pattern: string | RegExp, ms = 3000): Promise<string> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const text = raw.received().toString('latin1');
-    if (typeof pattern === 'string' ? text.includes(pattern) : pattern.test(text)) return text;
-    if (Date.now() > deadline) throw new Error(`no ${String(pattern)} within ${ms} ms: ${JSON.stringify(text.slice(0, 300))}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+/** Waits until what the socket received contains `pattern`: checked on each chunk as it arrives. */
+export function readUntil(raw: RawHttp, pattern: string | RegExp, ms = 3000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const text = () => raw.received().toString('latin1');
+    const found = (t: string) => (typeof pattern === 'string' ? t.includes(pattern) : pattern.test(t));
+    const done = () => {
+      clearTimeout(timer);
+      raw.socket.off('data', check);
+    };
+    // Added after the socket's own collector, so `received()` holds the chunk already.
+    const check = () => {
+      const t = text();
+      if (!found(t)) return;
+      done();
+      resolve(t);
+    };
+    const timer = setTimeout(() => {
+      done();
+      reject(new Error(`no ${String(pattern)} within ${ms} ms: ${JSON.stringify(text().slice(0, 300))}`));
+    }, ms);
+    raw.socket.on('data', check);
+    check();
+  });
 }
 
 export function get(raw: RawHttp, path: string, headers: Record<string, string> = {}): void {
