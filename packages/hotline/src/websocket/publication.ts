@@ -2,7 +2,7 @@
  * One publish as WebSocket subscribers share it: encoded once, whatever their number.
  *
  * A server never masks (RFC 6455 §5.1), so the frame of a message is the same bytes for
- * every peer it goes to: the first subscriber that sends it uncompressed builds it, and
+ * every peer it goes to: it is built when the first subscriber sends it uncompressed, and
  * every other queues a reference to the same buffer. Subscribers that agreed
  * server_no_context_takeover share its compression too, one per window size (RFC 7692
  * §7.1.1.1, see `shared-deflate.ts`): those jobs are kept here. Nothing is built for a
@@ -31,10 +31,5 @@ export class Publication implements PublishedMessage, SharedMessage {
       rsv1: false,
       mask: null,
     }));
-  }
-
-  /** A shell that encoded the frame itself leaves it here for the other subscribers. */
-  set frame(frame: Buffer) {
-    this.plain = frame;
   }
 }

@@ -1,8 +1,6 @@
 import { CloseCode, HotlineError, ProtocolError } from '../errors.js';
 import { Protocol, type ProtocolEvent, encodeClosePayload, internalError } from '../protocol/protocol.js';
 import { isValidUtf8 } from '../protocol/utf8.js';
-import { Opcode } from '../protocol/opcode.js';
-import { encodeFrameContiguous } from '../protocol/frame-encoder.js';
 import { ReadyState } from '../protocol/ready-state.js';
 import type { SendResult } from '../types.js';
 import type { Sweep, Sweepable } from '../timers/sweep.js';
@@ -40,12 +38,12 @@ type OwnedSocket = StreamSocket & { [kShell]?: AnyShell };
 type AnyShell = WebSocketShell<any>;
 
 /**
- * A message already encoded for every server-side peer (publish encodes once): the plain
- * frame, and the compressions shared by peers without context takeover. `sendShared`
- * fills `frame` on first use; whoever builds the message may fill it ahead.
+ * A message encoded once for every server-side peer (publish): its plain frame, and the
+ * compressions shared by peers without context takeover (`Publication` is the one).
  */
 export interface SharedFrame extends SharedMessage {
-  frame?: Buffer;
+  /** The whole uncompressed frame (FIN, RSV1 clear, unmasked); the same buffer each read. */
+  readonly frame: Buffer;
 }
 
 // The boolean state of a connection, as bits of one small integer: a field each would
@@ -253,7 +251,7 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
 
   /**
    * Sends a message shared by many peers (server side, `publish`): the plain frame is
-   * encoded on first use and kept in `message.frame` for the next peer; a compressed one
+   * the message's own, built once whatever the number of peers; a compressed one
    * is shared when this peer has no context takeover (RFC 7692 §7.1.1.1), else compressed
    * by this peer's own codec. Same answers as `send`.
    */
@@ -272,18 +270,13 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
       else sendQueue!.push(item);
       return this.sendResult();
     }
-    if (message.frame === undefined) {
-      message.frame = encodeFrameContiguous(isBinary ? Opcode.BINARY : Opcode.TEXT, data, {
-        fin: true,
-        rsv1: false,
-        mask: null,
-      });
-    }
+    // Built by the message on first read, then the same buffer for every subscriber.
+    const frame = message.frame;
     if (sendQueue !== null && sendQueue.waiting) {
       // Keep order behind messages still being compressed.
-      sendQueue.push(new Outgoing(data, isBinary, ENCODED, message.frame, null));
+      sendQueue.push(new Outgoing(data, isBinary, ENCODED, frame, null));
     } else {
-      this.protocolState.sendEncoded(message.frame);
+      this.protocolState.sendEncoded(frame);
       this.scheduleFlush();
     }
     return this.sendResult();

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import type { HotlineClient } from '../../src/browser/client.js';
-import type { Publication } from '../../src/websocket/publication.js';
+import { Publication } from '../../src/websocket/publication.js';
 import type { Peer } from '../../src/types.js';
 import { ALL, type TestServer, next, open, recorder, startServer, waitFor } from './helpers.js';
 
@@ -65,13 +65,15 @@ describe('pub/sub across every transport', () => {
   it('builds the WebSocket frame once per publish, whatever the number of WebSocket subscribers', async () => {
     let encoded = 0;
     let frame: Buffer | undefined;
-    const publication = { data: Buffer.from('once'), isBinary: false } as Publication;
-    // Counts the encoder's writes of the shared frame (the peers reuse it when it is set).
+    const publication = new Publication(Buffer.from('once'), false);
+    // Counts the frames built: every read that hands out a buffer not seen before.
+    const build = Object.getOwnPropertyDescriptor(Publication.prototype, 'frame')!.get!;
     Object.defineProperty(publication, 'frame', {
-      get: () => frame,
-      set: (value: Buffer) => {
-        encoded++;
-        frame = value;
+      get: () => {
+        const built = build.call(publication) as Buffer;
+        if (built !== frame) encoded++;
+        frame = built;
+        return built;
       },
     });
     const recorders = clients.map((client) => recorder(client));

@@ -22,13 +22,6 @@ describe('Publication', () => {
     assert.equal(frame.length, 4 + 200);
   });
 
-  it('keeps a frame a shell built itself for the other subscribers', () => {
-    const publication = new Publication(Buffer.from('x'), false);
-    const built = Buffer.from([0x81, 0x01, 0x78]);
-    publication.frame = built;
-    assert.equal(publication.frame, built);
-  });
-
   it('starts with no shared compression', () => {
     assert.equal(new Publication(Buffer.from('x'), false).deflations, undefined);
   });
