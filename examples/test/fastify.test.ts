@@ -1,0 +1,4 @@
+import { start, MAX_TEXT } from '../fastify/server.js';
+import { frameworkSuite } from './framework.js';
+
+frameworkSuite('fastify', start, MAX_TEXT);
