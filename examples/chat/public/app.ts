@@ -123,3 +123,7 @@ say.addEventListener('submit', (event) => {
 
 const name = params.get('name');
 if (name !== null && name.trim() !== '') enter(name.trim(), params.get('room') ?? 'lobby');
+
+// Say goodbye when the page goes away: over SSE or long polling the server would
+// otherwise learn of it only when the session expires.
+addEventListener('pagehide', () => client?.close(1000, 'left the page'));
