@@ -17,7 +17,7 @@ import { start, type ChatServer } from '../chat/server.js';
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 // Never into the checkout: a test leaves the tree as it found it.
 const SCREENSHOT = join(process.env.HOTLINE_ARTIFACTS ?? join(tmpdir(), 'hotline-artifacts'), 'example-chat.png');
-const WAIT = { timeout: 10_000 };
+const WAIT = { timeout: 20_000 };
 
 describe('examples/chat in headless Chromium', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, () => {
   let chat: ChatServer;

@@ -5,7 +5,7 @@
  */
 import { connect, WebSocket, type ClientOptions, type HotlineClient } from 'hotline';
 
-export const TIMEOUT = 5000;
+export const TIMEOUT = 10_000;
 
 /** Resolves with the first `type` event on `target`; rejects after `timeout`. */
 export async function once<E extends Event>(target: EventTarget, type: string, timeout = TIMEOUT): Promise<E> {
