@@ -148,7 +148,10 @@ export async function start(port = 0, host = '127.0.0.1', options: AuthOptions =
     const handler = path === '/login' ? login : path === '/logout' ? logout : null;
     if (handler === null) return answer(response, 404, { error: 'not found' });
     if (request.method !== 'POST') return answer(response, 405, { error: 'POST only' }, { Allow: 'POST' });
-    Promise.resolve(handler(request, response)).catch(() => answer(response, 500, { error: 'internal error' }));
+    // A fault of ours answers 500 without its details, whether it throws or rejects.
+    Promise.resolve()
+      .then(() => handler(request, response))
+      .catch(() => answer(response, 500, { error: 'internal error' }));
   });
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
