@@ -23,7 +23,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'];
 const inCi = process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== 'false';
 const noBrowser = !existsSync(CHROMIUM) && !inCi ? `no Chromium at ${CHROMIUM} (apt-get install chromium); skipped outside CI` : false;
-const BUNDLE_COMMAND = 'npx esbuild src/client.js --bundle --format=esm --outfile=public/client.js';
+const BUNDLE_COMMAND = 'npx esbuild src/client.ts --bundle --format=esm --outfile=public/client.js';
 const TIMEOUT = 15_000;
 
 describe('docs/getting-started.md, followed step by step', () => {
@@ -47,7 +47,7 @@ describe('docs/getting-started.md, followed step by step', () => {
   });
 
   it('gives every file of the application', () => {
-    assert.deepEqual(files.map((f) => f.file).sort(), ['public/app.html', 'public/index.html', 'server.js', 'src/client.js']);
+    assert.deepEqual(files.map((f) => f.file).sort(), ['public/app.html', 'public/index.html', 'server.js', 'src/client.ts']);
     const shell = blocks.filter((b) => b.lang === 'sh').map((b) => b.code).join('');
     for (const step of ['npm pkg set type=module', 'npm install hotline', 'node server.js', BUNDLE_COMMAND]) assert.ok(shell.includes(step), `no "${step}"`);
   });
@@ -62,7 +62,7 @@ describe('docs/getting-started.md, followed step by step', () => {
       writeFileSync(path.join(app, file.file!), file.code);
     }
     // The page's esbuild command, through esbuild's API with the same options.
-    await build({ entryPoints: [path.join(app, 'src/client.js')], bundle: true, format: 'esm', outfile: path.join(app, 'public/client.js'), absWorkingDir: app, logLevel: 'silent' });
+    await build({ entryPoints: [path.join(app, 'src/client.ts')], bundle: true, format: 'esm', outfile: path.join(app, 'public/client.js'), absWorkingDir: app, logLevel: 'silent' });
 
     server = spawn(process.execPath, ['server.js'], { cwd: app, env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
     server.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
