@@ -30,7 +30,7 @@ describe('the library package (npm pack)', () => {
   const files = result.files.map((f) => f.path);
 
   it('holds the library, its typings, the browser bundle and the CLI', () => {
-    for (const file of ['package.json', 'README.md', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/browser/index.js', 'dist/src/browser/index.d.ts', 'dist/src/cli/main.js', 'dist/browser/hotline.js']) {
+    for (const file of ['package.json', 'README.md', 'LICENSE', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/browser/index.js', 'dist/src/browser/index.d.ts', 'dist/src/cli/main.js', 'dist/browser/hotline.js']) {
       assert.ok(files.includes(file), `${file} is not in the package`);
     }
   });
