@@ -221,6 +221,7 @@ function renderTable(snapshot: StatsSnapshot): void {
     `Every counter in the panes and this table covers that window and every viewer of this server. ` +
     `“Sent” counts the copies of the window's events the server handed to that transport's connections, one per connection open at the time: ` +
     `a page that arrived late, or a poller reconnecting, was sent fewer; sent = delivered + in flight + lost. ` +
+    `A page closed over an HTTP transport keeps its session, and its copies stay in flight, until the session expires (45 s or more). ` +
     `Only events of the window count: a backlog from before it, or from a connection closed since, is not a delivery. ` +
     `Polls every ${fmtMs(w.interval)}. Server CPU, all transports together: ${fmtMs(p.cpuMs)} (${fmtNumber(p.cpuPercent)} % of one core); ` +
     `per transport, see “How it is measured”.`;
@@ -330,13 +331,13 @@ function selectValue(select: HTMLSelectElement, value: number): void {
   select.value = text;
 }
 
-async function post(path: string, body: unknown): Promise<StatsSnapshot | null> {
+async function post<T>(path: string, body: unknown): Promise<T | null> {
   const response = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
   if (!response.ok) {
     $('status').textContent = `${path}: ${response.status} ${((await response.json().catch(() => ({}))) as { error?: string }).error ?? ''}`;
     return null;
   }
-  return (await response.json()) as StatsSnapshot;
+  return (await response.json()) as T;
 }
 
 function setupControls(): void {
@@ -345,14 +346,14 @@ function setupControls(): void {
   const poll = $('interval') as HTMLSelectElement;
   const send = async () => {
     controlsTouched = Date.now();
-    const config = await post('/lab/config', { rate: Number(rate.value), size: Number(size.value), interval: Number(poll.value) });
-    if (config !== null && (config as unknown as { interval: number }).interval !== interval) setPollInterval(Number(poll.value));
+    const config = await post<{ interval: number }>('/lab/config', { rate: Number(rate.value), size: Number(size.value), interval: Number(poll.value) });
+    if (config !== null && config.interval !== interval) setPollInterval(config.interval);
   };
   rate.addEventListener('change', () => void send());
   size.addEventListener('change', () => void send());
   poll.addEventListener('change', () => void send());
   $('reset').addEventListener('click', async () => {
-    const snapshot = await post('/lab/reset', {});
+    const snapshot = await post<StatsSnapshot>('/lab/reset', {});
     if (snapshot === null) return;
     // What this page received before is of the old window: the server would not count it.
     for (const pane of panes.values()) pane.pending = freshPending();
