@@ -10,6 +10,7 @@ import { LabStats } from './lab-stats.js';
 import type { PollAnatomy, StatsSnapshot } from './snapshot.js';
 import { ReportError, parseLabReport } from './receiver-report.js';
 import { isSameOrigin } from './same-origin.js';
+import { ChangeBudget } from './change-budget.js';
 import { LAB_TRANSPORTS, type LabTransport } from './palette.js';
 import { EventStream } from './stream.js';
 import { STREAM_LIMITS, serverNow } from './stream-message.js';
@@ -63,6 +64,8 @@ export interface LabOptions {
   maxPeers?: number;
   /** Seed of the stream's random arrivals (see EventStream). Default: unseeded. */
   seed?: number;
+  /** Changes (settings, resets) one address may make at once, then one every 2 s. Default 5. */
+  changeBurst?: number;
 }
 
 export interface LabConfig {
@@ -95,7 +98,11 @@ export const INTERVAL_LIMITS = { min: 100, max: 10_000 } as const;
 
 /** A request the lab refuses: its status and a short message that never quotes the input. */
 class LabRequestError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
     super(message);
   }
 }
@@ -129,6 +136,11 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   // Each transport has its own topic, so that each publish can be timed on its own.
   const topic = (t: LabTransport) => `lab/stream/${t}`;
   let rotation = 0;
+  const changes = new ChangeBudget(options.changeBurst);
+  /** A change of the shared stream or counters, within the address's budget (or 429). */
+  function spend(request: IncomingMessage): void {
+    if (!changes.take(request.socket.remoteAddress ?? '')) throw new LabRequestError(429, 'too many changes: one every 2 s', { 'Retry-After': '2' });
+  }
 
   const stream = new EventStream({ rate: config.rate, size: config.size, ...(options.seed !== undefined ? { seed: options.seed } : {}) }, (message) => {
     // Rotate who goes first, so that no transport always waits for the others' writes.
@@ -190,7 +202,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     (request, response) => {
       handleLabRequest(request, response).catch((error: unknown) => {
         if (response.headersSent) response.destroy();
-        else if (error instanceof LabRequestError) sendJson(response, error.status, { error: error.message });
+        else if (error instanceof LabRequestError) sendJson(response, error.status, { error: error.message }, error.headers);
         else if (error instanceof ReportError) sendJson(response, 400, { error: error.message });
         // Anything else is the lab's own fault: said without details (they stay here).
         else sendJson(response, 500, { error: 'internal error' });
@@ -249,6 +261,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     if (pathname === '/lab/config') {
       if (method === 'POST') {
         const change = parseConfig(await readJson(request));
+        spend(request);
         if (change.interval !== undefined) config.interval = change.interval;
         if (change.rate !== undefined || change.size !== undefined) stream.configure(change);
       }
@@ -265,6 +278,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     }
     if (pathname === '/lab/reset' && method === 'POST') {
       await readJson(request);
+      spend(request);
       stats.reset(stream.lastSeq);
       stream.resetCount();
       chat.reset();

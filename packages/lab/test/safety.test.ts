@@ -5,6 +5,7 @@ import http from 'node:http';
 import { type Lab, createLab } from '../src/lab-server.js';
 import { LAB_TRANSPORTS } from '../src/palette.js';
 import type { StatsSnapshot } from '../src/snapshot.js';
+import { CHANGE_REFILL_MS, ChangeBudget } from '../src/change-budget.js';
 
 let lab: Lab;
 let base = '';
@@ -176,4 +177,44 @@ test('/stats does not let other sites read it (no Access-Control-Allow-Origin)',
   assert.equal(response.status, 200);
   assert.equal(response.headers.get('access-control-allow-origin'), null);
   await response.arrayBuffer();
+});
+
+test('one address cannot reset or steer the shared lab in a loop: 429 once its budget is spent', async () => {
+  const own = await createLab({ start: false, changeBurst: 3 });
+  const { port } = await own.listen(0, '127.0.0.1');
+  try {
+    // A malformed change costs nothing: it changed nothing.
+    for (let i = 0; i < 4; i++) {
+      const bad = await fetch(`http://127.0.0.1:${port}/lab/config`, { method: 'POST', headers: JSON_TYPE, body: '{"rate": "fast"}' });
+      assert.equal(bad.status, 400);
+      await bad.arrayBuffer();
+    }
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const path = i % 2 === 0 ? '/lab/reset' : '/lab/config';
+      const response = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers: JSON_TYPE, body: i % 2 === 0 ? '{}' : '{"rate": 3}' });
+      statuses.push(response.status);
+      if (response.status === 429) {
+        assert.equal(response.headers.get('retry-after'), '2');
+        assert.equal(((await response.json()) as { error: string }).error, 'too many changes: one every 2 s');
+      } else await response.arrayBuffer();
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429, 429]);
+    assert.equal(own.snapshot().resets, 2, 'the refused reset changed nothing');
+  } finally {
+    await own.close();
+  }
+});
+
+test('the change budget refills one change every 2 s, up to the burst, per address', () => {
+  let now = 0;
+  const budget = new ChangeBudget(2, () => now);
+  assert.deepEqual([budget.take('a'), budget.take('a'), budget.take('a')], [true, true, false]);
+  assert.equal(budget.take('b'), true, 'another address has its own budget');
+  now += CHANGE_REFILL_MS - 1;
+  assert.equal(budget.take('a'), false);
+  now += 1;
+  assert.deepEqual([budget.take('a'), budget.take('a')], [true, false]);
+  now += 10 * CHANGE_REFILL_MS;
+  assert.deepEqual([budget.take('a'), budget.take('a'), budget.take('a')], [true, true, false], 'never more than the burst');
 });

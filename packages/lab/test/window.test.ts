@@ -129,7 +129,7 @@ test('a backlog that arrives after a reset is not counted as new deliveries', { 
 });
 
 test('every figure agrees with the others at every moment of a run with resets and a new interval', { timeout: 30_000 }, async () => {
-  const lab = await createLab({ rate: 40, size: 100, interval: 120, start: false });
+  const lab = await createLab({ rate: 40, size: 100, interval: 120, start: false, changeBurst: 100 });
   labs.add(lab);
   const { port } = await lab.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${port}`;

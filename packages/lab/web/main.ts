@@ -178,7 +178,8 @@ function renderPane(pane: PaneState, s: TransportSnapshot): void {
   f.flight!.textContent = `${fmtCount(s.inFlight)} · ${fmtCount(s.lost)}`;
   f.p50!.textContent = s.latencyMs.count === 0 ? '–' : fmtMs(s.latencyMs.p50);
   f.p99!.textContent = s.latencyMs.count === 0 ? '–' : fmtMs(s.latencyMs.p99);
-  f.requests!.textContent = fmtCount(s.requests);
+  // An open WebSocket made its one request before the window began, if a reset came after.
+  f.requests!.textContent = pane.transport === 'websocket' && s.requests === 0 && s.peers > 0 ? '0 (upgraded before the window)' : fmtCount(s.requests);
   f.empty!.textContent = s.requests === 0 ? '0' : `${fmtCount(s.emptyResponses)} (${fmtPercent(s.emptyResponses, s.requests)})`;
   f.rpm!.textContent = s.perMessage.requests === null ? '–' : fmtNumber(s.perMessage.requests);
   f.bytesIn!.textContent = fmtBytes(s.bytesIn);
