@@ -67,7 +67,8 @@ export function classicArithmetic(input: ClassicInput): string {
   const ws =
     input.webSocketOverhead === null
       ? ''
-      : ` A WebSocket message costs ${bytes(input.webSocketOverhead)} beyond its payload here, paid only when there is a message.`;
+      : ` A WebSocket message costs ${bytes(input.webSocketOverhead)} beyond its payload here (its 2–4 B frame header, and the upgrade ` +
+        'request spread over the window\'s messages), paid only when there is a message.';
   return (
     intro +
     `<p>Measured here, on the last short poll: its headers are <strong>${bytes(headers)}</strong> ` +

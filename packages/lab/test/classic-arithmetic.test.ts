@@ -27,7 +27,7 @@ test('a poll lighter than 871 B is said to be lighter, by how much, with the hea
   assert.match(html, /with its body \(4 B\) the poll moved 704 B/);
   assert.match(html, /2 headers that example did not have \(<code>sec-ch-ua<\/code> 70 B, <code>sec-fetch-mode<\/code> 20 B: 90 B\)/);
   assert.match(html, /averages 720 B, and 50 % of them came back empty/);
-  assert.match(html, /A WebSocket message costs 2 B beyond its payload/);
+  assert.match(html, /A WebSocket message costs 2 B beyond its payload here \(its 2–4 B frame header/);
 });
 
 test('a poll heavier than 871 B is said to be heavier, never lighter', () => {
