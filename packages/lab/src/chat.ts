@@ -1,5 +1,6 @@
 import type { Server } from 'hotline';
-import type { Handler, Peer } from 'hotline';
+import { type Handler, type Peer, UpgradeRejection } from 'hotline';
+import { isSameOrigin } from './same-origin.js';
 
 /**
  * The duplex demo: a chat room on its own route. A visitor's message goes up over the
@@ -44,7 +45,9 @@ export function createChat(server: Server, onMessage?: () => void): Chat {
   let peers = 0;
   let messages = 0;
   const handler: Handler<ChatData> = {
-    upgrade() {
+    upgrade(request) {
+      // Another site's page must not read the room nor post to it as the visitor.
+      if (!isSameOrigin(request.headers)) throw new UpgradeRejection(403, 'cross-origin request refused');
       return { data: { tokens: BURST, refilledAt: Date.now() } };
     },
     open(peer: Peer<ChatData>) {

@@ -7,7 +7,10 @@ import { Server } from 'hotline';
 import { type Handler, type Peer, UpgradeRejection } from 'hotline';
 import { type Chat, createChat } from './chat.js';
 import { LabStats } from './lab-stats.js';
-import type { ReceiverReport, StatsSnapshot } from './snapshot.js';
+import type { PollAnatomy, StatsSnapshot } from './snapshot.js';
+import { ReportError, parseLabReport } from './receiver-report.js';
+import { isSameOrigin } from './same-origin.js';
+import { ChangeBudget } from './change-budget.js';
 import { LAB_TRANSPORTS, type LabTransport } from './palette.js';
 import { EventStream } from './stream.js';
 import { STREAM_LIMITS, serverNow } from './stream-message.js';
@@ -25,9 +28,16 @@ import { enableLabTransports } from './http-transports.js';
  *   GET  /stats            every counter, as JSON
  *   GET  /lab/clock        the server's clock, for the receivers' offset estimate
  *   /lab/time (WebSocket)  the same, answered per message (finer: no HTTP round trip)
- *   GET|POST /lab/config   stream rate and message size
+ *   GET|POST /lab/config   stream rate, message size and poll interval (shared)
  *   POST /lab/report       receivers report deliveries and latencies; answers /stats
- *   POST /lab/reset        zeroes the counters
+ *   POST /lab/reset        starts a new counting window (shared)
+ *
+ * The stream and its counters are one for the whole server: every viewer sees the same
+ * numbers, and a change of a control or a reset is every viewer's (the page says so).
+ * What protects them: the POSTs and the chat are same-origin only (403 otherwise, see
+ * same-origin.ts), their bodies are checked strictly (400 with a short stable message),
+ * the settings stay within STREAM_LIMITS, and `hotline serve` listens on 127.0.0.1 unless
+ * told otherwise.
  */
 
 export const STREAM_PATH = '/lab/stream';
@@ -54,6 +64,8 @@ export interface LabOptions {
   maxPeers?: number;
   /** Seed of the stream's random arrivals (see EventStream). Default: unseeded. */
   seed?: number;
+  /** Changes (settings, resets) one address may make at once, then one every 2 s. Default 5. */
+  changeBurst?: number;
 }
 
 export interface LabConfig {
@@ -79,7 +91,21 @@ export interface Lab {
   close(): Promise<void>;
 }
 
+/** A report at the highest rate is ~30 KiB a second; a config or a reset a few bytes. */
 const MAX_BODY = 256 * 1024;
+/** Bounds of the poll interval the page may set (and `hotline serve --interval`). */
+export const INTERVAL_LIMITS = { min: 100, max: 10_000 } as const;
+
+/** A request the lab refuses: its status and a short message that never quotes the input. */
+class LabRequestError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
 const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../web/', import.meta.url));
 
 const STATIC: Record<string, { file: string; type: string }> = {
@@ -110,6 +136,11 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   // Each transport has its own topic, so that each publish can be timed on its own.
   const topic = (t: LabTransport) => `lab/stream/${t}`;
   let rotation = 0;
+  const changes = new ChangeBudget(options.changeBurst);
+  /** A change of the shared stream or counters, within the address's budget (or 429). */
+  function spend(request: IncomingMessage): void {
+    if (!changes.take(request.socket.remoteAddress ?? '')) throw new LabRequestError(429, 'too many changes: one every 2 s', { 'Retry-After': '2' });
+  }
 
   const stream = new EventStream({ rate: config.rate, size: config.size, ...(options.seed !== undefined ? { seed: options.seed } : {}) }, (message) => {
     // Rotate who goes first, so that no transport always waits for the others' writes.
@@ -170,8 +201,11 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     },
     (request, response) => {
       handleLabRequest(request, response).catch((error: unknown) => {
-        if (!response.headersSent) sendJson(response, (error as Error).message === 'body too large' ? 413 : 500, { error: (error as Error).message });
-        else response.destroy();
+        if (response.headersSent) response.destroy();
+        else if (error instanceof LabRequestError) sendJson(response, error.status, { error: error.message }, error.headers);
+        else if (error instanceof ReportError) sendJson(response, 400, { error: error.message });
+        // Anything else is the lab's own fault: said without details (they stay here).
+        else sendJson(response, 500, { error: 'internal error' });
       });
     },
   );
@@ -188,7 +222,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     return stats.snapshot({
       peers,
       chatPeers: chat.peers,
-      stream: { rate: stream.rate, size: stream.size, published: stream.published, interval: config.interval },
+      stream: { rate: stream.rate, size: stream.size, interval: config.interval, lastSeq: stream.lastSeq },
     });
   }
 
@@ -203,12 +237,18 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     const pathname = url.split('?', 1)[0]!;
     const method = request.method ?? 'GET';
     if (pathname === '/stats' && (method === 'GET' || method === 'HEAD')) {
-      sendJson(response, 200, snapshot(), { 'Access-Control-Allow-Origin': '*' });
+      // Same-origin only to a browser (no Access-Control-Allow-Origin): another site's page
+      // has no business reading who is connected; scripts and curl read it freely.
+      sendJson(response, 200, snapshot());
       return;
     }
-    // Changes come as JSON: a form or a cross-site `fetch` in text/plain cannot send that
-    // without a CORS preflight, which this server does not answer.
     if (method === 'POST' && (pathname === '/lab/config' || pathname === '/lab/report' || pathname === '/lab/reset')) {
+      if (!isSameOrigin(request.headers)) {
+        request.resume();
+        return sendJson(response, 403, { error: 'cross-origin request refused' });
+      }
+      // Changes come as JSON: a form or a cross-site `fetch` in text/plain cannot send that
+      // without a CORS preflight, which this server does not answer.
       if (!/^application\/json\b/.test(request.headers['content-type'] ?? '')) {
         request.resume();
         return sendJson(response, 415, { error: 'send application/json' });
@@ -220,31 +260,26 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     }
     if (pathname === '/lab/config') {
       if (method === 'POST') {
-        const body = (await readJson(request)) as { rate?: unknown; size?: unknown } | null;
-        if (body === null || typeof body !== 'object') return sendJson(response, 400, { error: 'expected a JSON object' });
-        stream.configure({
-          ...(typeof body.rate === 'number' ? { rate: body.rate } : {}),
-          ...(typeof body.size === 'number' ? { size: body.size } : {}),
-        });
+        const change = parseConfig(await readJson(request));
+        spend(request);
+        if (change.interval !== undefined) config.interval = change.interval;
+        if (change.rate !== undefined || change.size !== undefined) stream.configure(change);
       }
       sendJson(response, 200, currentConfig());
       return;
     }
     if (pathname === '/lab/report' && method === 'POST') {
-      const body = (await readJson(request)) as { transports?: Record<string, ReceiverReport> } | null;
-      if (body === null || typeof body !== 'object' || typeof body.transports !== 'object' || body.transports === null) {
-        return sendJson(response, 400, { error: 'expected {"transports": {...}}' });
-      }
-      for (const [name, report] of Object.entries(body.transports)) {
-        if (LAB_TRANSPORTS.includes(name as LabTransport) && typeof report === 'object' && report !== null) {
-          stats.report(name as LabTransport, report);
-        }
-      }
+      // Checked whole before anything is counted: a bad report changes nothing.
+      const reports = parseLabReport(await readJson(request));
+      const lastSeq = stream.lastSeq;
+      for (const [name, report] of Object.entries(reports)) stats.report(name as LabTransport, report!, lastSeq);
       sendJson(response, 200, snapshot());
       return;
     }
     if (pathname === '/lab/reset' && method === 'POST') {
-      stats.reset();
+      await readJson(request);
+      spend(request);
+      stats.reset(stream.lastSeq);
       stream.resetCount();
       chat.reset();
       sendJson(response, 200, snapshot());
@@ -291,7 +326,12 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     if (!response.writableFinished || response.req?.method !== 'GET' || response.statusCode !== 200) return;
     const length = Number(response.getHeader('content-length'));
     if (Number.isFinite(length) && length < 20) stats.addEmptyResponse(owner as LabTransport);
+    if (owner === 'polling' && Date.now() - lastAnatomy >= 1000) {
+      lastAnatomy = Date.now();
+      stats.poll = pollAnatomy(response.req, response, Number.isFinite(length) ? length : 0);
+    }
   }
+  let lastAnatomy = 0;
 
   let listening = false;
   return {
@@ -372,16 +412,58 @@ function sendJson(response: ServerResponse, status: number, body: unknown, heade
 }
 
 async function readJson(request: IncomingMessage): Promise<unknown> {
+  const declared = Number(request.headers['content-length']);
+  if (declared > MAX_BODY) {
+    request.resume();
+    throw new LabRequestError(413, 'body too large');
+  }
   const chunks: Buffer[] = [];
   let length = 0;
   for await (const chunk of request as AsyncIterable<Buffer>) {
     length += chunk.length;
-    if (length > MAX_BODY) throw new Error('body too large');
+    if (length > MAX_BODY) throw new LabRequestError(413, 'body too large');
     chunks.push(chunk);
   }
+  if (length === 0) return null;
   try {
     return JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
   } catch {
-    return null;
+    throw new LabRequestError(400, 'malformed JSON');
   }
+}
+
+/** The body of `POST /lab/config`: any of rate, size, interval, each within its limits. */
+function parseConfig(body: unknown): { rate?: number; size?: number; interval?: number } {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new LabRequestError(400, 'expected a JSON object');
+  const change: { rate?: number; size?: number; interval?: number } = {};
+  for (const [key, value] of Object.entries(body)) {
+    const [min, max, integer] =
+      key === 'rate' ? [STREAM_LIMITS.minRate, STREAM_LIMITS.maxRate, false]
+      : key === 'size' ? [STREAM_LIMITS.minSize, STREAM_LIMITS.maxSize, true]
+      : key === 'interval' ? [INTERVAL_LIMITS.min, INTERVAL_LIMITS.max, true]
+      : [NaN, NaN, false];
+    if (Number.isNaN(min)) throw new LabRequestError(400, 'unknown setting (known: rate, size, interval)');
+    if (typeof value !== 'number' || !(value >= min && value <= max) || (integer && !Number.isInteger(value))) {
+      throw new LabRequestError(400, `${key} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
+    }
+    change[key as 'rate' | 'size' | 'interval'] = value;
+  }
+  return change;
+}
+
+/** The bytes of one short poll, piece by piece (see PollAnatomy). */
+function pollAnatomy(request: IncomingMessage, response: ServerResponse, bodyBytes: number): PollAnatomy {
+  const requestHeaders: Array<[string, number]> = [];
+  // RFC 9112 §2.1: request-line CRLF, then each field line CRLF, then an empty line.
+  let requestBytes = Buffer.byteLength(`${request.method} ${request.url} HTTP/${request.httpVersion}\r\n`, 'latin1') + 2;
+  const raw = request.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const bytes = Buffer.byteLength(`${raw[i]}: ${raw[i + 1]}\r\n`, 'latin1');
+    requestHeaders.push([raw[i]!.toLowerCase(), bytes]);
+    requestBytes += bytes;
+  }
+  // Node keeps the head it wrote (status line and headers, its own Date, Connection and
+  // Keep-Alive included) as a string on the response.
+  const head = (response as unknown as { _header?: unknown })._header;
+  return { requestBytes, requestHeaders, responseHeadBytes: typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0, bodyBytes };
 }

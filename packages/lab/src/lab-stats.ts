@@ -1,7 +1,8 @@
-import { Histogram, type LatencySummary } from './histogram.js';
+import { Histogram } from './histogram.js';
 import { LAB_TRANSPORTS, type LabTransport } from './palette.js';
 import type { WireMeter } from './wire-meter.js';
-import { type ReceiverReport, type StatsSnapshot, type TrafficCounts, type TransportSnapshot, type WireCounters, emptyCounters } from './snapshot.js';
+import type { ReceiverReport } from './receiver-report.js';
+import { type PollAnatomy, type StatsSnapshot, type TransportSnapshot, emptyCounters } from './snapshot.js';
 
 /**
  * Everything the lab knows about each transport, from two sources:
@@ -9,6 +10,11 @@ import { type ReceiverReport, type StatsSnapshot, type TrafficCounts, type Trans
  *   empty answers to polls, messages handed to each transport, CPU time;
  * - the receivers (the page, or the bench's clients) measure what only they can see:
  *   which messages arrived and how late, and report it back (`report`).
+ *
+ * Every counter covers one window, from the last `reset` (or the start) on. Its messages
+ * are those numbered after `seqAtReset`: a delivery of an older one is not counted, and
+ * no transport is credited with more deliveries (or losses) than copies it was sent, so
+ * that `delivered + lost ≤ sent` holds at every moment, whatever a receiver reports.
  */
 
 interface Tally {
@@ -26,13 +32,15 @@ function emptyTally(): Tally {
   return { sent: 0, delivered: 0, lost: 0, duplicates: 0, emptyResponses: 0, payloadBytes: 0, cpuMicros: 0, latency: new Histogram() };
 }
 
-/** Bounds on one report, so that a bad client cannot make the server do much. */
-const MAX_SAMPLES_PER_REPORT = 20_000;
-
 export class LabStats {
   readonly meter: WireMeter;
   private tallies = new Map<LabTransport, Tally>();
   private resetAt = Date.now();
+  /** The stream's last sequence number when the window began. */
+  private seqAtReset = 0;
+  private resets = 0;
+  /** The last short poll, piece by piece. */
+  poll: PollAnatomy | null = null;
   private cpuAtReset = process.cpuUsage();
   /** 'process' when one transport runs alone (the bench), so the whole process is its. */
   cpuAttribution: 'handlers' | 'process' = 'handlers';
@@ -59,27 +67,36 @@ export class LabStats {
     this.tally(transport).cpuMicros += micros;
   }
 
-  report(transport: LabTransport, report: ReceiverReport): void {
+  /**
+   * Counts a receiver's report; `lastSeq` is the stream's newest message. Returns how many
+   * of the reported deliveries were counted (the others came from before the window).
+   */
+  report(transport: LabTransport, report: ReceiverReport, lastSeq: number): number {
     const tally = this.tally(transport);
-    tally.delivered += count(report.delivered);
-    tally.lost += count(report.lost);
-    tally.duplicates += count(report.duplicates);
-    tally.payloadBytes += count(report.payloadBytes);
-    if (Array.isArray(report.latencies)) {
-      const n = Math.min(report.latencies.length, MAX_SAMPLES_PER_REPORT);
-      for (let i = 0; i < n; i++) {
-        const v = report.latencies[i];
-        if (typeof v === 'number') tally.latency.record(v);
-      }
+    let counted = 0;
+    for (let i = 0; i < report.seqs.length; i++) {
+      const seq = report.seqs[i]!;
+      if (seq <= this.seqAtReset || seq > lastSeq) continue;
+      if (tally.delivered + tally.lost >= tally.sent) break;
+      tally.delivered++;
+      tally.latency.record(report.latencies[i]!);
+      counted++;
     }
-    if (report.histogram !== undefined) tally.latency.merge(Histogram.fromJSON(report.histogram));
+    if (counted > 0) tally.payloadBytes += Math.round((report.payloadBytes * counted) / report.seqs.length);
+    tally.lost += Math.min(report.lost, tally.sent - tally.delivered - tally.lost);
+    tally.duplicates += report.duplicates;
+    return counted;
   }
 
   latency(transport: LabTransport): Histogram {
     return this.tally(transport).latency;
   }
 
-  reset(): void {
+  /** Starts a new window: every counter from zero, and only messages after `lastSeq`. */
+  reset(lastSeq: number): void {
+    this.seqAtReset = lastSeq;
+    this.resets++;
+    this.poll = null;
     for (const t of LAB_TRANSPORTS) this.tallies.set(t, emptyTally());
     this.meter.reset();
     this.chatMessages = 0;
@@ -90,7 +107,7 @@ export class LabStats {
   snapshot(context: {
     peers: (t: LabTransport) => number;
     chatPeers: number;
-    stream: StatsSnapshot['stream'];
+    stream: { rate: number; size: number; interval: number; lastSeq: number };
   }): StatsSnapshot {
     this.meter.flush();
     const now = Date.now();
@@ -109,6 +126,7 @@ export class LabStats {
       transports[t] = {
         peers: context.peers(t),
         sent: tally.sent,
+        inFlight: tally.sent - d - tally.lost,
         delivered: d,
         lost: tally.lost,
         duplicates: tally.duplicates,
@@ -133,7 +151,16 @@ export class LabStats {
       now,
       since: this.resetAt,
       elapsedSec: round3(elapsedSec),
-      stream: context.stream,
+      resets: this.resets,
+      stream: {
+        rate: context.stream.rate,
+        size: context.stream.size,
+        interval: context.stream.interval,
+        published: context.stream.lastSeq - this.seqAtReset,
+        firstSeq: this.seqAtReset + 1,
+        lastSeq: context.stream.lastSeq,
+      },
+      poll: this.poll,
       process: {
         cpuMs: round3(cpuMs),
         cpuPercent: round3((cpuMs / (elapsedSec * 1000)) * 100),
@@ -146,10 +173,6 @@ export class LabStats {
       lab: { ...(this.meter.counters.get('lab') ?? emptyCounters()) },
     };
   }
-}
-
-function count(value: unknown): number {
-  return typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
 }
 
 function round3(value: number): number {

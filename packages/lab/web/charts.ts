@@ -45,12 +45,25 @@ function makeChart(
     height: HEIGHT,
     series: seriesFor(options.format, options.points),
     scales: {
-      // Always the last WINDOW_S seconds: a steady time axis from the first second on.
-      x: { time: true, range: (_u, min, max) => [Math.min(min, max - WINDOW_S), max] },
+      // Always the last WINDOW_S seconds up to now, on this page's clock: a steady axis
+      // from the first second on, and the right one with no data at all (uPlot, left to
+      // find a range for an empty or a single-point series, falls back to 1970 or to a
+      // span of years).
+      x: { time: true, range: () => { const now = Date.now() / 1000; return [now - WINDOW_S, now]; } },
       y: options.log ? { distr: 3, log: 10 } : { range: (_u, _min, max) => [0, Math.max(options.minY ?? 1, max * 1.1)] },
     },
     axes: [
-      { stroke: '#555', grid: { stroke: '#eceef2', width: 1 }, ticks: { stroke: '#d5d8de', width: 1 } },
+      {
+        stroke: '#555',
+        grid: { stroke: '#eceef2', width: 1 },
+        ticks: { stroke: '#d5d8de', width: 1 },
+        // Clock time on one line, a tick every 10 s at least 70 px apart: no date (the
+        // window is a minute), nothing wider than its slot.
+        incrs: [5, 10, 15, 30, 60],
+        space: 70,
+        size: 30,
+        values: (_u, splits) => splits.map((v) => (v === null ? '' : clockTime(v))),
+      },
       {
         stroke: '#555',
         label: options.axisLabel,
@@ -63,6 +76,15 @@ function makeChart(
       },
     ],
     legend: { live: false },
+    // The time axis as drawn, on the element, for the page's tests to read.
+    hooks: {
+      draw: [
+        (u: uPlot) => {
+          host.dataset.xMin = String(u.scales.x!.min);
+          host.dataset.xMax = String(u.scales.x!.max);
+        },
+      ],
+    },
     cursor: { points: { size: 6 } },
   };
   const empty: uPlot.AlignedData = [[], ...LAB_TRANSPORTS.map(() => [])];
@@ -72,6 +94,12 @@ function makeChart(
     if (Math.abs(w - chart.width) > 2) chart.setSize({ width: w, height: HEIGHT });
   }).observe(host);
   return chart;
+}
+
+/** hh:mm:ss of a time in epoch seconds, on the page's time zone. */
+export function clockTime(seconds: number): string {
+  const d = new Date(seconds * 1000);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, '0')).join(':');
 }
 
 /** Per-message latency, as dots: one per message received by this page. */
@@ -161,4 +189,5 @@ export class SeriesChart {
     for (const col of this.ys) col.length = 0;
     this.chart.setData([this.xs, ...this.ys] as uPlot.AlignedData);
   }
+
 }

@@ -4,6 +4,8 @@
  */
 import { type HotlineClient, connect } from 'hotline/client';
 import type { StatsSnapshot, TransportSnapshot } from '../src/snapshot.js';
+import type { ReceiverReport } from '../src/receiver-report.js';
+import { classicArithmetic } from '../src/classic-arithmetic.js';
 import { LAB_TRANSPORTS, LOOK, type LabTransport } from '../src/palette.js';
 import { parseMessage } from '../src/stream-message.js';
 import { LatencyChart, SeriesChart } from './charts.js';
@@ -14,20 +16,21 @@ import { fmtBytes, fmtCount, fmtMs, fmtNumber, fmtPercent } from './format.js';
 const STREAM_PATH = '/lab/stream';
 const REPORT_EVERY_MS = 1000;
 
-interface Pending {
-  delivered: number;
-  latencies: number[];
-  lost: number;
-  duplicates: number;
-  payloadBytes: number;
-}
+/** What a pane received since its last report (see receiver-report.ts). */
+type Pending = ReceiverReport;
 
 interface PaneState {
   transport: LabTransport;
   client: HotlineClient | null;
-  /** Messages this page received, and the last sequence number (for gaps and repeats). */
+  /**
+   * Messages this page received since it opened, and the last sequence number on the
+   * current connection (for gaps and repeats; 0 when a connection opens: the messages
+   * published while none was open were never sent to it, so they are not lost).
+   */
   received: number;
   lastSeq: number;
+  /** The newest message, shown at the next animation frame (not per message: see receive). */
+  shown: string | null;
   lastLatency: number | null;
   setupMs: number | null;
   pending: Pending;
@@ -53,7 +56,7 @@ function $(id: string): HTMLElement {
 }
 
 function freshPending(): Pending {
-  return { delivered: 0, latencies: [], lost: 0, duplicates: 0, payloadBytes: 0 };
+  return { seqs: [], latencies: [], lost: 0, duplicates: 0, payloadBytes: 0 };
 }
 
 // ---- Panes -----------------------------------------------------------------------------------
@@ -68,10 +71,11 @@ function buildPane(transport: LabTransport): PaneState {
     <div class="pane-head"><h3><span class="swatch"></span>${look.label}</h3><span class="state" data-k="state">connecting</span></div>
     <p class="summary">${look.summary}</p>
     <div class="big">
-      <div><span class="value" data-k="delivered">0</span><span class="label">messages delivered</span></div>
+      <div><span class="value" data-k="delivered">0</span><span class="label">delivered <span data-k="sent">of 0 sent</span></span></div>
       <div><span class="value" data-k="p50">–</span><span class="label">latency p50</span></div>
     </div>
     <dl class="facts">
+      <dt>in flight · lost</dt><dd data-k="flight">–</dd>
       <dt>latency p99</dt><dd data-k="p99">–</dd>
       <dt>HTTP requests</dt><dd data-k="requests">0</dd>
       <dt>… came back empty</dt><dd data-k="empty">0</dd>
@@ -79,13 +83,13 @@ function buildPane(transport: LabTransport): PaneState {
       <dt>bytes in (to server)</dt><dd data-k="bytesIn">–</dd>
       <dt>bytes out</dt><dd data-k="bytesOut">–</dd>
       <dt>wire bytes / message</dt><dd data-k="bpm">–</dd>
-      <dt>CPU / 1,000 messages</dt><dd data-k="cpu">–</dd>
       <dt>connection set-up</dt><dd data-k="setup">–</dd>
     </dl>
+    <p class="window">Counted since the window began (see “Side by side”), every viewer's traffic.</p>
     <div class="last"><span class="pulse" data-k="pulse"></span><span data-k="lastText">waiting for the first event…</span></div>`;
   const fields: Record<string, HTMLElement> = {};
   for (const node of Array.from(el.querySelectorAll<HTMLElement>('[data-k]'))) fields[node.dataset.k!] = node;
-  return { transport, client: null, received: 0, lastSeq: 0, lastLatency: null, setupMs: null, pending: freshPending(), el, fields };
+  return { transport, client: null, received: 0, lastSeq: 0, shown: null, lastLatency: null, setupMs: null, pending: freshPending(), el, fields };
 }
 
 function setState(pane: PaneState, text: string, kind: 'open' | 'closed' | '') {
@@ -104,6 +108,7 @@ function openPane(pane: PaneState): void {
   pane.client = client;
   client.addEventListener('open', () => {
     if (pane.client !== client) return;
+    pane.lastSeq = 0;
     pane.setupMs = performance.now() - started;
     setState(pane, 'open', 'open');
     pane.fields.setup!.textContent = fmtMs(pane.setupMs);
@@ -135,20 +140,33 @@ function receive(pane: PaneState, text: string): void {
     p.duplicates++;
     return;
   }
-  // A new page starts at whatever the stream is at; after that, a jump is a loss.
+  // A connection starts at whatever the stream is at; after that, a jump is a loss.
   if (pane.lastSeq !== 0 && message.seq > pane.lastSeq + 1) p.lost += message.seq - pane.lastSeq - 1;
   pane.lastSeq = message.seq;
   pane.received++;
   pane.lastLatency = latency;
-  p.delivered++;
-  p.payloadBytes += text.length;
-  if (p.latencies.length < 20_000) p.latencies.push(Math.round(latency * 1000) / 1000);
+  // (A report holds at most MAX_REPORTED_MESSAGES: beyond, in a tab the browser throttled,
+  // the rest are this page's alone.)
+  if (p.seqs.length < 20_000) {
+    p.seqs.push(message.seq);
+    p.latencies.push(Math.round(latency * 1000) / 1000);
+    p.payloadBytes += text.length;
+  }
   latencyChart.add(pane.transport, Date.now() / 1000, latency);
+  // The DOM is touched once per frame, not per message: at 100 messages a second on five
+  // panes, a layout per message kept the main thread busy and delayed the next
+  // messages' events, which is latency the page would then measure.
+  if (pane.shown === null) requestAnimationFrame(() => show(pane));
+  pane.shown = `this page: ${fmtCount(pane.received)} received · last #${message.seq} after ${fmtMs(latency)}`;
+}
+
+function show(pane: PaneState): void {
   pane.el.dataset.received = String(pane.received);
-  pane.fields.lastText!.textContent = `this page: ${fmtCount(pane.received)} received · last #${message.seq} after ${fmtMs(latency)}`;
+  pane.fields.lastText!.textContent = pane.shown;
+  pane.shown = null;
   const pulse = pane.fields.pulse!;
   pulse.classList.remove('on');
-  // Restart the animation (a reflow between the two class changes).
+  // Restart the animation (a reflow between the two class changes), at most once a frame.
   void pulse.offsetWidth;
   pulse.classList.add('on');
 }
@@ -156,26 +174,29 @@ function receive(pane: PaneState, text: string): void {
 function renderPane(pane: PaneState, s: TransportSnapshot): void {
   const f = pane.fields;
   f.delivered!.textContent = fmtCount(s.delivered);
+  f.sent!.textContent = `of ${fmtCount(s.sent)} sent`;
+  f.flight!.textContent = `${fmtCount(s.inFlight)} · ${fmtCount(s.lost)}`;
   f.p50!.textContent = s.latencyMs.count === 0 ? '–' : fmtMs(s.latencyMs.p50);
   f.p99!.textContent = s.latencyMs.count === 0 ? '–' : fmtMs(s.latencyMs.p99);
-  f.requests!.textContent = fmtCount(s.requests);
+  // An open WebSocket made its one request before the window began, if a reset came after.
+  f.requests!.textContent = pane.transport === 'websocket' && s.requests === 0 && s.peers > 0 ? '0 (upgraded before the window)' : fmtCount(s.requests);
   f.empty!.textContent = s.requests === 0 ? '0' : `${fmtCount(s.emptyResponses)} (${fmtPercent(s.emptyResponses, s.requests)})`;
   f.rpm!.textContent = s.perMessage.requests === null ? '–' : fmtNumber(s.perMessage.requests);
   f.bytesIn!.textContent = fmtBytes(s.bytesIn);
   f.bytesOut!.textContent = fmtBytes(s.bytesOut);
   f.bpm!.textContent = s.perMessage.bytes === null ? '–' : fmtBytes(s.perMessage.bytes);
-  f.cpu!.textContent = s.perMessage.cpuMsPer1000 === null ? '–' : `${fmtMs(s.perMessage.cpuMsPer1000)}*`;
 }
 
 // ---- Table and the classic arithmetic ---------------------------------------------------
 
 function renderTable(snapshot: StatsSnapshot): void {
   const head = `<thead><tr>
-    <th>transport</th><th>peers</th><th>delivered<small>messages</small></th><th>lost</th>
+    <th>transport</th><th>peers<small>now</small></th><th>sent<small>copies</small></th><th>delivered<small>messages</small></th>
+    <th>in flight</th><th>lost</th>
     <th>HTTP requests</th><th>empty<small>responses</small></th><th>requests<small>per message</small></th>
     <th>bytes in<small>to server</small></th><th>bytes out<small>from server</small></th>
     <th>wire bytes<small>per message</small></th><th>overhead<small>bytes / message</small></th>
-    <th>latency p50<small>ms</small></th><th>latency p99<small>ms</small></th><th>CPU*<small>ms / 1,000 msgs</small></th>
+    <th>latency p50<small>ms</small></th><th>latency p99<small>ms</small></th>
   </tr></thead>`;
   const rows = LAB_TRANSPORTS.map((t) => {
     const s = snapshot.transports[t];
@@ -183,38 +204,35 @@ function renderTable(snapshot: StatsSnapshot): void {
     const n = (v: number | null, f: (x: number) => string = fmtNumber) => (v === null ? '–' : f(v));
     return `<tr data-transport="${t}">
       <td><span class="swatch" style="--colour:${look.colour}"></span>${look.label}</td>
-      <td>${fmtCount(s.peers)}</td><td>${fmtCount(s.delivered)}</td><td>${fmtCount(s.lost)}</td>
+      <td>${fmtCount(s.peers)}</td><td>${fmtCount(s.sent)}</td><td>${fmtCount(s.delivered)}</td><td>${fmtCount(s.inFlight)}</td><td>${fmtCount(s.lost)}</td>
       <td>${fmtCount(s.requests)}</td><td>${fmtCount(s.emptyResponses)}</td><td>${n(s.perMessage.requests)}</td>
       <td>${fmtBytes(s.bytesIn)}</td><td>${fmtBytes(s.bytesOut)}</td>
       <td>${n(s.perMessage.bytes)}</td><td>${n(s.perMessage.overheadBytes)}</td>
-      <td>${s.latencyMs.count === 0 ? '–' : fmtNumber(s.latencyMs.p50)}</td><td>${s.latencyMs.count === 0 ? '–' : fmtNumber(s.latencyMs.p99)}</td>
-      <td>${n(s.perMessage.cpuMsPer1000)}</td></tr>`;
+      <td>${s.latencyMs.count === 0 ? '–' : fmtNumber(s.latencyMs.p50)}</td><td>${s.latencyMs.count === 0 ? '–' : fmtNumber(s.latencyMs.p99)}</td></tr>`;
   }).join('');
   $('table').innerHTML = head + `<tbody>${rows}</tbody>`;
   const p = snapshot.process;
+  const w = snapshot.stream;
+  $('window').textContent =
+    `Window: since ${snapshot.resets === 0 ? 'the server started' : 'the last reset'}, ${fmtNumber(snapshot.elapsedSec)} s ago (${new Date(snapshot.since).toLocaleTimeString('en-GB')}). ` +
+    `${fmtCount(w.published)} events published in it` +
+    (w.published === 0 ? '' : ` (#${fmtCount(w.firstSeq)} to #${fmtCount(w.lastSeq)})`) +
+    `, ${w.size} B each at ${w.rate}/s on average.`;
   $('table-note').textContent =
-    `Since the last reset, ${fmtNumber(snapshot.elapsedSec)} s ago: ${fmtCount(snapshot.stream.published)} events of ${snapshot.stream.size} B at ${snapshot.stream.rate}/s on average; ` +
-    `this page polls every ${fmtMs(interval)}. *CPU attributed to a transport: ${fmtMs(p.attributedCpuMs)} of the process's ${fmtMs(p.cpuMs)} ` +
-    `(${fmtNumber(p.cpuPercent)} % of one core); the rest is shared work (HTTP parsing, GC, timers, this page's reports).`;
-  renderClassic(snapshot);
-}
-
-function renderClassic(snapshot: StatsSnapshot): void {
+    `Every counter in the panes and this table covers that window and every viewer of this server. ` +
+    `“Sent” counts the copies of the window's events the server handed to that transport's connections, one per connection open at the time: ` +
+    `a page that arrived late, or a poller reconnecting, was sent fewer; sent = delivered + in flight + lost. ` +
+    `A page closed over an HTTP transport keeps its session, and its copies stay in flight, until the session expires (45 s or more). ` +
+    `Only events of the window count: a backlog from before it, or from a connection closed since, is not a delivery. ` +
+    `Polls every ${fmtMs(w.interval)}. Server CPU, all transports together: ${fmtMs(p.cpuMs)} (${fmtNumber(p.cpuPercent)} % of one core); ` +
+    `per transport, see “How it is measured”.`;
   const polling = snapshot.transports.polling;
-  const ws = snapshot.transports.websocket;
-  const pollBytes = polling.requests > 0 ? (polling.bytesIn + polling.bytesOut) / polling.requests : null;
-  const wsOverhead = ws.perMessage.overheadBytes;
-  const measured =
-    pollBytes === null
-      ? 'Measured here: waiting for the first polls.'
-      : `Measured here, now: one short poll costs <strong>${fmtNumber(pollBytes)} bytes</strong> on the wire (request and response, headers and body; ` +
-        `${fmtPercent(polling.emptyResponses, polling.requests)} of them came back empty), ` +
-        (wsOverhead === null ? 'and WebSocket has not delivered yet.' : `and a WebSocket message costs <strong>${fmtNumber(wsOverhead)} bytes</strong> beyond its payload.`) +
-        ' Browsers send fewer headers than the 2010 example (no cookies here, no Flash-era user agent), so a poll is lighter than 871 B — but it is paid on every request, empty or not, while the frame header is paid only per message.';
-  $('classic').innerHTML =
-    `<p><strong>The classic arithmetic</strong> (websocket.org, 2010): a poll carries 871 bytes of HTTP headers, a WebSocket frame 2 bytes. ` +
-    `1,000 clients polling once a second move 871,000 B/s (≈ 6.6 Mbit/s) of headers; on WebSocket, one message a second each, 2,000 B/s (≈ 0.015 Mbit/s).</p>` +
-    `<p>${measured}</p>`;
+  $('classic').innerHTML = classicArithmetic({
+    poll: snapshot.poll,
+    averagePollBytes: polling.requests > 0 ? (polling.bytesIn + polling.bytesOut) / polling.requests : null,
+    emptyShare: polling.requests > 0 ? polling.emptyResponses / polling.requests : null,
+    webSocketOverhead: snapshot.transports.websocket.perMessage.overheadBytes,
+  });
 }
 
 // ---- Reports and snapshots ---------------------------------------------------------------
@@ -232,6 +250,7 @@ async function reportAndRefresh(): Promise<void> {
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ transports }),
     });
+    if (!response.ok) throw new Error(`report refused: ${response.status}`);
     snapshot = (await response.json()) as StatsSnapshot;
   } catch {
     $('status').textContent = 'server unreachable';
@@ -241,11 +260,13 @@ async function reportAndRefresh(): Promise<void> {
 }
 
 function render(snapshot: StatsSnapshot): void {
+  // A window that began after the charts' data did: the charts start over with it.
+  if (previous !== null && snapshot.since !== previous.since) clearCharts();
   for (const pane of panes.values()) renderPane(pane, snapshot.transports[pane.transport]);
   renderTable(snapshot);
   syncControls(snapshot);
-  const at = snapshot.now / 1000;
-  if (previous !== null && snapshot.since !== previous.since) recent.length = 0;
+  // The page's clock, like the latency dots, so that every chart shares one time axis.
+  const at = Date.now() / 1000;
   recent.push(snapshot);
   // Rates over a sliding window of a few seconds: one-second samples of polls that come
   // once a second would only show aliasing.
@@ -272,15 +293,32 @@ function render(snapshot: StatsSnapshot): void {
   $('status').textContent = `clock offset ${fmtMs(clock.offset)} (±${fmtMs(clock.rtt / 2)}) · ${fmtNumber(snapshot.process.cpuPercent)} % server CPU`;
 }
 
+function clearCharts(): void {
+  latencyChart.clear();
+  requestsChart.clear();
+  bytesChart.clear();
+  perMessageChart.clear();
+  recent.length = 0;
+}
+
 // ---- Controls ------------------------------------------------------------------------------
 
 let controlsTouched = 0;
 
 function syncControls(snapshot: StatsSnapshot): void {
-  // Another visitor may change the stream: follow the server, unless the user just did.
+  // Another viewer may change the stream (it is shared): follow the server, unless this
+  // page just did.
   if (Date.now() - controlsTouched < 3000) return;
   selectValue($('rate') as HTMLSelectElement, snapshot.stream.rate);
   selectValue($('size') as HTMLSelectElement, snapshot.stream.size);
+  selectValue($('interval') as HTMLSelectElement, snapshot.stream.interval);
+  if (snapshot.stream.interval !== interval) setPollInterval(snapshot.stream.interval);
+}
+
+/** New pollers at the new interval (a poller's interval is fixed when it connects). */
+function setPollInterval(ms: number): void {
+  interval = ms;
+  for (const t of ['polling', 'interval-polling'] as const) openPane(panes.get(t)!);
 }
 
 function selectValue(select: HTMLSelectElement, value: number): void {
@@ -294,34 +332,32 @@ function selectValue(select: HTMLSelectElement, value: number): void {
   select.value = text;
 }
 
+async function post<T>(path: string, body: unknown): Promise<T | null> {
+  const response = await fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  if (!response.ok) {
+    $('status').textContent = `${path}: ${response.status} ${((await response.json().catch(() => ({}))) as { error?: string }).error ?? ''}`;
+    return null;
+  }
+  return (await response.json()) as T;
+}
+
 function setupControls(): void {
   const rate = $('rate') as HTMLSelectElement;
   const size = $('size') as HTMLSelectElement;
   const poll = $('interval') as HTMLSelectElement;
   const send = async () => {
     controlsTouched = Date.now();
-    await fetch('/lab/config', {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ rate: Number(rate.value), size: Number(size.value) }),
-    });
+    const config = await post<{ interval: number }>('/lab/config', { rate: Number(rate.value), size: Number(size.value), interval: Number(poll.value) });
+    if (config !== null && config.interval !== interval) setPollInterval(config.interval);
   };
   rate.addEventListener('change', () => void send());
   size.addEventListener('change', () => void send());
-  poll.addEventListener('change', () => {
-    interval = Number(poll.value);
-    for (const t of ['polling', 'interval-polling'] as const) openPane(panes.get(t)!);
-  });
+  poll.addEventListener('change', () => void send());
   $('reset').addEventListener('click', async () => {
-    const response = await fetch('/lab/reset', { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
-    const snapshot = (await response.json()) as StatsSnapshot;
+    const snapshot = await post<StatsSnapshot>('/lab/reset', {});
+    if (snapshot === null) return;
+    // What this page received before is of the old window: the server would not count it.
     for (const pane of panes.values()) pane.pending = freshPending();
-    latencyChart.clear();
-    requestsChart.clear();
-    bytesChart.clear();
-    perMessageChart.clear();
-    previous = null;
-    recent.length = 0;
     render(snapshot);
   });
 }

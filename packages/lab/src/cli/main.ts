@@ -11,7 +11,7 @@ export const LAB_USAGE = `Usage: hotline-lab <command> [options]   (or: hotline 
 Commands:
   serve   [--port N] [--host H] [--rate R] [--size BYTES] [--interval MS]
                                           the lab: WebSocket against polling, long polling
-                                          and SSE, measured live (default port 8080)
+                                          and SSE, measured live (default 127.0.0.1:8080)
   bench transports [--clients N] [--rate R] [--duration S] [--interval MS]
                                           every transport under N simulated clients:
                                           a table and a Markdown report with charts
