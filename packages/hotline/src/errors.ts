@@ -94,6 +94,8 @@ export type ErrorCode =
   // API misuse
   | 'HL_ERR_INVALID_ARGUMENT'
   | 'HL_ERR_INVALID_STATE'
+  /** `server.route` was given a path (or a pattern of the same shape) it already serves. */
+  | 'HL_ERR_ROUTE_EXISTS'
   // Broker adapters
   | 'HL_ERR_BROKER'
   | 'HL_ERR_INVALID_ENVELOPE';

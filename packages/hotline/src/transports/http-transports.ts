@@ -7,7 +7,7 @@ import type { ByteBudget } from '../resources/byte-budget.js';
 import type { Server } from '../server/server.js';
 import type { Route, ServerTransport, ShutdownOptions, UpgradeHead } from '../server/transport-contract.js';
 import type { Sweepable } from '../timers/sweep.js';
-import { type Payload, ReadyState, TRANSPORTS, Transport, type TransportName, UpgradeRejection } from '../types.js';
+import { type Payload, type Peer, ReadyState, type RouteParams, TRANSPORTS, Transport, type TransportName, UpgradeRejection } from '../types.js';
 import { serveClientBundle } from './client-bundle.js';
 import { corsHeaders, preflight } from './cors.js';
 import { ENDED, EndedSessions, type EndReason } from './ended-sessions.js';
@@ -211,7 +211,7 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
   // ---- Requests (ServerTransport) --------------------------------------------------------
 
   /** A plain HTTP request of a route: returns false for requests that are not ours. */
-  handleRequest(request: IncomingMessage, response: ServerResponse, route: Route): boolean {
+  handleRequest(request: IncomingMessage, response: ServerResponse, route: Route, params: RouteParams): boolean {
     const url = request.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -243,7 +243,7 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
       }
       if (sid === null) {
         if (request.method !== 'GET') throw new TransportError('HL_ERR_UNKNOWN_SESSION', 400, 'a POST needs a session id (sid)');
-        handshake(this, request, response, route, name, path, query);
+        handshake(this, request, response, route, params, name, path, query);
         return true;
       }
       const session = this.find(sid, name, path);
@@ -256,6 +256,11 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
       this.fail(response, error);
     }
     return true;
+  }
+
+  /** The open sessions, in the order they opened (`server.peers`); closing them meanwhile is safe. */
+  *peers(): Generator<Peer> {
+    for (const session of this.sessions.values()) if (session.readyState === ReadyState.OPEN) yield session;
   }
 
   /** An upgrade naming a session moves it onto a WebSocket; every other upgrade is the server's. */
@@ -360,7 +365,7 @@ export function enableHttpTransports(server: Server, options: HttpTransportOptio
   if (transports.options.clientPath !== false) {
     // The bundle's path must reach the route handler: give it a route of its own that
     // refuses WebSocket upgrades, unless the application already owns the path.
-    if (server.findRoute(transports.options.clientPath)?.path !== transports.options.clientPath) {
+    if (server.registeredRoute(transports.options.clientPath) === null) {
       server.route(transports.options.clientPath, {
         upgrade() {
           throw new UpgradeRejection(404, 'not a WebSocket route');

@@ -5,7 +5,7 @@ import type { Packet } from '../protocol/session/wire.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
 import type { Publication } from '../websocket/publication.js';
 import type { BudgetExhausted, BudgetHolder } from '../resources/byte-budget.js';
-import { type Handler, type Payload, type Peer, ReadyState, type SendOptions, type SendResult, type TransportName } from '../types.js';
+import { type Handler, type Payload, type Peer, ReadyState, type RouteParams, type SendOptions, type SendResult, type TransportName } from '../types.js';
 import { toBuffer } from '../websocket/payload.js';
 import type { EndReason } from './ended-sessions.js';
 import type { HostedSession, SessionHost } from './session-host.js';
@@ -52,6 +52,8 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     readonly httpTransport: HttpTransportName,
     /** The request path the session was created on: other paths do not know it. */
     readonly path: string,
+    /** The params of the route pattern that matched `path`. */
+    readonly params: RouteParams,
     readonly remoteAddress: string,
     /** @internal Who it belongs to, for the limits per client (`sessionKey`). */
     readonly key: string,
@@ -141,6 +143,14 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     core.close(code, reason, Date.now());
     this.reserve();
     this.scheduleFlush();
+  }
+
+  /**
+   * HTTP transports have no ping frame (their liveness is the session timeouts), and a
+   * session carried by a WebSocket keeps its own heartbeat: sends nothing, returns false.
+   */
+  ping(_data?: Payload): boolean {
+    return false;
   }
 
   /** Ends the session at once: no close packet; `close` reaches the handler with 1006. */
