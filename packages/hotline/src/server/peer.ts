@@ -5,7 +5,7 @@ import { ReadyState } from '../protocol/ready-state.js';
 import { WebSocketShell } from '../websocket/shell.js';
 import type { ShellOptions } from '../websocket/shell-settings.js';
 import type { ConnectionOwner } from '../websocket/owner.js';
-import { toBuffer } from '../websocket/payload.js';
+import { checkSendArguments, toBuffer } from '../websocket/payload.js';
 import type { Sweep, Sweepable } from '../timers/sweep.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import type { PubSubEngine } from '../pubsub/engine.js';
@@ -181,6 +181,7 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   }
 
   send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
+    if (options !== undefined || (isBinary !== undefined && typeof isBinary !== 'boolean')) checkSendArguments(isBinary, options);
     return this.shell.send(toBuffer(data), isBinary ?? typeof data !== 'string', options?.compress);
   }
 

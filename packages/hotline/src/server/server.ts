@@ -1,7 +1,7 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { HandshakeError, HotlineError, invalidArgument } from '../errors.js';
+import { HandshakeError, HotlineError, checkOptions, invalidArgument, shown } from '../errors.js';
 import { ReadyState } from '../protocol/ready-state.js';
 import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
 import { findEndOfHead, isWebSocketUpgrade, parseRequestHead } from '../protocol/request-head.js';
@@ -513,7 +513,8 @@ export class Server implements PeerHost {
    * hook runs once it has caught up.
    */
   publish(topic: string, data: Payload, isBinary?: boolean, options?: PublishOptions): number {
-    if (typeof topic !== 'string') throw invalidArgument('topic must be a string');
+    if (typeof topic !== 'string') throw invalidArgument(`topic must be a string (got ${shown(topic)})`);
+    if (options !== undefined || (isBinary !== undefined && typeof isBinary !== 'boolean')) checkPublishArguments(isBinary, options);
     // One object for every subscriber on every transport: WebSocket peers build its frame
     // (and compressions) on it once; HTTP sessions queue a reference to its bytes.
     const publication = new Publication(toBuffer(data), isBinary ?? typeof data !== 'string');
@@ -685,6 +686,18 @@ class PendingHandshake implements Sweepable {
     this.expired = true;
     this.server.handshakeExpired(this);
   }
+}
+
+const PUBLISH_KEYS: readonly (keyof PublishOptions)[] = ['except', 'onDropped'];
+
+/** `publish`'s optional arguments, checked when given (a peer's own publish passes `except` only). */
+function checkPublishArguments(isBinary: unknown, options: PublishOptions | undefined): void {
+  if (isBinary !== undefined && typeof isBinary !== 'boolean') throw invalidArgument(`isBinary must be a boolean or undefined (got ${shown(isBinary)})`);
+  if (options === undefined) return;
+  checkOptions(options, PUBLISH_KEYS, 'the publish options');
+  const { except, onDropped } = options;
+  if (except !== undefined && (typeof except !== 'object' || except === null)) throw invalidArgument(`except must be a peer (got ${shown(except)})`);
+  if (onDropped !== undefined && typeof onDropped !== 'function') throw invalidArgument(`onDropped must be a function (got ${shown(onDropped)})`);
 }
 
 /**

@@ -6,7 +6,7 @@ import type { Subscriber } from '../pubsub/topic-tree.js';
 import type { Publication } from '../websocket/publication.js';
 import type { BudgetExhausted, BudgetHolder } from '../resources/byte-budget.js';
 import { type Handler, type Payload, type Peer, ReadyState, type RouteParams, type SendOptions, type SendResult, type TransportName } from '../types.js';
-import { toBuffer } from '../websocket/payload.js';
+import { checkSendArguments, toBuffer } from '../websocket/payload.js';
 import type { EndReason } from './ended-sessions.js';
 import type { HostedSession, SessionHost } from './session-host.js';
 import type { HttpTransportName } from './options.js';
@@ -86,7 +86,8 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     return this.core.isCarried ? this.socket!.bufferedAmount : this.core.bufferedAmount;
   }
 
-  send(data: Payload, isBinary?: boolean, _options?: SendOptions): SendResult {
+  send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
+    if (options !== undefined || (isBinary !== undefined && typeof isBinary !== 'boolean')) checkSendArguments(isBinary, options);
     return this.enqueue(toBuffer(data), isBinary ?? typeof data !== 'string', BUFFER_OBJECT_BYTES);
   }
 
