@@ -175,15 +175,12 @@ export function checkOptions(options: unknown, known: readonly string[], what: s
   }
 }
 
-/** The known name within two edits of `key`, or that `key` begins (a typo), if any. */
+/** The known name within two edits of `key` (a typo), if any. */
 function closest(key: string, known: readonly string[]): string | null {
   let best: string | null = null;
   let bestDistance = 3;
   for (const name of known) {
-    const a = key.toLowerCase();
-    const b = name.toLowerCase();
-    // A name cut short (`retry` for `retries`) is a typo too.
-    const distance = a.length >= 3 && b.startsWith(a) ? Math.min(2, editDistance(a, b)) : editDistance(a, b);
+    const distance = editDistance(key.toLowerCase(), name.toLowerCase());
     if (distance < bestDistance) {
       best = name;
       bestDistance = distance;

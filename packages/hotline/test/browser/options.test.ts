@@ -46,7 +46,8 @@ describe('client options', () => {
     ['headers that are a list', { headers: [] as never }, /headers must be an object/],
     ['reconnect that is true', { reconnect: true as never }, /reconnect must be an options object or false/],
     ['an unknown option', { openTimout: 10 } as never, /unknown option openTimout in the client options \(did you mean openTimeout\?\)/],
-    ['an unknown reconnect option', { reconnect: { retry: 3 } } as never, /unknown option retry in the client option reconnect \(did you mean retries\?\)/],
+    ['an unknown reconnect option', { reconnect: { minDelai: 3 } } as never, /unknown option minDelai in the client option reconnect \(did you mean minDelay\?\)/],
+    ['a reconnect option far from any', { reconnect: { backoff: 3 } } as never, /unknown option backoff in the client option reconnect; known: retries, minDelay/],
     ['an upgrade that is not a boolean', { upgrade: 'yes' as never }, /upgrade must be a boolean \(got "yes"\)/],
   ];
   for (const [what, options, message] of invalid) {
