@@ -40,7 +40,9 @@ const textEncoder = new TextEncoder();
 
 type Handler<E> = ((event: E) => void) | null;
 
-export class HotlineClient extends EventTarget implements DriverOwner {
+// DriverOwner's callbacks are internal: the contract is checked where the client hands
+// itself to a driver (`createDriver`), and stays out of the published declarations.
+export class HotlineClient extends EventTarget {
   /** The URL given, as http(s). */
   readonly url: string;
   private state: ReadyState = ReadyState.CONNECTING;

@@ -34,7 +34,7 @@ import {
 } from './options.js';
 
 export type { CloseOptions } from './options.js';
-import { PeerContext, type PeerHost, WebSocketPeer, peerOf } from './peer.js';
+import { PeerContext, WebSocketPeer, peerOf } from './peer.js';
 import { type RouteMatch, RouteTable } from './route-table.js';
 import { connectionsWithin, fileDescriptorLimit } from './fd-limit.js';
 import type { Route, ServerTransport, UpgradeHead } from './transport-contract.js';
@@ -62,7 +62,8 @@ type AnyHttpServer = http.Server | HttpsServer;
  * `upgrade` event and lets HTTP transports serve the same routes. Attach it to an
  * existing `http.Server`/`https.Server` to share the application's port, or `listen`.
  */
-export class Server implements PeerHost {
+// PeerHost is internal: it is checked where the server hands itself to its peers' context.
+export class Server {
   /** The options with their defaults, checked. */
   readonly options: ResolvedServerOptions;
   /**

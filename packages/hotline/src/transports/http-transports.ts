@@ -46,9 +46,15 @@ import { Upload, type UploadHost } from './upload.js';
  * message tells a number the client did not send (a sequence number the server is at
  * would tell an attacker what to acknowledge).
  */
-export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegistry, UpgradeRegistry, UploadHost {
+// Only the public contract is declared here: the internal ones (Sweepable,
+// HandshakeRegistry, UpgradeRegistry, UploadHost) are checked where `this` is passed as
+// them, and stay out of the published declarations.
+export class HttpTransports implements ServerTransport {
+  /** The options with their defaults, checked. */
   readonly options: ResolvedHttpTransportOptions;
+  /** @internal What every session's core is bounded by. */
   readonly limits: ServerSessionLimits;
+  /** The server whose routes these transports serve. */
   readonly server: Server;
   /** @internal Sessions per client key (`sessionKey`). */
   readonly keys = new SessionKeys();
@@ -77,54 +83,67 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
 
   // ---- SessionHost, HandshakeRegistry --------------------------------------------------------
 
+  /** @internal */
   now(): number {
     return this.server.sweep.now;
   }
 
+  /** @internal */
   get handshakeTimeout(): number {
     return this.server.options.handshakeTimeout;
   }
 
+  /** @internal */
   get maxBufferedAmount(): number {
     return this.server.options.maxBufferedAmount;
   }
 
+  /** @internal */
   get outbound(): ByteBudget {
     return this.server.outbound;
   }
 
+  /** @internal */
   get closing(): boolean {
     return this.closed;
   }
 
+  /** @internal */
   get load(): number {
     return this.sessions.size + this.pending.size;
   }
 
+  /** @internal */
   subscribe(session: HostedSession, topic: string): void {
     this.server.topics.subscribe(session, topic);
   }
 
+  /** @internal */
   unsubscribe(session: HostedSession, topic: string): void {
     this.server.topics.unsubscribe(session, topic);
   }
 
+  /** @internal */
   isSubscribed(session: HostedSession, topic: string): boolean {
     return this.server.topics.isSubscribed(session, topic);
   }
 
+  /** @internal */
   topicsOf(session: HostedSession): string[] {
     return this.server.topics.topicsOf(session);
   }
 
+  /** @internal */
   publish(topic: string, data: Payload, isBinary: boolean | undefined, except: Subscriber): void {
     this.server.publish(topic, data, isBinary, { except });
   }
 
+  /** @internal */
   sessionConfirmed(session: HostedSession): void {
     this.keys.confirm(session.key);
   }
 
+  /** @internal */
   sessionEnded(session: HostedSession, why: EndReason): void {
     this.sessions.delete(session.sid);
     this.keys.close(session.key, session.core.isConfirmed);
@@ -133,20 +152,24 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
     if (this.sessions.size === 0) this.whenEmpty?.();
   }
 
+  /** @internal */
   wait(pending: PendingHandshake): void {
     this.pending.add(pending);
     this.joinSweep();
   }
 
+  /** @internal */
   settled(pending: PendingHandshake): void {
     this.pending.delete(pending);
   }
 
+  /** @internal */
   admit(session: HttpSession<any>): void {
     this.joinSweep();
     this.sessions.set(session.sid, session);
   }
 
+  /** @internal */
   lookup(sid: string, path: string): HttpSession<any> | EndReason | undefined {
     const session = this.sessions.get(sid);
     if (session !== undefined) return session.path === path ? session : undefined;
@@ -155,16 +178,19 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
 
   // ---- UploadHost ----------------------------------------------------------------------------
 
+  /** @internal */
   uploadDone(upload: Upload): void {
     this.uploads.delete(upload);
   }
 
+  /** @internal */
   uploadStill(upload: Upload): void {
     this.uploads.add(upload);
     this.joinSweep();
   }
 
-  /** Answers `response` with `error`: a TransportError's status and code, else 500. */
+  /** @internal Answers `response` with `error`: a TransportError's status and code, else 500. */
+  /** @internal */
   fail(response: ServerResponse, error: unknown): void {
     answerFailure(response, error);
     this.answered(response);
@@ -175,13 +201,14 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
     return this.sessions.size;
   }
 
-  /** Finds a live session by id (for tests and diagnostics). */
+  /** @internal Finds a live session by id (for tests and diagnostics). */
   session(sid: string): HttpSession<any> | undefined {
     return this.sessions.get(sid);
   }
 
   // ---- The shared clock ------------------------------------------------------------------
 
+  /** @internal Sweepable */
   sweep(now: number): void {
     for (const session of this.sessions.values()) session.sweep(now);
     for (const pending of this.pending) if (now >= pending.deadline) abandonHandshake(this, pending, 408, 'HL_ERR_HANDSHAKE_TIMEOUT', 'handshake timed out');
