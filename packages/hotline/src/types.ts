@@ -140,12 +140,13 @@ export interface Handler<D = unknown> {
   /** Called once per peer, after it is closed. */
   close?(peer: Peer<D>, code: number, reason: string): HookResult;
   /**
-   * A Ping arrived (WebSocket only); its Pong has already been queued (RFC 6455 §5.5.2).
-   * `data` is the Ping's payload, at most 125 bytes.
+   * A Ping arrived from a WebSocket peer (HTTP transports, and sessions moved onto a
+   * WebSocket, have no hook-visible control frames); its Pong has already been queued
+   * (RFC 6455 §5.5.2). `data` is the Ping's payload, at most 125 bytes.
    */
   ping?(peer: Peer<D>, data: Buffer): HookResult;
   /**
-   * A Pong arrived (WebSocket only): the answer to `peer.ping`, to the server's heartbeat
+   * A Pong arrived from a WebSocket peer: the answer to `peer.ping`, to the server's heartbeat
    * (`sendPings`), or an unsolicited one (§5.5.3).
    */
   pong?(peer: Peer<D>, data: Buffer): HookResult;

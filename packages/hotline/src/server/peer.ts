@@ -10,6 +10,7 @@ import type { Sweep, Sweepable } from '../timers/sweep.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import type { PubSubEngine } from '../pubsub/engine.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
+import { checkTopic } from '../pubsub/topic.js';
 import type { Publication } from '../websocket/publication.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
 import { type Handler, type Payload, type Peer, type RouteParams, type SendOptions, type SendResult, Transport } from '../types.js';
@@ -221,16 +222,18 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   }
 
   subscribe(topic: string): void {
-    if (typeof topic !== 'string') throw invalidArgument('topic must be a string');
+    checkTopic(topic);
     if (this.readyState === ReadyState.CLOSED) return;
     this.context.host.topics.subscribe(this, topic);
   }
 
   unsubscribe(topic: string): void {
+    checkTopic(topic);
     this.context.host.topics.unsubscribe(this, topic);
   }
 
   isSubscribed(topic: string): boolean {
+    checkTopic(topic);
     return this.context.host.topics.isSubscribed(this, topic);
   }
 

@@ -8,6 +8,7 @@ import { findEndOfHead, isWebSocketUpgrade, parseRequestHead } from '../protocol
 import { originForm } from '../protocol/request-target.js';
 import type { PubSubEngine } from '../pubsub/engine.js';
 import { MemoryEngine } from '../pubsub/memory-engine.js';
+import { checkTopic } from '../pubsub/topic.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
 import {
   type Handler,
@@ -202,7 +203,7 @@ export class Server {
    * `topic` is checked as `publish` checks it.
    */
   subscriberCount(topic: string): number {
-    if (typeof topic !== 'string') throw invalidArgument(`topic must be a string (got ${typeof topic})`);
+    checkTopic(topic);
     return this.topics.subscriberCount(topic);
   }
 
@@ -514,7 +515,7 @@ export class Server {
    * hook runs once it has caught up.
    */
   publish(topic: string, data: Payload, isBinary?: boolean, options?: PublishOptions): number {
-    if (typeof topic !== 'string') throw invalidArgument(`topic must be a string (got ${shown(topic)})`);
+    checkTopic(topic);
     if (options !== undefined || (isBinary !== undefined && typeof isBinary !== 'boolean')) checkPublishArguments(isBinary, options);
     // One object for every subscriber on every transport: WebSocket peers build its frame
     // (and compressions) on it once; HTTP sessions queue a reference to its bytes.

@@ -265,8 +265,9 @@ export function resolveHttpTransportOptions(options: HttpTransportOptions = {}):
   }
   if (typeof resolved.sessionKey !== 'function') throw invalidArgument('sessionKey must be a function');
   if (resolved.sessionTimeout <= 2 * resolved.interval) throw invalidArgument('sessionTimeout must exceed twice interval');
-  if (!Array.isArray(resolved.transports) || resolved.transports.length === 0) {
-    throw invalidArgument(`transports must be a non-empty list of HTTP transports (${HTTP_TRANSPORTS.join(', ')}) (got ${shown(resolved.transports)})`);
+  // An empty list is allowed: no HTTP transport, the client bundle alone (clientPath).
+  if (!Array.isArray(resolved.transports)) {
+    throw invalidArgument(`transports must be a list of HTTP transports (${HTTP_TRANSPORTS.join(', ')}) (got ${shown(resolved.transports)})`);
   }
   for (const name of resolved.transports) {
     if (!HTTP_TRANSPORTS.includes(name)) throw invalidArgument(`unknown HTTP transport ${JSON.stringify(name)}`);

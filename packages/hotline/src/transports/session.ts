@@ -7,6 +7,7 @@ import type { Publication } from '../websocket/publication.js';
 import type { BudgetExhausted, BudgetHolder } from '../resources/byte-budget.js';
 import { type Handler, type Payload, type Peer, ReadyState, type RouteParams, type SendOptions, type SendResult, type TransportName } from '../types.js';
 import { checkSendArguments, toBuffer } from '../websocket/payload.js';
+import { checkTopic } from '../pubsub/topic.js';
 import type { EndReason } from './ended-sessions.js';
 import type { HostedSession, SessionHost } from './session-host.js';
 import type { HttpTransportName } from './options.js';
@@ -160,15 +161,18 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   }
 
   subscribe(topic: string): void {
+    checkTopic(topic);
     if (this.core.readyState !== ReadyState.OPEN) return;
     this.host.subscribe(this, topic);
   }
 
   unsubscribe(topic: string): void {
+    checkTopic(topic);
     this.host.unsubscribe(this, topic);
   }
 
   isSubscribed(topic: string): boolean {
+    checkTopic(topic);
     return this.host.isSubscribed(this, topic);
   }
 

@@ -50,8 +50,7 @@ describe('unknown option keys', () => {
       [{ cors: { origins: ['https://a.test', 1] } }, /cors.origins must be/],
       [{ cors: { origins: '*', credentials: 'yes' } }, /cors.credentials must be a boolean/],
       [{ cors: true }, /cors \(or false\) must be an object/],
-      [{ transports: 'sse' }, /transports must be a non-empty list/],
-      [{ transports: [] }, /transports must be a non-empty list/],
+      [{ transports: 'sse' }, /transports must be a list of HTTP transports .*\(got "sse"\)/],
       [{ transports: ['smoke-signals'] }, /unknown HTTP transport "smoke-signals"/],
       [{ clientPath: 42 }, /clientPath must be a path starting with "\/", or false \(got 42\)/],
       [{ hold: '25s' }, /hold must be a positive finite number \(got "25s"\)/],
@@ -141,4 +140,27 @@ describe('send and publish arguments', { timeout: 15_000 }, () => {
       await test.close();
     }
   });
+});
+
+describe('topics', { timeout: 15_000 }, () => {
+  for (const transport of ['websocket', 'polling'] as const) {
+    it(`${transport}: a topic that is not a string throws on subscribe, unsubscribe and isSubscribed`, async () => {
+      let peer: Peer | null = null;
+      const test = await startServer(() => ({ '/': { open: (p) => void (peer = p) } }));
+      try {
+        const client = open(test.url(), transport);
+        await next(client, 'open');
+        await waitFor(() => peer !== null, 'the peer');
+        for (const call of [() => peer!.subscribe(42 as never), () => peer!.unsubscribe(42 as never), () => peer!.isSubscribed(null as never)]) {
+          assert.throws(call, { code: INVALID, message: /topic must be a string/ });
+        }
+        assert.deepEqual(peer!.topics, [], 'nothing was subscribed');
+        assert.equal(test.server.subscriberCount('42'), 0);
+        client.close();
+        await closed(client);
+      } finally {
+        await test.close();
+      }
+    });
+  }
 });
