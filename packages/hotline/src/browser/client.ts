@@ -22,7 +22,7 @@ import {
   ClientReconnectingEvent,
   ClientStateEvent,
 } from './events.js';
-import { type Driver, type DriverOwner, type Outgoing, outgoing } from './driver.js';
+import { type Driver, type Outgoing, outgoing } from './driver.js';
 import { type ClientIo, type TimerHandle, environmentIo } from './io.js';
 import { type ClientOptions, type ResolvedClientOptions, type TransportName, backoffDelay, resolveClientOptions } from './options.js';
 import { createDriver } from './transports.js';

@@ -6,7 +6,6 @@ import type { Subscriber } from '../pubsub/topic-tree.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
 import type { Server } from '../server/server.js';
 import type { Route, ServerTransport, ShutdownOptions, UpgradeHead } from '../server/transport-contract.js';
-import type { Sweepable } from '../timers/sweep.js';
 import { type Payload, type Peer, ReadyState, type RouteParams, TRANSPORTS, Transport, type TransportName, UpgradeRejection } from '../types.js';
 import { serveClientBundle } from './client-bundle.js';
 import { corsHeaders, preflight } from './cors.js';
@@ -21,12 +20,12 @@ import {
 import type { PendingHandshake } from './pending-handshake.js';
 import type { HttpSession } from './session.js';
 import type { HostedSession } from './session-host.js';
-import { type HandshakeRegistry, abandonHandshake, handshake } from './session-handshake.js';
+import { abandonHandshake, handshake } from './session-handshake.js';
 import { SessionKeys } from './session-key.js';
-import { type UpgradeRegistry, claimSessionUpgrade } from './session-upgrade.js';
+import { claimSessionUpgrade } from './session-upgrade.js';
 import { requestedAck } from './transport-choice.js';
 import { UnreadResponses } from './unread.js';
-import { Upload, type UploadHost } from './upload.js';
+import { Upload } from './upload.js';
 
 /**
  * The HTTP transports of a `Server`: SSE, long polling, short polling and fixed-interval
