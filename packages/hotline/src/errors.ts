@@ -94,6 +94,8 @@ export type ErrorCode =
   // API misuse
   | 'HL_ERR_INVALID_ARGUMENT'
   | 'HL_ERR_INVALID_STATE'
+  /** `server.route` was given a path (or a pattern of the same shape) it already serves. */
+  | 'HL_ERR_ROUTE_EXISTS'
   // Broker adapters
   | 'HL_ERR_BROKER'
   | 'HL_ERR_INVALID_ENVELOPE';
@@ -154,4 +156,55 @@ export function invalidArgument(message: string): HotlineError {
 
 export function invalidState(message: string): HotlineError {
   return new HotlineError('HL_ERR_INVALID_STATE', message);
+}
+
+/**
+ * Misuse of an options object: `options` must be a plain object (or undefined, left to
+ * the caller) whose every key is one of `known`. A typo (`idleTimout`) would otherwise
+ * pass silently and leave the default in place: it throws `HL_ERR_INVALID_ARGUMENT`
+ * naming the key, the object (`what`) and the closest known name.
+ */
+export function checkOptions(options: unknown, known: readonly string[], what: string): void {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw invalidArgument(`${what} must be an object (got ${shown(options)})`);
+  }
+  for (const key of Object.keys(options)) {
+    if (known.includes(key)) continue;
+    const near = closest(key, known);
+    throw invalidArgument(`unknown option ${key} in ${what}${near === null ? '' : ` (did you mean ${near}?)`}; known: ${known.join(', ')}`);
+  }
+}
+
+/** The known name within two edits of `key` (a typo), if any. */
+function closest(key: string, known: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = 3;
+  for (const name of known) {
+    const distance = editDistance(key.toLowerCase(), name.toLowerCase());
+    if (distance < bestDistance) {
+      best = name;
+      bestDistance = distance;
+    }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
+}
+
+/** A value as an error message shows it: strings quoted, objects by their kind. */
+export function shown(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'object') return value === null ? 'null' : Array.isArray(value) ? 'an array' : 'an object';
+  return typeof value === 'function' ? 'a function' : String(value);
 }

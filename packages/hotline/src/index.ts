@@ -27,6 +27,7 @@ export {
   type HookResult,
   type Peer,
   type Payload,
+  type RouteParams,
   type SendOptions,
   type SendResult,
   type UpgradeRequest,

@@ -36,10 +36,19 @@ export interface SendOptions {
   compress?: boolean;
 }
 
+/**
+ * The values of a route pattern's parameters (`/rooms/:id` → `{ id }`, `/static/*` →
+ * `{ '*' }`), percent-decoded. Frozen, without a prototype; the same empty object for
+ * every peer of a literal route.
+ */
+export type RouteParams = Readonly<Record<string, string>>;
+
 /** The request an `upgrade` hook sees, for WebSocket and HTTP transports alike. */
 export interface UpgradeRequest {
   readonly url: string;
   readonly path: string;
+  /** The parameters of the route pattern that matched `path` (see `server.route`). */
+  readonly params: RouteParams;
   readonly query: URLSearchParams;
   readonly headers: IncomingHttpHeaders;
   readonly remoteAddress: string;
@@ -80,6 +89,8 @@ export interface Peer<D = unknown> {
   /** Per-peer application data set by `upgrade`. */
   data: D;
   readonly remoteAddress: string;
+  /** The parameters of the route pattern this peer connected on (see `server.route`). */
+  readonly params: RouteParams;
   /** Selected subprotocol ('' when none). */
   readonly protocol: string;
   /** Negotiated extensions header value ('' when none). */
@@ -93,6 +104,14 @@ export interface Peer<D = unknown> {
   close(code?: number, reason?: string): void;
   /** Drops the connection at once, with no closing handshake. */
   terminate(): void;
+  /**
+   * Sends a Ping (RFC 6455 §5.5.2) with up to 125 bytes of `data` (§5.5; more throws
+   * `HL_ERR_INVALID_ARGUMENT`); the peer's Pong reaches the `pong` hook. Returns false,
+   * sending nothing, when the peer is not OPEN. HTTP-transport peers have no ping frame:
+   * they return false and send nothing (their liveness is the session timeouts); a session
+   * moved onto a WebSocket does not ping either.
+   */
+  ping(data?: Payload): boolean;
 
   subscribe(topic: string): void;
   unsubscribe(topic: string): void;
@@ -120,6 +139,17 @@ export interface Handler<D = unknown> {
   message?(peer: Peer<D>, data: Buffer, isBinary: boolean): HookResult;
   /** Called once per peer, after it is closed. */
   close?(peer: Peer<D>, code: number, reason: string): HookResult;
+  /**
+   * A Ping arrived from a WebSocket peer (HTTP transports, and sessions moved onto a
+   * WebSocket, have no hook-visible control frames); its Pong has already been queued
+   * (RFC 6455 §5.5.2). `data` is the Ping's payload, at most 125 bytes.
+   */
+  ping?(peer: Peer<D>, data: Buffer): HookResult;
+  /**
+   * A Pong arrived from a WebSocket peer: the answer to `peer.ping`, to the server's heartbeat
+   * (`sendPings`), or an unsolicited one (§5.5.3).
+   */
+  pong?(peer: Peer<D>, data: Buffer): HookResult;
   /** The peer's buffered data has been flushed after a `send` returned `buffered`. */
   drain?(peer: Peer<D>): HookResult;
   /** A peer failed (protocol error, socket error, a limit, a hook that threw); `close` follows. */

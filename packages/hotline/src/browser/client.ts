@@ -12,6 +12,7 @@
  * and the global `WebSocket` — Node 20 has none, so Node callers pass Hotline's own
  * (`options.WebSocket`).
  */
+import { invalidArgument } from '../errors.js';
 import { ReadyState } from '../protocol/ready-state.js';
 import { MAX_CLOSE_REASON_BYTES, isApplicationCloseCode } from '../protocol/close-code.js';
 import {
@@ -21,7 +22,7 @@ import {
   ClientReconnectingEvent,
   ClientStateEvent,
 } from './events.js';
-import { type Driver, type DriverOwner, type Outgoing, outgoing } from './driver.js';
+import { type Driver, type Outgoing, outgoing } from './driver.js';
 import { type ClientIo, type TimerHandle, environmentIo } from './io.js';
 import { type ClientOptions, type ResolvedClientOptions, type TransportName, backoffDelay, resolveClientOptions } from './options.js';
 import { createDriver } from './transports.js';
@@ -39,7 +40,9 @@ const textEncoder = new TextEncoder();
 
 type Handler<E> = ((event: E) => void) | null;
 
-export class HotlineClient extends EventTarget implements DriverOwner {
+// DriverOwner's callbacks are internal: the contract is checked where the client hands
+// itself to a driver (`createDriver`), and stays out of the published declarations.
+export class HotlineClient extends EventTarget {
   /** The URL given, as http(s). */
   readonly url: string;
   private state: ReadyState = ReadyState.CONNECTING;
@@ -68,14 +71,30 @@ export class HotlineClient extends EventTarget implements DriverOwner {
     super();
     // A relative URL is resolved against the page's location (there is none in Node).
     const page = (globalThis as { location?: { href: string } | null }).location;
-    const parsed = new URL(String(url), typeof page === 'object' && page !== null ? page.href : undefined);
+    let parsed: URL;
+    try {
+      parsed = new URL(String(url), typeof page === 'object' && page !== null ? page.href : undefined);
+    } catch {
+      throw invalidArgument(`hotline client: ${JSON.stringify(String(url))} is not a URL (an absolute one outside a page)`);
+    }
     if (parsed.protocol === 'ws:') parsed.protocol = 'http:';
     else if (parsed.protocol === 'wss:') parsed.protocol = 'https:';
-    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new TypeError(`unsupported URL scheme ${parsed.protocol}`);
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') {
+      throw invalidArgument(`hotline client: unsupported URL scheme ${parsed.protocol} (http, https, ws or wss)`);
+    }
     parsed.hash = '';
     this.url = parsed.href;
     this.options = resolveClientOptions(options);
     this.io = environmentIo(this.options);
+    // Node 20 has no global WebSocket: without this the client would quietly fall back to
+    // the next transport and the application would never learn why WebSocket is unused.
+    if (this.io.WebSocket === undefined && this.options.transports.includes('websocket')) {
+      throw invalidArgument(
+        "hotline client: transport 'websocket' needs a WebSocket class, and this runtime has no global WebSocket: " +
+          "pass Hotline's, connect(url, { WebSocket }) with `import { WebSocket } from 'hotline'`, " +
+          "or leave 'websocket' out of `transports`",
+      );
+    }
     this.transportList = this.options.transports;
     queueMicrotask(() => this.beginAttempt());
   }

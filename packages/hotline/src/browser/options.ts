@@ -3,6 +3,7 @@
  * they are resolved and checked. A bad option throws at `connect()`, naming the option,
  * rather than misbehaving later on the network.
  */
+import { checkOptions, invalidArgument, shown } from '../errors.js';
 import type { Credentials, WebSocketConstructor } from './io.js';
 
 export type TransportName = 'websocket' | 'sse' | 'long-polling' | 'polling' | 'interval-polling';
@@ -115,9 +116,24 @@ export interface ResolvedClientOptions {
 
 const CREDENTIALS: readonly string[] = ['omit', 'same-origin', 'include'];
 
+const KEYS: readonly (keyof ClientOptions)[] = [
+  'transports',
+  'interval',
+  'openTimeout',
+  'requestTimeout',
+  'reconnect',
+  'WebSocket',
+  'webSocketOptions',
+  'fetch',
+  'headers',
+  'credentials',
+  'maxOverlap',
+  'upgrade',
+];
+const RECONNECT_KEYS: readonly (keyof ReconnectOptions)[] = ['retries', 'minDelay', 'maxDelay', 'factor', 'jitter'];
+
 function invalid(name: string, rule: string, value: unknown): never {
-  const shown = typeof value === 'string' ? JSON.stringify(value) : String(value);
-  throw new RangeError(`hotline client: option ${name} must be ${rule} (got ${shown})`);
+  throw invalidArgument(`hotline client: option ${name} must be ${rule} (got ${shown(value)})`);
 }
 
 function positive(name: string, value: unknown, fallback: number): number {
@@ -133,16 +149,19 @@ function atLeast(name: string, value: unknown, fallback: number, min: number, ru
 }
 
 function optionalFunction<T>(name: string, value: T | undefined): T | undefined {
-  if (value !== undefined && typeof value !== 'function') throw new TypeError(`hotline client: option ${name} must be a function`);
+  if (value !== undefined && typeof value !== 'function') invalid(name, 'a function', value);
   return value;
 }
 
-/** Applies the defaults and checks every value; throws `TypeError`/`RangeError` naming the option. */
+/**
+ * Applies the defaults and checks every value: a value of the wrong kind, or a key that
+ * is no option, throws `HotlineError` `HL_ERR_INVALID_ARGUMENT` naming the option.
+ */
 export function resolveClientOptions(options: ClientOptions): ResolvedClientOptions {
-  if (typeof options !== 'object' || options === null) throw new TypeError('hotline client: options must be an object');
+  checkOptions(options, KEYS, 'the client options');
   const transports = options.transports ?? CLIENT_DEFAULTS.transports;
   if (!Array.isArray(transports) || transports.length === 0 || transports.some((t) => !ALL_TRANSPORTS.includes(t))) {
-    throw new TypeError(`transports: a non-empty list of transport names (${ALL_TRANSPORTS.join(', ')})`);
+    invalid('transports', `a non-empty list of transport names (${ALL_TRANSPORTS.join(', ')})`, transports);
   }
   const interval = options.interval;
   if (interval !== undefined && (typeof interval !== 'number' || !(interval >= 0) || !Number.isFinite(interval))) {
@@ -153,9 +172,9 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
   const credentials = options.credentials ?? CLIENT_DEFAULTS.credentials;
   if (!CREDENTIALS.includes(credentials)) invalid('credentials', CREDENTIALS.join(' | '), credentials);
   const headers = options.headers ?? {};
-  if (typeof headers !== 'object' || headers === null) throw new TypeError('hotline client: option headers must be an object of strings');
+  if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) invalid('headers', 'an object of strings', headers);
   for (const [name, value] of Object.entries(headers)) {
-    if (typeof value !== 'string') throw new TypeError(`hotline client: header ${name} must be a string`);
+    if (typeof value !== 'string') invalid(`header ${name}`, 'a string', value);
   }
   if (options.upgrade !== undefined && typeof options.upgrade !== 'boolean') invalid('upgrade', 'a boolean', options.upgrade);
   return {
@@ -175,7 +194,8 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
 }
 
 function resolveReconnect(options: ReconnectOptions): ReconnectPolicy {
-  if (typeof options !== 'object' || options === null) throw new TypeError('hotline client: option reconnect must be an object or false');
+  if (typeof options !== 'object' || options === null) invalid('reconnect', 'an options object or false', options);
+  checkOptions(options, RECONNECT_KEYS, 'the client option reconnect');
   const d = CLIENT_DEFAULTS.reconnect;
   const retries = atLeast('reconnect.retries', options.retries, d.retries, 0, 'a whole number, 0 or more, or Infinity');
   if (retries !== Infinity && !Number.isInteger(retries)) invalid('reconnect.retries', 'a whole number, 0 or more, or Infinity', retries);

@@ -1,8 +1,8 @@
 import type { Agent } from 'node:http';
 import type { RequestOptions } from 'node:https';
-import { invalidArgument } from '../errors.js';
+import { checkOptions, invalidArgument, shown } from '../errors.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
-import type { PerMessageDeflateOptions } from '../protocol/permessage-deflate.js';
+import { DEFLATE_DEFAULTS, type PerMessageDeflateOptions } from '../protocol/permessage-deflate.js';
 
 /** The Node-only options of the client `WebSocket`: its constructor's third argument. */
 export interface WebSocketOptions {
@@ -60,12 +60,24 @@ export const DEFAULT_CLIENT_OPTIONS: Readonly<Required<Pick<WebSocketOptions, De
   perMessageDeflate: false,
 };
 
+const KEYS: readonly (keyof WebSocketOptions)[] = [
+  'headers',
+  'handshakeTimeout',
+  'maxPayload',
+  'maxFragments',
+  'closeTimeout',
+  'maxBufferedAmount',
+  'agent',
+  'tls',
+  'perMessageDeflate',
+];
+
 /**
- * The options with their defaults, checked: a value of the wrong kind throws
- * `HL_ERR_INVALID_ARGUMENT` from the constructor, before anything is sent.
+ * The options with their defaults, checked: a value of the wrong kind, or a key that is
+ * no option, throws `HL_ERR_INVALID_ARGUMENT` from the constructor, before anything is sent.
  */
 export function resolveClientOptions(options: WebSocketOptions = {}): ResolvedClientOptions {
-  if (typeof options !== 'object' || options === null) throw invalidArgument('options must be an object');
+  checkOptions(options, KEYS, 'the WebSocket options');
   const resolved: ResolvedClientOptions = { ...options, ...DEFAULT_CLIENT_OPTIONS };
   for (const key of Object.keys(DEFAULT_CLIENT_OPTIONS) as Defaulted[]) {
     const value = options[key];
@@ -73,7 +85,7 @@ export function resolveClientOptions(options: WebSocketOptions = {}): ResolvedCl
   }
   for (const key of ['handshakeTimeout', 'maxPayload', 'maxFragments'] as const) {
     const value = resolved[key];
-    if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number`);
+    if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number (got ${shown(value)})`);
   }
   if (!(typeof resolved.closeTimeout === 'number' && resolved.closeTimeout >= 0)) {
     throw invalidArgument('closeTimeout must be a number >= 0');
@@ -85,6 +97,16 @@ export function resolveClientOptions(options: WebSocketOptions = {}): ResolvedCl
   if (typeof perMessageDeflate !== 'boolean' && (typeof perMessageDeflate !== 'object' || perMessageDeflate === null)) {
     throw invalidArgument('perMessageDeflate must be a boolean or an options object');
   }
-  if (headers !== undefined && (typeof headers !== 'object' || headers === null)) throw invalidArgument('headers must be an object');
+  if (typeof perMessageDeflate === 'object') checkOptions(perMessageDeflate, Object.keys(DEFLATE_DEFAULTS), 'perMessageDeflate');
+  if (headers !== undefined) {
+    if (typeof headers !== 'object' || headers === null || Array.isArray(headers)) throw invalidArgument('headers must be an object of strings');
+    for (const [name, value] of Object.entries(headers)) {
+      if (typeof value !== 'string') throw invalidArgument(`header ${name} must be a string (got ${shown(value)})`);
+    }
+  }
+  for (const key of ['agent', 'tls'] as const) {
+    const value = resolved[key];
+    if (value !== undefined && (typeof value !== 'object' || value === null)) throw invalidArgument(`${key} must be an object (got ${shown(value)})`);
+  }
   return resolved;
 }

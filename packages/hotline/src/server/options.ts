@@ -1,6 +1,6 @@
-import { CloseCode, invalidArgument } from '../errors.js';
+import { CloseCode, checkOptions, invalidArgument, shown } from '../errors.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
-import type { PerMessageDeflateOptions } from '../protocol/permessage-deflate.js';
+import { DEFLATE_DEFAULTS, type PerMessageDeflateOptions } from '../protocol/permessage-deflate.js';
 import { encodeClosePayload } from '../protocol/protocol.js';
 
 /**
@@ -147,20 +147,25 @@ const CHECKS: { readonly [K in keyof ResolvedServerOptions]: readonly [Check, st
 
 const KEYS = Object.keys(DEFAULT_SERVER_OPTIONS) as readonly (keyof ResolvedServerOptions)[];
 
+/** The keys of a permessage-deflate options object (RFC 7692 parameters and the codec's own). */
+export const DEFLATE_OPTION_KEYS: readonly string[] = Object.keys(DEFLATE_DEFAULTS);
+
 /**
- * Applies the defaults and checks every value: misuse throws `HL_ERR_INVALID_ARGUMENT`
- * when the server is made, never on the first connection.
+ * Applies the defaults and checks every value: misuse (a value of the wrong kind, a key
+ * that is no option) throws `HL_ERR_INVALID_ARGUMENT` when the server is made, never on
+ * the first connection.
  */
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
-  if (typeof options !== 'object' || options === null) throw invalidArgument('server options must be an object');
+  checkOptions(options, KEYS, 'the Server options');
   const resolved = { ...DEFAULT_SERVER_OPTIONS };
   for (const key of KEYS) {
     const value = options[key];
     if (value === undefined) continue;
     const [check, expected] = CHECKS[key];
-    if (!check(value)) throw invalidArgument(`${key} must be ${expected}`);
+    if (!check(value)) throw invalidArgument(`${key} must be ${expected} (got ${shown(value)})`);
     (resolved as Record<string, unknown>)[key] = value;
   }
+  if (typeof resolved.perMessageDeflate === 'object') checkOptions(resolved.perMessageDeflate, DEFLATE_OPTION_KEYS, 'perMessageDeflate');
   return resolved;
 }
 
@@ -176,16 +181,22 @@ export interface CloseOptions {
 export type ResolvedCloseOptions = Required<CloseOptions>;
 
 const DEFAULT_CLOSE_REASON = 'server shutting down';
+const CLOSE_KEYS: readonly (keyof CloseOptions)[] = ['timeout', 'code', 'reason'];
 
 /**
  * A shutdown's options, with the server's `closeTimeout` for a missing timeout. A code or
  * reason no Close frame may carry (RFC 6455 §7.4, §5.5) throws `HL_ERR_INVALID_ARGUMENT`.
  */
 export function resolveCloseOptions(options: CloseOptions, server: ResolvedServerOptions): ResolvedCloseOptions {
+  checkOptions(options, CLOSE_KEYS, 'the close options');
   const timeout = options.timeout ?? server.closeTimeout;
   const code = options.code ?? CloseCode.GOING_AWAY;
   const reason = options.reason ?? DEFAULT_CLOSE_REASON;
-  if (!(typeof timeout === 'number' && timeout >= 0)) throw invalidArgument('timeout must be a number >= 0');
+  if (!(typeof timeout === 'number' && timeout >= 0 && Number.isFinite(timeout))) {
+    throw invalidArgument(`close: timeout must be a finite number of ms >= 0 (got ${shown(timeout)})`);
+  }
+  if (typeof code !== 'number') throw invalidArgument(`close: code must be a number (got ${shown(code)})`);
+  if (typeof reason !== 'string') throw invalidArgument(`close: reason must be a string (got ${shown(reason)})`);
   encodeClosePayload(code, reason);
   return { timeout, code, reason };
 }

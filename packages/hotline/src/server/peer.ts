@@ -5,14 +5,15 @@ import { ReadyState } from '../protocol/ready-state.js';
 import { WebSocketShell } from '../websocket/shell.js';
 import type { ShellOptions } from '../websocket/shell-settings.js';
 import type { ConnectionOwner } from '../websocket/owner.js';
-import { toBuffer } from '../websocket/payload.js';
+import { checkSendArguments, toBuffer } from '../websocket/payload.js';
 import type { Sweep, Sweepable } from '../timers/sweep.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import type { PubSubEngine } from '../pubsub/engine.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
+import { checkTopic } from '../pubsub/topic.js';
 import type { Publication } from '../websocket/publication.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
-import { type Handler, type Payload, type Peer, type SendOptions, type SendResult, Transport } from '../types.js';
+import { type Handler, type Payload, type Peer, type RouteParams, type SendOptions, type SendResult, Transport } from '../types.js';
 import type { ResolvedServerOptions } from './options.js';
 
 let nextId = 0;
@@ -45,10 +46,20 @@ export interface PeerHost {
  * `Handler`, with the peer (the shell's facade) as their argument.
  */
 export class PeerContext<D = unknown> implements ConnectionOwner<WebSocketPeer<D>> {
+  /**
+   * Set only when the handler has the hook: the shell skips an absent one, so a route
+   * without `ping`/`pong` pays nothing per control frame.
+   */
+  readonly ping?: (peer: WebSocketPeer<D>, data: Buffer) => unknown;
+  readonly pong?: (peer: WebSocketPeer<D>, data: Buffer) => unknown;
+
   constructor(
     readonly handler: Handler<D>,
     readonly host: PeerHost,
-  ) {}
+  ) {
+    if (handler.ping !== undefined) this.ping = forwardPing;
+    if (handler.pong !== undefined) this.pong = forwardPong;
+  }
 
   // What a hook returns goes back to the shell, which handles a rejected promise as a throw.
   message(peer: WebSocketPeer<D>, data: Buffer, isBinary: boolean): unknown {
@@ -85,6 +96,15 @@ export class PeerContext<D = unknown> implements ConnectionOwner<WebSocketPeer<D
   }
 }
 
+// Module-level, called as methods of the route's context: no closure per route or peer.
+function forwardPing<D>(this: PeerContext<D>, peer: WebSocketPeer<D>, data: Buffer): unknown {
+  return this.handler.ping!(peer, data);
+}
+
+function forwardPong<D>(this: PeerContext<D>, peer: WebSocketPeer<D>, data: Buffer): unknown {
+  return this.handler.pong!(peer, data);
+}
+
 /**
  * A server-side WebSocket peer: the handler-style `Peer` API over its shell. The shell
  * does the protocol; the route's `PeerContext` is its owner.
@@ -96,6 +116,8 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
    */
   private serial: number | string;
   data: D;
+  /** The params of the route pattern it connected on; one shared frozen object on a literal route. */
+  readonly params: RouteParams;
   /** @internal The connection this peer speaks through. */
   readonly shell: WebSocketShell<WebSocketPeer<D>, PeerContext<D>>;
 
@@ -104,10 +126,11 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
     sweep: Sweep,
     options: ResolvedServerOptions,
     context: PeerContext<D>,
-    negotiated: { protocol: string; extensions: string; codec: MessageCodec | null; data: D },
+    negotiated: { params: RouteParams; protocol: string; extensions: string; codec: MessageCodec | null; data: D },
   ) {
     this.serial = ++nextId;
     this.data = negotiated.data;
+    this.params = negotiated.params;
     this.shell = new WebSocketShell(socket, context, this, sweep, serverShellOptions(options, context.host, negotiated));
   }
 
@@ -159,6 +182,7 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   }
 
   send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
+    if (options !== undefined || (isBinary !== undefined && typeof isBinary !== 'boolean')) checkSendArguments(isBinary, options);
     return this.shell.send(toBuffer(data), isBinary ?? typeof data !== 'string', options?.compress);
   }
 
@@ -167,9 +191,16 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
     return this.shell.sendFragment(toBuffer(data), isBinary, fin);
   }
 
-  /** Sends a Ping (RFC 6455 §5.5.2); the peer's Pong is automatic. */
-  ping(data?: Buffer): void {
-    this.shell.ping(data);
+  /**
+   * Sends a Ping (RFC 6455 §5.5.2); the peer's Pong is automatic and reaches the `pong`
+   * hook. §5.5: a control frame's payload is at most 125 bytes, so more throws
+   * `HL_ERR_INVALID_ARGUMENT`. Returns false, sending nothing, unless the peer is OPEN.
+   */
+  ping(data?: Payload): boolean {
+    const payload = data === undefined ? undefined : toControlPayload(data);
+    if (this.shell.readyState !== ReadyState.OPEN) return false;
+    this.shell.ping(payload);
+    return true;
   }
 
   /** Sends an unsolicited Pong (RFC 6455 §5.5.3: a unidirectional heartbeat). */
@@ -191,16 +222,18 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   }
 
   subscribe(topic: string): void {
-    if (typeof topic !== 'string') throw invalidArgument('topic must be a string');
+    checkTopic(topic);
     if (this.readyState === ReadyState.CLOSED) return;
     this.context.host.topics.subscribe(this, topic);
   }
 
   unsubscribe(topic: string): void {
+    checkTopic(topic);
     this.context.host.topics.unsubscribe(this, topic);
   }
 
   isSubscribed(topic: string): boolean {
+    checkTopic(topic);
     return this.context.host.topics.isSubscribed(this, topic);
   }
 
@@ -211,6 +244,17 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   publish(topic: string, data: Payload, isBinary?: boolean): void {
     this.context.host.publish(topic, data, isBinary, { except: this });
   }
+}
+
+/** §5.5: "All control frames MUST have a payload length of 125 bytes or less". */
+const MAX_CONTROL_PAYLOAD = 125;
+
+function toControlPayload(data: Payload): Buffer {
+  const payload = toBuffer(data);
+  if (payload.length > MAX_CONTROL_PAYLOAD) {
+    throw invalidArgument(`ping data is ${payload.length} bytes; a control frame carries at most ${MAX_CONTROL_PAYLOAD} (RFC 6455 §5.5)`);
+  }
+  return payload;
 }
 
 /**

@@ -1,17 +1,20 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
 import net, { type AddressInfo, type Socket } from 'node:net';
-import { HandshakeError, HotlineError, invalidArgument } from '../errors.js';
+import { HandshakeError, HotlineError, checkOptions, invalidArgument, shown } from '../errors.js';
+import { ReadyState } from '../protocol/ready-state.js';
 import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
 import { findEndOfHead, isWebSocketUpgrade, parseRequestHead } from '../protocol/request-head.js';
 import { originForm } from '../protocol/request-target.js';
 import type { PubSubEngine } from '../pubsub/engine.js';
 import { MemoryEngine } from '../pubsub/memory-engine.js';
+import { checkTopic } from '../pubsub/topic.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
 import {
   type Handler,
   type Payload,
   type Peer,
+  type RouteParams,
   Transport,
   type UpgradeAccept,
   UpgradeRejection,
@@ -32,7 +35,8 @@ import {
 } from './options.js';
 
 export type { CloseOptions } from './options.js';
-import { PeerContext, type PeerHost, WebSocketPeer, peerOf } from './peer.js';
+import { PeerContext, WebSocketPeer, peerOf } from './peer.js';
+import { type RouteMatch, RouteTable } from './route-table.js';
 import { connectionsWithin, fileDescriptorLimit } from './fd-limit.js';
 import type { Route, ServerTransport, UpgradeHead } from './transport-contract.js';
 
@@ -43,7 +47,7 @@ export type { Route, ServerTransport, ShutdownOptions, UpgradeHead } from './tra
  * belongs to: `ServerTransport.handleRequest` with the server bound. Returns false to
  * let the server answer.
  */
-export type HttpRouteHandler = (request: IncomingMessage, response: ServerResponse, route: Route, server: Server) => boolean;
+export type HttpRouteHandler = (request: IncomingMessage, response: ServerResponse, route: Route, server: Server, params: RouteParams) => boolean;
 
 export interface PublishOptions {
   /** A peer not to send to (usually the publisher). */
@@ -59,24 +63,25 @@ type AnyHttpServer = http.Server | HttpsServer;
  * `upgrade` event and lets HTTP transports serve the same routes. Attach it to an
  * existing `http.Server`/`https.Server` to share the application's port, or `listen`.
  */
-export class Server implements PeerHost {
+// PeerHost is internal: it is checked where the server hands itself to its peers' context.
+export class Server {
+  /** The options with their defaults, checked. */
   readonly options: ResolvedServerOptions;
   /**
-   * Who is subscribed to what, and the delivery of publishes: the server uses pub/sub
-   * through the engine contract only (`pubsub/engine.ts`).
+   * @internal Who is subscribed to what, and the delivery of publishes: the server uses
+   * pub/sub through the engine contract only (`pubsub/engine.ts`).
    */
   readonly topics: PubSubEngine<Publication> = new MemoryEngine<Publication>();
-  /** Deadlines of every connection of this server (handshakes, idle, close). */
+  /** @internal Deadlines of every connection of this server (handshakes, idle, close). */
   readonly sweep: Sweep;
-  /** Bytes queued for every peer on every transport, together (`maxOutboundBytes`). */
+  /** @internal Bytes queued for every peer on every transport, together (`maxOutboundBytes`). */
   readonly outbound: ByteBudget;
-  /** Bytes held in incomplete frames and messages by every connection (`maxPartialBytes`). */
+  /** @internal Bytes held in incomplete frames and messages by every connection (`maxPartialBytes`). */
   readonly partial: ByteBudget;
-  /** Inflated bytes per second, shared in turns by every connection (`maxInflateRate`); null: unlimited. */
+  /** @internal Inflated bytes per second, shared in turns by every connection (`maxInflateRate`); null: unlimited. */
   readonly inflate: InflateScheduler | null;
 
-  private readonly routes = new Map<string, Route<any>>();
-  private fallbackRoute: Route<any> | null = null;
+  private readonly routes = new RouteTable();
   /** What the peers of each route share, made once per route. */
   private readonly peerContexts = new WeakMap<Route<any>, PeerContext<any>>();
   /**
@@ -107,13 +112,33 @@ export class Server implements PeerHost {
     this.sweep = new Sweep(granularityFor(this.options.handshakeTimeout, this.options.closeTimeout, this.options.idleTimeout / 2));
   }
 
-  /** Serves `handler` on `path` (exact match on the pathname; `*` for every other path). */
+  /**
+   * Serves `handler` on `path`, over every transport. `path` is:
+   *
+   * - a literal pathname (`/chat`), matched exactly (the query string aside);
+   * - a pattern: a segment `:name` matches one non-empty segment, percent-decoded, as
+   *   `params.name` (`/rooms/:id` matches `/rooms/42`, not `/rooms` nor `/rooms/42/x`);
+   *   a last segment `*` matches the rest of the path, zero or more segments,
+   *   percent-decoded, as `params['*']` (`/static/*`: `/static` and `/static/` give '',
+   *   `/static/a/b.css` gives 'a/b.css'); a parameter whose percent-encoding is malformed
+   *   does not match;
+   * - `*`: every path no other route matches (requests that are not WebSocket handshakes
+   *   still reach the application's own listeners).
+   *
+   * The params are on `request.params` in `upgrade` and on `peer.params`. Precedence does
+   * not depend on the order of registration: a literal route wins; patterns compare
+   * segment by segment and the first segment that differs decides — a literal before a
+   * `:param` before a `*`; `*` alone comes last. So `/rooms/lobby` beats `/rooms/:id`,
+   * which beats `/rooms/*`.
+   *
+   * Throws `HL_ERR_ROUTE_EXISTS` for a path already served, or a pattern of the same
+   * shape (`/rooms/:id` and `/rooms/:name`), and `HL_ERR_INVALID_ARGUMENT` for a malformed
+   * pattern (not starting with "/", `*` not last or not a whole segment, an empty or
+   * repeated `:` name) or a handler that is not an object.
+   */
   route<D>(path: string, handler: Handler<D>): this {
     if (typeof handler !== 'object' || handler === null) throw invalidArgument('handler must be an object');
-    const route: Route<D> = { path, handler };
-    if (path === '*') this.fallbackRoute = route;
-    else if (path.startsWith('/')) this.routes.set(path, route);
-    else throw invalidArgument('a route path starts with "/" (or is "*")');
+    this.routes.add(path, handler);
     return this;
   }
 
@@ -133,13 +158,53 @@ export class Server implements PeerHost {
     this.extensionNegotiator = negotiator;
   }
 
+  /** @internal The route serving `pathname` (the catch-all included). */
   findRoute(pathname: string): Route | null {
-    return this.routes.get(pathname) ?? this.fallbackRoute;
+    return this.routes.match(pathname)?.route ?? null;
+  }
+
+  /** @internal The route serving `pathname`, with the params of its pattern. */
+  matchRoute(pathname: string): RouteMatch | null {
+    return this.routes.match(pathname);
+  }
+
+  /** @internal The route registered with exactly this path or pattern. */
+  registeredRoute(path: string): Route | null {
+    return this.routes.get(path);
   }
 
   /** WebSocket peers currently open. */
   get connections(): number {
     return this.peerCount;
+  }
+
+  /**
+   * Every open peer, on every route and transport: WebSocket peers, then the HTTP
+   * sessions (those moved onto a WebSocket included). A live view over what the server
+   * already holds, in the order peers joined: each iteration sees the peers open at that
+   * moment, and closing peers while iterating is safe (a peer that is closing is skipped).
+   *
+   *   for (const peer of server.peers) peer.send('restarting soon');
+   */
+  get peers(): Iterable<Peer> {
+    return { [Symbol.iterator]: () => this.openPeers() };
+  }
+
+  private *openPeers(): Generator<Peer> {
+    for (const member of this.sweep) {
+      const peer = peerOf(member);
+      if (peer !== null && peer.readyState === ReadyState.OPEN) yield peer;
+    }
+    for (const transport of this.plugged) if (transport.peers !== undefined) yield* transport.peers();
+  }
+
+  /**
+   * How many peers, on every transport, are subscribed to `topic` in this process.
+   * `topic` is checked as `publish` checks it.
+   */
+  subscriberCount(topic: string): number {
+    checkTopic(topic);
+    return this.topics.subscriberCount(topic);
   }
 
   get httpServer(): http.Server | null {
@@ -187,6 +252,7 @@ export class Server implements PeerHost {
     fallback?: (request: IncomingMessage, response: ServerResponse) => void,
   ): Promise<AddressInfo> {
     if (this.ownServer !== null) throw new HotlineError('HL_ERR_INVALID_STATE', 'already listening');
+    checkListenArguments(port, host, fallback);
     const server = http.createServer(
       {
         headersTimeout: this.options.handshakeTimeout,
@@ -282,17 +348,18 @@ export class Server implements PeerHost {
     if (target === null) return false;
     // Routing, the transports and the application all see the origin-form (RFC 9112 §3.2.2).
     request.url = target;
-    const route = this.findRoute(pathOf(target));
-    if (route === null) return false;
+    const match = this.routes.match(pathOf(target));
+    if (match === null) return false;
+    const route = match.route;
     if (request.httpVersionMajor >= 2 && !isHttp2(request)) {
       // An "HTTP/2.0" request line on an HTTP/1.1 connection (RFC 9110 §15.6.6).
       respondPlain(response, 505, 'This server speaks HTTP/1.x on this connection.\n');
       return true;
     }
-    for (let i = 0; i < this.plugged.length; i++) if (this.plugged[i]!.handleRequest(request, response, route)) return true;
+    for (let i = 0; i < this.plugged.length; i++) if (this.plugged[i]!.handleRequest(request, response, route, match.params)) return true;
     // The catch-all route serves the application's other requests too; only what is
     // plainly a WebSocket handshake missing its Upgrade gets the 426 there.
-    if (route === this.fallbackRoute && !looksLikeHandshake(request.headers)) return false;
+    if (route === this.routes.catchAll && !looksLikeHandshake(request.headers)) return false;
     // RFC 9110 §15.5.22: 426 names the protocol to upgrade to.
     response.writeHead(426, {
       'Content-Type': 'text/plain; charset=utf-8',
@@ -320,8 +387,9 @@ export class Server implements PeerHost {
     if (url !== request.url) request = withUrl(request, url);
     for (let i = 0; i < this.plugged.length; i++) if (this.plugged[i]!.claimUpgrade(request, socket, head)) return true;
     const path = pathOf(url);
-    const route = this.findRoute(path);
-    if (route === null) return false;
+    const match = this.routes.match(path);
+    if (match === null) return false;
+    const route = match.route;
     socket.on('error', onHandshakeSocketError);
     if (this.closing) {
       abort(socket, new HandshakeError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down'));
@@ -338,12 +406,12 @@ export class Server implements PeerHost {
       abort(socket, error as HandshakeError);
       return true;
     }
-    const upgradeRequest = new WebSocketUpgradeRequest(url, path, request.headers, socket, validated.protocols);
+    const upgradeRequest = new WebSocketUpgradeRequest(url, path, match.params, request.headers, socket, validated.protocols);
     let accepted: UpgradeAccept<unknown> | void | Promise<UpgradeAccept<unknown> | void>;
     try {
       accepted = route.handler.upgrade?.(upgradeRequest);
     } catch (error) {
-      this.finishHandshake(socket, null, route, validated, head, error, undefined);
+      this.finishHandshake(socket, null, match, validated, head, error, undefined);
       return true;
     }
     if (isThenable(accepted)) {
@@ -353,11 +421,11 @@ export class Server implements PeerHost {
       this.handshakes.add(pending);
       this.sweep.add(pending);
       Promise.resolve(accepted).then(
-        (value) => this.finishHandshake(socket, pending, route, validated, head, undefined, value),
-        (error: unknown) => this.finishHandshake(socket, pending, route, validated, head, error ?? new Error('rejected'), undefined),
+        (value) => this.finishHandshake(socket, pending, match, validated, head, undefined, value),
+        (error: unknown) => this.finishHandshake(socket, pending, match, validated, head, error ?? new Error('rejected'), undefined),
       );
     } else {
-      this.finishHandshake(socket, null, route, validated, head, undefined, accepted);
+      this.finishHandshake(socket, null, match, validated, head, undefined, accepted);
     }
     return true;
   }
@@ -365,7 +433,7 @@ export class Server implements PeerHost {
   private finishHandshake(
     socket: Socket,
     pending: PendingHandshake | null,
-    route: Route<any>,
+    match: RouteMatch,
     validated: ReturnType<typeof validateRequest>,
     head: Buffer,
     error: unknown,
@@ -403,7 +471,8 @@ export class Server implements PeerHost {
     }
     socket.off('error', onHandshakeSocketError);
     socket.write(response);
-    const peer = new WebSocketPeer(socket, this.sweep, this.options, this.peerContext(route), {
+    const peer = new WebSocketPeer(socket, this.sweep, this.options, this.peerContext(match.route), {
+      params: match.params,
       protocol,
       extensions: negotiated.response,
       codec: negotiated.codec,
@@ -446,7 +515,8 @@ export class Server implements PeerHost {
    * hook runs once it has caught up.
    */
   publish(topic: string, data: Payload, isBinary?: boolean, options?: PublishOptions): number {
-    if (typeof topic !== 'string') throw invalidArgument('topic must be a string');
+    checkTopic(topic);
+    if (options !== undefined || (isBinary !== undefined && typeof isBinary !== 'boolean')) checkPublishArguments(isBinary, options);
     // One object for every subscriber on every transport: WebSocket peers build its frame
     // (and compressions) on it once; HTTP sessions queue a reference to its bytes.
     const publication = new Publication(toBuffer(data), isBinary ?? typeof data !== 'string');
@@ -580,6 +650,7 @@ class WebSocketUpgradeRequest implements UpgradeRequest {
   constructor(
     readonly url: string,
     readonly path: string,
+    readonly params: RouteParams,
     readonly headers: IncomingHttpHeaders,
     private readonly socket: Socket,
     readonly protocols: readonly string[],
@@ -617,6 +688,31 @@ class PendingHandshake implements Sweepable {
     this.expired = true;
     this.server.handshakeExpired(this);
   }
+}
+
+const PUBLISH_KEYS: readonly (keyof PublishOptions)[] = ['except', 'onDropped'];
+
+/** `publish`'s optional arguments, checked when given (a peer's own publish passes `except` only). */
+function checkPublishArguments(isBinary: unknown, options: PublishOptions | undefined): void {
+  if (isBinary !== undefined && typeof isBinary !== 'boolean') throw invalidArgument(`isBinary must be a boolean or undefined (got ${shown(isBinary)})`);
+  if (options === undefined) return;
+  checkOptions(options, PUBLISH_KEYS, 'the publish options');
+  const { except, onDropped } = options;
+  if (except !== undefined && (typeof except !== 'object' || except === null)) throw invalidArgument(`except must be a peer (got ${shown(except)})`);
+  if (onDropped !== undefined && typeof onDropped !== 'function') throw invalidArgument(`onDropped must be a function (got ${shown(onDropped)})`);
+}
+
+/**
+ * `listen`'s arguments, checked before anything is bound: Node would throw its own
+ * RangeError (or treat a bad host as a pipe name).
+ */
+function checkListenArguments(port: unknown, host: unknown, fallback: unknown): void {
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    const shown = typeof port === 'number' ? String(port) : typeof port;
+    throw invalidArgument(`listen: port must be an integer from 0 to 65535, 0 for any free port (got ${shown})`);
+  }
+  if (host !== undefined && (typeof host !== 'string' || host === '')) throw invalidArgument('listen: host must be a non-empty string (an address or a name)');
+  if (fallback !== undefined && typeof fallback !== 'function') throw invalidArgument('listen: fallback must be a request listener function');
 }
 
 /** A promise, or anything that behaves like one (an async hook from another realm, say). */

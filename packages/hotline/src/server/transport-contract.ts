@@ -1,14 +1,15 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
-import type { Handler } from '../types.js';
+import type { Handler, Peer, RouteParams } from '../types.js';
 
 /**
  * The contract between a `Server` and the transports that serve its routes besides
  * WebSocket (the HTTP transports: SSE and the three pollings). A transport is plugged in
  * with `server.plug(transport)`; from then on the server hands it, in the order plugged:
  *
- * - every plain HTTP request aimed at a route, before the server's own answer (426 on a
- *   WebSocket-only route): the transport takes it or leaves it;
+ * - every plain HTTP request aimed at a route (with the params of its pattern), before
+ *   the server's own answer (426 on a WebSocket-only route): the transport takes it or
+ *   leaves it;
  * - every upgrade request, before the server treats it as a new WebSocket peer: the
  *   transport may claim it (a session moving onto a WebSocket);
  * - the graceful shutdown, which runs the transports' steps while the server still
@@ -17,7 +18,7 @@ import type { Handler } from '../types.js';
  */
 export interface ServerTransport {
   /** A plain HTTP request for `route`; returns false when it is not this transport's. */
-  handleRequest(request: IncomingMessage, response: ServerResponse, route: Route): boolean;
+  handleRequest(request: IncomingMessage, response: ServerResponse, route: Route, params: RouteParams): boolean;
   /** An upgrade request; returns true when the transport took the socket. */
   claimUpgrade(request: UpgradeHead, socket: Socket, head: Buffer): boolean;
   /**
@@ -25,6 +26,8 @@ export interface ServerTransport {
    * over, at the latest after `timeout` ms (when whatever is left is dropped).
    */
   shutdown(options: ShutdownOptions): Promise<void>;
+  /** The transport's open peers, for `server.peers`: a live view, safe to close peers while iterating. */
+  peers?(): Iterable<Peer>;
 }
 
 /** What a shutdown step is told: the server's resolved close options. */
@@ -34,8 +37,9 @@ export interface ShutdownOptions {
   readonly reason: string;
 }
 
-/** A path served with one handler object, for every transport. */
+/** A path (or path pattern) served with one handler object, for every transport. */
 export interface Route<D = unknown> {
+  /** The path or pattern as registered (`/chat`, `/rooms/:id`, `/static/*`, `*`). */
   readonly path: string;
   readonly handler: Handler<D>;
 }

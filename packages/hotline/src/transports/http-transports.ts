@@ -6,8 +6,7 @@ import type { Subscriber } from '../pubsub/topic-tree.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
 import type { Server } from '../server/server.js';
 import type { Route, ServerTransport, ShutdownOptions, UpgradeHead } from '../server/transport-contract.js';
-import type { Sweepable } from '../timers/sweep.js';
-import { type Payload, ReadyState, TRANSPORTS, Transport, type TransportName, UpgradeRejection } from '../types.js';
+import { type Payload, type Peer, ReadyState, type RouteParams, TRANSPORTS, Transport, type TransportName, UpgradeRejection } from '../types.js';
 import { serveClientBundle } from './client-bundle.js';
 import { corsHeaders, preflight } from './cors.js';
 import { ENDED, EndedSessions, type EndReason } from './ended-sessions.js';
@@ -21,12 +20,12 @@ import {
 import type { PendingHandshake } from './pending-handshake.js';
 import type { HttpSession } from './session.js';
 import type { HostedSession } from './session-host.js';
-import { type HandshakeRegistry, abandonHandshake, handshake } from './session-handshake.js';
+import { abandonHandshake, handshake } from './session-handshake.js';
 import { SessionKeys } from './session-key.js';
-import { type UpgradeRegistry, claimSessionUpgrade } from './session-upgrade.js';
+import { claimSessionUpgrade } from './session-upgrade.js';
 import { requestedAck } from './transport-choice.js';
 import { UnreadResponses } from './unread.js';
-import { Upload, type UploadHost } from './upload.js';
+import { Upload } from './upload.js';
 
 /**
  * The HTTP transports of a `Server`: SSE, long polling, short polling and fixed-interval
@@ -46,9 +45,15 @@ import { Upload, type UploadHost } from './upload.js';
  * message tells a number the client did not send (a sequence number the server is at
  * would tell an attacker what to acknowledge).
  */
-export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegistry, UpgradeRegistry, UploadHost {
+// Only the public contract is declared here: the internal ones (Sweepable,
+// HandshakeRegistry, UpgradeRegistry, UploadHost) are checked where `this` is passed as
+// them, and stay out of the published declarations.
+export class HttpTransports implements ServerTransport {
+  /** The options with their defaults, checked. */
   readonly options: ResolvedHttpTransportOptions;
+  /** @internal What every session's core is bounded by. */
   readonly limits: ServerSessionLimits;
+  /** The server whose routes these transports serve. */
   readonly server: Server;
   /** @internal Sessions per client key (`sessionKey`). */
   readonly keys = new SessionKeys();
@@ -77,54 +82,67 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
 
   // ---- SessionHost, HandshakeRegistry --------------------------------------------------------
 
+  /** @internal */
   now(): number {
     return this.server.sweep.now;
   }
 
+  /** @internal */
   get handshakeTimeout(): number {
     return this.server.options.handshakeTimeout;
   }
 
+  /** @internal */
   get maxBufferedAmount(): number {
     return this.server.options.maxBufferedAmount;
   }
 
+  /** @internal */
   get outbound(): ByteBudget {
     return this.server.outbound;
   }
 
+  /** @internal */
   get closing(): boolean {
     return this.closed;
   }
 
+  /** @internal */
   get load(): number {
     return this.sessions.size + this.pending.size;
   }
 
+  /** @internal */
   subscribe(session: HostedSession, topic: string): void {
     this.server.topics.subscribe(session, topic);
   }
 
+  /** @internal */
   unsubscribe(session: HostedSession, topic: string): void {
     this.server.topics.unsubscribe(session, topic);
   }
 
+  /** @internal */
   isSubscribed(session: HostedSession, topic: string): boolean {
     return this.server.topics.isSubscribed(session, topic);
   }
 
+  /** @internal */
   topicsOf(session: HostedSession): string[] {
     return this.server.topics.topicsOf(session);
   }
 
+  /** @internal */
   publish(topic: string, data: Payload, isBinary: boolean | undefined, except: Subscriber): void {
     this.server.publish(topic, data, isBinary, { except });
   }
 
+  /** @internal */
   sessionConfirmed(session: HostedSession): void {
     this.keys.confirm(session.key);
   }
 
+  /** @internal */
   sessionEnded(session: HostedSession, why: EndReason): void {
     this.sessions.delete(session.sid);
     this.keys.close(session.key, session.core.isConfirmed);
@@ -133,20 +151,24 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
     if (this.sessions.size === 0) this.whenEmpty?.();
   }
 
+  /** @internal */
   wait(pending: PendingHandshake): void {
     this.pending.add(pending);
     this.joinSweep();
   }
 
+  /** @internal */
   settled(pending: PendingHandshake): void {
     this.pending.delete(pending);
   }
 
+  /** @internal */
   admit(session: HttpSession<any>): void {
     this.joinSweep();
     this.sessions.set(session.sid, session);
   }
 
+  /** @internal */
   lookup(sid: string, path: string): HttpSession<any> | EndReason | undefined {
     const session = this.sessions.get(sid);
     if (session !== undefined) return session.path === path ? session : undefined;
@@ -155,16 +177,19 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
 
   // ---- UploadHost ----------------------------------------------------------------------------
 
+  /** @internal */
   uploadDone(upload: Upload): void {
     this.uploads.delete(upload);
   }
 
+  /** @internal */
   uploadStill(upload: Upload): void {
     this.uploads.add(upload);
     this.joinSweep();
   }
 
-  /** Answers `response` with `error`: a TransportError's status and code, else 500. */
+  /** @internal Answers `response` with `error`: a TransportError's status and code, else 500. */
+  /** @internal */
   fail(response: ServerResponse, error: unknown): void {
     answerFailure(response, error);
     this.answered(response);
@@ -175,13 +200,14 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
     return this.sessions.size;
   }
 
-  /** Finds a live session by id (for tests and diagnostics). */
+  /** @internal Finds a live session by id (for tests and diagnostics). */
   session(sid: string): HttpSession<any> | undefined {
     return this.sessions.get(sid);
   }
 
   // ---- The shared clock ------------------------------------------------------------------
 
+  /** @internal Sweepable */
   sweep(now: number): void {
     for (const session of this.sessions.values()) session.sweep(now);
     for (const pending of this.pending) if (now >= pending.deadline) abandonHandshake(this, pending, 408, 'HL_ERR_HANDSHAKE_TIMEOUT', 'handshake timed out');
@@ -211,7 +237,7 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
   // ---- Requests (ServerTransport) --------------------------------------------------------
 
   /** A plain HTTP request of a route: returns false for requests that are not ours. */
-  handleRequest(request: IncomingMessage, response: ServerResponse, route: Route): boolean {
+  handleRequest(request: IncomingMessage, response: ServerResponse, route: Route, params: RouteParams): boolean {
     const url = request.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
@@ -243,7 +269,7 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
       }
       if (sid === null) {
         if (request.method !== 'GET') throw new TransportError('HL_ERR_UNKNOWN_SESSION', 400, 'a POST needs a session id (sid)');
-        handshake(this, request, response, route, name, path, query);
+        handshake(this, request, response, route, params, name, path, query);
         return true;
       }
       const session = this.find(sid, name, path);
@@ -256,6 +282,11 @@ export class HttpTransports implements ServerTransport, Sweepable, HandshakeRegi
       this.fail(response, error);
     }
     return true;
+  }
+
+  /** The open sessions, in the order they opened (`server.peers`); closing them meanwhile is safe. */
+  *peers(): Generator<Peer> {
+    for (const session of this.sessions.values()) if (session.readyState === ReadyState.OPEN) yield session;
   }
 
   /** An upgrade naming a session moves it onto a WebSocket; every other upgrade is the server's. */
@@ -360,7 +391,7 @@ export function enableHttpTransports(server: Server, options: HttpTransportOptio
   if (transports.options.clientPath !== false) {
     // The bundle's path must reach the route handler: give it a route of its own that
     // refuses WebSocket upgrades, unless the application already owns the path.
-    if (server.findRoute(transports.options.clientPath)?.path !== transports.options.clientPath) {
+    if (server.registeredRoute(transports.options.clientPath) === null) {
       server.route(transports.options.clientPath, {
         upgrade() {
           throw new UpgradeRejection(404, 'not a WebSocket route');

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { invalidArgument } from '../errors.js';
+import { checkOptions, invalidArgument, shown } from '../errors.js';
 import { Transport, type TransportName } from '../types.js';
 import { addressKey } from './session-key.js';
 
@@ -239,7 +239,16 @@ export function defaultSessionKey(request: IncomingMessage): string {
   return addressKey(request.socket.remoteAddress ?? '');
 }
 
+const KEYS = Object.keys(DEFAULT_HTTP_TRANSPORT_OPTIONS);
+const CORS_KEYS: readonly (keyof CorsOptions)[] = ['origins', 'credentials', 'maxAge'];
+
+/**
+ * Applies the defaults and checks every value, once, when the transports are enabled: a
+ * value of the wrong kind or a key that is no option throws `HL_ERR_INVALID_ARGUMENT`
+ * naming it.
+ */
 export function resolveHttpTransportOptions(options: HttpTransportOptions = {}): ResolvedHttpTransportOptions {
+  checkOptions(options, KEYS, 'the HTTP transport options');
   const resolved = { ...DEFAULT_HTTP_TRANSPORT_OPTIONS };
   for (const key of Object.keys(DEFAULT_HTTP_TRANSPORT_OPTIONS) as (keyof ResolvedHttpTransportOptions)[]) {
     const value = options[key];
@@ -248,23 +257,40 @@ export function resolveHttpTransportOptions(options: HttpTransportOptions = {}):
   if (options.confirmTimeout === undefined) resolved.confirmTimeout = Math.max(resolved.confirmTimeout, 2 * resolved.interval);
   for (const key of FINITE_LIMITS) {
     const value = resolved[key];
-    if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) throw invalidArgument(`${key} must be a positive number`);
+    if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) throw invalidArgument(`${key} must be a positive finite number (got ${shown(value)})`);
   }
   for (const key of ['maxUnconfirmedPerKey', 'maxSessionsPerKey'] as const) {
     const value = resolved[key];
-    if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number or Infinity`);
+    if (!(typeof value === 'number' && value > 0)) throw invalidArgument(`${key} must be a positive number or Infinity (got ${shown(value)})`);
   }
   if (typeof resolved.sessionKey !== 'function') throw invalidArgument('sessionKey must be a function');
   if (resolved.sessionTimeout <= 2 * resolved.interval) throw invalidArgument('sessionTimeout must exceed twice interval');
+  // An empty list is allowed: no HTTP transport, the client bundle alone (clientPath).
+  if (!Array.isArray(resolved.transports)) {
+    throw invalidArgument(`transports must be a list of HTTP transports (${HTTP_TRANSPORTS.join(', ')}) (got ${shown(resolved.transports)})`);
+  }
   for (const name of resolved.transports) {
     if (!HTTP_TRANSPORTS.includes(name)) throw invalidArgument(`unknown HTTP transport ${JSON.stringify(name)}`);
   }
-  if (resolved.clientPath !== false && !resolved.clientPath.startsWith('/')) throw invalidArgument('clientPath starts with "/"');
-  if (options.cors) resolved.cors = resolveCors(options.cors);
+  const { clientPath } = resolved;
+  if (clientPath !== false && !(typeof clientPath === 'string' && clientPath.startsWith('/'))) {
+    throw invalidArgument(`clientPath must be a path starting with "/", or false (got ${shown(clientPath)})`);
+  }
+  const cors = options.cors;
+  if (cors !== undefined && cors !== false) resolved.cors = resolveCors(cors);
   return resolved;
 }
 
 function resolveCors(cors: CorsOptions): ResolvedCorsOptions {
+  checkOptions(cors, CORS_KEYS, 'cors (or false)');
+  const { origins } = cors;
+  const list = Array.isArray(origins) && origins.every((origin) => typeof origin === 'string');
+  if (origins !== '*' && !list && typeof origins !== 'function') {
+    throw invalidArgument(`cors.origins must be '*', a list of origins or a function (got ${shown(origins)})`);
+  }
+  if (cors.credentials !== undefined && typeof cors.credentials !== 'boolean') {
+    throw invalidArgument(`cors.credentials must be a boolean (got ${shown(cors.credentials)})`);
+  }
   const maxAge = cors.maxAge === undefined ? DEFAULT_CORS_MAX_AGE : cors.maxAge;
   if (!(typeof maxAge === 'number' && maxAge >= 0 && Number.isFinite(maxAge))) throw invalidArgument('cors.maxAge must be a number >= 0');
   return { origins: cors.origins, credentials: cors.credentials === true, maxAge };

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Route } from '../server/transport-contract.js';
+import type { RouteParams } from '../types.js';
 import type { HttpTransportName } from './options.js';
 
 /**
@@ -17,6 +18,7 @@ export class PendingHandshake {
     readonly request: IncomingMessage,
     readonly response: ServerResponse,
     readonly route: Route,
+    readonly params: RouteParams,
     readonly transport: HttpTransportName,
     readonly path: string,
     readonly key: string,

@@ -3,7 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TransportError } from '../errors.js';
 import type { Handshake } from '../protocol/session/wire.js';
 import type { Route } from '../server/transport-contract.js';
-import type { UpgradeAccept, UpgradeRequest } from '../types.js';
+import type { RouteParams, UpgradeAccept, UpgradeRequest } from '../types.js';
 import { answerRejection } from './error-answer.js';
 import type { HttpTransportName, ResolvedHttpTransportOptions } from './options.js';
 import { PendingHandshake } from './pending-handshake.js';
@@ -46,6 +46,7 @@ export function handshake(
   request: IncomingMessage,
   response: ServerResponse,
   route: Route,
+  params: RouteParams,
   transport: HttpTransportName,
   path: string,
   query: URLSearchParams,
@@ -77,6 +78,7 @@ export function handshake(
   const upgradeRequest: UpgradeRequest = {
     url: request.url ?? '/',
     path,
+    params,
     query,
     headers: request.headers,
     remoteAddress: request.socket.remoteAddress ?? '',
@@ -93,11 +95,11 @@ export function handshake(
   }
   keys.open(key);
   if (typeof (accepted as PromiseLike<unknown> | undefined)?.then !== 'function') {
-    openSession(registry, request, response, route, transport, path, key, accepted as UpgradeAccept<unknown> | void);
+    openSession(registry, request, response, route, params, transport, path, key, accepted as UpgradeAccept<unknown> | void);
     return;
   }
   // Only a hook that answers later needs a deadline (and a place among the sessions).
-  const pending = new PendingHandshake(request, response, route, transport, path, key, Date.now() + registry.handshakeTimeout);
+  const pending = new PendingHandshake(request, response, route, params, transport, path, key, Date.now() + registry.handshakeTimeout);
   registry.wait(pending);
   Promise.resolve(accepted)
     .then(
@@ -127,7 +129,7 @@ function settle(registry: HandshakeRegistry, pending: PendingHandshake, accepted
     registry.answered(pending.response);
     return;
   }
-  openSession(registry, pending.request, pending.response, pending.route, pending.transport, pending.path, pending.key, accepted);
+  openSession(registry, pending.request, pending.response, pending.route, pending.params, pending.transport, pending.path, pending.key, accepted);
 }
 
 function openSession(
@@ -135,6 +137,7 @@ function openSession(
   request: IncomingMessage,
   response: ServerResponse,
   route: Route,
+  params: RouteParams,
   transport: HttpTransportName,
   path: string,
   key: string,
@@ -157,7 +160,7 @@ function openSession(
   }
   // 144 bits from the CSPRNG: a session id is a bearer credential, never guessable.
   const sid = randomBytes(18).toString('base64url');
-  const session = new HttpSession(sid, transport, path, request.socket.remoteAddress ?? '', key, route.handler, accepted?.data, registry);
+  const session = new HttpSession(sid, transport, path, params, request.socket.remoteAddress ?? '', key, route.handler, accepted?.data, registry);
   const link = createLink(transport, session);
   session.link = link;
   registry.admit(session);

@@ -5,8 +5,9 @@ import type { Packet } from '../protocol/session/wire.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
 import type { Publication } from '../websocket/publication.js';
 import type { BudgetExhausted, BudgetHolder } from '../resources/byte-budget.js';
-import { type Handler, type Payload, type Peer, ReadyState, type SendOptions, type SendResult, type TransportName } from '../types.js';
-import { toBuffer } from '../websocket/payload.js';
+import { type Handler, type Payload, type Peer, ReadyState, type RouteParams, type SendOptions, type SendResult, type TransportName } from '../types.js';
+import { checkSendArguments, toBuffer } from '../websocket/payload.js';
+import { checkTopic } from '../pubsub/topic.js';
 import type { EndReason } from './ended-sessions.js';
 import type { HostedSession, SessionHost } from './session-host.js';
 import type { HttpTransportName } from './options.js';
@@ -38,9 +39,9 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   readonly id = 'h' + (++nextId).toString(36);
   readonly protocol = '';
   readonly extensions = '';
-  /** @internal Sequencing, acknowledgements, upstream order, close, deadlines. */
+  /** Sequencing, acknowledgements, upstream order, close, deadlines. */
   readonly core: ServerSession;
-  /** @internal The HTTP transport's responses; null once a WebSocket carries the session. */
+  /** The HTTP transport's responses; null once a WebSocket carries the session. */
   link: SessionLink | null = null;
   /** The WebSocket being probed, or (once the core is carried) the one carrying the session. */
   private socket: SessionSocket | null = null;
@@ -52,13 +53,13 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     readonly httpTransport: HttpTransportName,
     /** The request path the session was created on: other paths do not know it. */
     readonly path: string,
+    /** The params of the route pattern that matched `path`. */
+    readonly params: RouteParams,
     readonly remoteAddress: string,
-    /** @internal Who it belongs to, for the limits per client (`sessionKey`). */
+    /** Who it belongs to, for the limits per client (`sessionKey`). */
     readonly key: string,
-    /** @internal */
     readonly handler: Handler<D>,
     public data: D,
-    /** @internal */
     readonly host: SessionHost,
   ) {
     // Deadlines are armed from the precise clock: the coarse one may lag by a tick.
@@ -84,12 +85,13 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     return this.core.isCarried ? this.socket!.bufferedAmount : this.core.bufferedAmount;
   }
 
-  send(data: Payload, isBinary?: boolean, _options?: SendOptions): SendResult {
+  send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
+    if (options !== undefined || (isBinary !== undefined && typeof isBinary !== 'boolean')) checkSendArguments(isBinary, options);
     return this.enqueue(toBuffer(data), isBinary ?? typeof data !== 'string', BUFFER_OBJECT_BYTES);
   }
 
   /**
-   * @internal Subscriber: queues a reference to the published bytes, never a copy; once
+   * Subscriber: queues a reference to the published bytes, never a copy; once
    * upgraded, shares the publication's WebSocket frame like any WebSocket peer. Returns
    * what happened to the message: `dropped` when it was refused.
    */
@@ -143,6 +145,14 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     this.scheduleFlush();
   }
 
+  /**
+   * HTTP transports have no ping frame (their liveness is the session timeouts), and a
+   * session carried by a WebSocket keeps its own heartbeat: sends nothing, returns false.
+   */
+  ping(_data?: Payload): boolean {
+    return false;
+  }
+
   /** Ends the session at once: no close packet; `close` reaches the handler with 1006. */
   terminate(): void {
     if (this.core.readyState === ReadyState.CLOSED) return;
@@ -151,15 +161,18 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   }
 
   subscribe(topic: string): void {
+    checkTopic(topic);
     if (this.core.readyState !== ReadyState.OPEN) return;
     this.host.subscribe(this, topic);
   }
 
   unsubscribe(topic: string): void {
+    checkTopic(topic);
     this.host.unsubscribe(this, topic);
   }
 
   isSubscribed(topic: string): boolean {
+    checkTopic(topic);
     return this.host.isSubscribed(this, topic);
   }
 
@@ -174,7 +187,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   // ---- The outbound budget (BudgetHolder) -------------------------------------------------
 
   /**
-   * @internal The server needs the memory this session holds: it is closed with 1013
+   * The server needs the memory this session holds: it is closed with 1013
    * (Try Again Later, RFC 6455 §7.4.1) and its queue freed at once. A held poll or an idle
    * stream still carries the close packet (a few bytes); the hooks run after the budget
    * is done (not inside whichever send made room).
@@ -192,7 +205,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     this.finish(CloseCode.TRY_AGAIN_LATER, EVICTED_REASON, 'evicted', error);
   }
 
-  /** @internal States what the session holds now. Growth from responses is not refused: it happened. */
+  /** States what the session holds now. Growth from responses is not refused: it happened. */
   reserve(): void {
     const link = this.link;
     if (this.core.readyState === ReadyState.CLOSED || link === null) this.host.outbound.release(this);
@@ -201,23 +214,23 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
 
   // ---- Requests (called by the registry) -----------------------------------------------
 
-  /** @internal Runs `open`; an `open` that throws (or rejects) closes this session alone with 1011. */
+  /** Runs `open`; an `open` that throws (or rejects) closes this session alone with 1011. */
   start(): void {
     runHook(this, callOpen, undefined);
   }
 
-  /** @internal A request of this session arrived. */
+  /** A request of this session arrived. */
   touch(): void {
     this.core.heard(this.host.now());
   }
 
-  /** @internal The client came back after the handshake: the session is no longer a guess. */
+  /** The client came back after the handshake: the session is no longer a guess. */
   confirm(): void {
     if (this.core.confirm()) this.host.sessionConfirmed(this);
   }
 
   /**
-   * @internal The client has everything up to `ack` (the registry checked it names only
+   * The client has everything up to `ack` (the registry checked it names only
    * what was sent): free it. Acks that go backwards (overlapping polls) change nothing.
    */
   acknowledge(ack: number): void {
@@ -231,7 +244,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     if (outcome === AckOutcome.DRAINED) runHook(this, callDrain, undefined);
   }
 
-  /** @internal Upstream packets from a POST, already decoded and checked for gaps. */
+  /** Upstream packets from a POST, already decoded and checked for gaps. */
   receive(firstSeq: number, packets: readonly Packet[]): void {
     for (let i = 0; i < packets.length; i++) {
       if (!this.core.receive(firstSeq + i)) continue; // a resend of a POST whose answer was lost
@@ -247,7 +260,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     }
   }
 
-  /** @internal Deadlines: the link's responses, probe, hold, heartbeat, server close, expiry. */
+  /** Deadlines: the link's responses, probe, hold, heartbeat, server close, expiry. */
   sweep(now: number): void {
     const core = this.core;
     const due = core.tick(now);
@@ -290,12 +303,12 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     if (this.core.readyState !== ReadyState.CLOSED) this.link?.flush();
   }
 
-  /** @internal The client has the server's close packet: the session ends with the server's code. */
+  /** The client has the server's close packet: the session ends with the server's code. */
   closeAcknowledged(): void {
     this.finish(this.core.closingCode, this.core.closingReason, 'closed', null);
   }
 
-  /** @internal The application's hook threw or rejected: close this session alone with 1011. */
+  /** The application's hook threw or rejected: close this session alone with 1011. */
   failInternally(error: unknown): void {
     reportError(this, error);
     if (this.core.readyState === ReadyState.OPEN) this.close(CloseCode.INTERNAL_ERROR, '');
@@ -319,19 +332,19 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
 
   // ---- Upgrade to WebSocket (CarriedSession) ------------------------------------------------
 
-  /** @internal A WebSocket for this session was opened: it is probed, not used yet. */
+  /** A WebSocket for this session was opened: it is probed, not used yet. */
   attachProbe(socket: SessionSocket): void {
     if (this.socket !== null) replaceProbe(this.socket);
     this.socket = socket;
     this.core.probeFrom(Date.now());
   }
 
-  /** @internal Whether a WebSocket upgrade may attach now. */
+  /** Whether a WebSocket upgrade may attach now. */
   get upgradable(): boolean {
     return this.core.readyState === ReadyState.OPEN && !this.core.isCarried;
   }
 
-  /** @internal `upgrade N`: the client has everything up to N and polls no more. */
+  /** `upgrade N`: the client has everything up to N and polls no more. */
   upgradeTo(socket: SessionSocket, ack: number): boolean {
     const core = this.core;
     if (socket !== this.socket || !this.upgradable || !core.mayAcknowledge(ack)) return false;
@@ -349,18 +362,16 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     return true;
   }
 
-  /** @internal */
   carrierMessage(data: Buffer, isBinary: boolean): void {
     if (this.core.readyState === ReadyState.CLOSED) return;
     runHook(this, isBinary ? callBinaryMessage : callTextMessage, data);
   }
 
-  /** @internal */
   carrierDrain(): void {
     runHook(this, callDrain, undefined);
   }
 
-  /** @internal The WebSocket closed: a probe is forgotten, a carrier ends the session. */
+  /** The WebSocket closed: a probe is forgotten, a carrier ends the session. */
   carrierClosed(socket: SessionSocket, code: number, reason: string): void {
     if (socket !== this.socket) return;
     if (this.core.isCarried) {
@@ -371,7 +382,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     this.core.probeEnded();
   }
 
-  /** @internal Ends the session on server shutdown, as a WebSocket peer gets 1001. */
+  /** Ends the session on server shutdown, as a WebSocket peer gets 1001. */
   shutdown(code: number, reason: string): void {
     if (this.core.readyState === ReadyState.OPEN) this.close(code, reason);
     this.flush();

@@ -1,5 +1,5 @@
-import type { Payload } from '../types.js';
-import { invalidArgument } from '../errors.js';
+import type { Payload, SendOptions } from '../types.js';
+import { checkOptions, invalidArgument, shown } from '../errors.js';
 
 /** Turns anything `send` accepts into a Buffer, copying only strings. */
 export function toBuffer(data: Payload): Buffer {
@@ -9,3 +9,20 @@ export function toBuffer(data: Payload): Buffer {
   if (ArrayBuffer.isView(data)) return Buffer.from(data.buffer, data.byteOffset, data.byteLength);
   throw invalidArgument('data must be a string, Buffer, ArrayBuffer or ArrayBufferView');
 }
+
+/**
+ * The optional arguments of `send` (and `publish`'s `isBinary`), checked only when given
+ * something unusual: the common call (`send(data)`, `send(data, true)`) pays a compare.
+ */
+export function checkSendArguments(isBinary: unknown, options: SendOptions | undefined): void {
+  if (isBinary !== undefined && typeof isBinary !== 'boolean') {
+    throw invalidArgument(`isBinary must be a boolean or undefined (got ${shown(isBinary)})`);
+  }
+  if (options === undefined) return;
+  checkOptions(options, SEND_KEYS, 'the send options');
+  if (options.compress !== undefined && typeof options.compress !== 'boolean') {
+    throw invalidArgument(`compress must be a boolean (got ${shown(options.compress)})`);
+  }
+}
+
+const SEND_KEYS: readonly (keyof SendOptions)[] = ['compress'];

@@ -423,7 +423,7 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
   }
 
   /**
-   * @internal BudgetHolder: a server-wide budget needs the room this connection holds.
+   * BudgetHolder: a server-wide budget needs the room this connection holds.
    * RFC 6455 §7.4.1 1013 (Try Again Later): the server is under pressure, the peer is not
    * at fault. A peer evicted for what it has not read will not read a Close either: its
    * socket is destroyed.
@@ -449,7 +449,7 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
 
   // ---- Receiving -------------------------------------------------------------------------
 
-  /** @internal Called for each chunk read from the socket. */
+  /** Called for each chunk read from the socket. */
   receive(chunk: Buffer): void {
     this.idleTicks = 0;
     this.flags &= ~PING_SENT;
@@ -636,7 +636,7 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
   }
 
   /**
-   * @internal Something threw inside this connection's own machinery (the shell, the
+   * Something threw inside this connection's own machinery (the shell, the
    * parser, a codec callback): a fault of ours, not the peer's. It fails this connection
    * alone with 1011, details withheld from the peer, reported once through `error`.
    */
@@ -660,7 +660,7 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
     inflateStage!.start(codec!, this.socket, data, binary, events, rest, this);
   }
 
-  /** @internal InflateTarget: the message is inflated, or could not be. */
+  /** InflateTarget: the message is inflated, or could not be. */
   inflated(error: HotlineError | null, result: Buffer | undefined, binary: boolean): void {
     if (this.finished) return;
     const queued = this.negotiated.inflateStage!.resume(this.socket);
@@ -755,7 +755,6 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
     process.nextTick(flushShell, this);
   }
 
-  /** @internal */
   flush(): void {
     this.flags &= ~FLUSH_SCHEDULED;
     this.afterProtocolStep();
@@ -788,7 +787,7 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
     this.closeDeadline = Date.now() + this.settings.closeTimeout;
   }
 
-  /** @internal Called by the shared sweep, once per tick. */
+  /** Called by the shared sweep, once per tick. */
   sweep(now: number): void {
     try {
       this.checkDeadlines(now);
@@ -823,7 +822,6 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
 
   // ---- Socket events -----------------------------------------------------------------------
 
-  /** @internal */
   handleEnd(): void {
     // §7.1.1 / §7.1.5: the peer closed TCP. Without a Close frame first, this is 1006.
     this.protocolState.receiveEof();
@@ -833,14 +831,12 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
     if (this.closeDeadline === null) this.armCloseDeadline();
   }
 
-  /** @internal */
   handleSocketError(error: Error): void {
     if (this.failed !== null) return;
     this.failed = error;
     this.flags |= RAW_SOCKET_ERROR;
   }
 
-  /** @internal */
   handleDrain(): void {
     if ((this.flags & OUTBOUND_HELD) !== 0) this.releaseOutbound();
     if (!this.drainWanted || this.finished) return;
@@ -857,7 +853,7 @@ export class WebSocketShell<F, O extends ConnectionOwner<F> = ConnectionOwner<F>
     if (this.aborted) this.afterProtocolStep();
   }
 
-  /** @internal The TCP connection is gone: report the close exactly once. */
+  /** The TCP connection is gone: report the close exactly once. */
   finish(): void {
     if (this.finished) return;
     this.flags |= FINISHED;

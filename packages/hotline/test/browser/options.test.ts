@@ -43,12 +43,25 @@ describe('client options', () => {
     ['a factor under 1', { reconnect: { factor: 0.5 } }, /reconnect\.factor/],
     ['a WebSocket that is not a class', { WebSocket: {} as never }, /WebSocket must be a function/],
     ['a header that is not a string', { headers: { 'X-N': 1 as never } }, /header X-N/],
+    ['headers that are a list', { headers: [] as never }, /headers must be an object/],
+    ['reconnect that is true', { reconnect: true as never }, /reconnect must be an options object or false/],
+    ['an unknown option', { openTimout: 10 } as never, /unknown option openTimout in the client options \(did you mean openTimeout\?\)/],
+    ['an unknown reconnect option', { reconnect: { minDelai: 3 } } as never, /unknown option minDelai in the client option reconnect \(did you mean minDelay\?\)/],
+    ['a reconnect option far from any', { reconnect: { backoff: 3 } } as never, /unknown option backoff in the client option reconnect; known: retries, minDelay/],
+    ['an upgrade that is not a boolean', { upgrade: 'yes' as never }, /upgrade must be a boolean \(got "yes"\)/],
   ];
   for (const [what, options, message] of invalid) {
-    it(`throws at connect() on ${what}`, () => {
-      assert.throws(() => connect('http://127.0.0.1:1/x', options), message);
+    it(`throws HL_ERR_INVALID_ARGUMENT at connect() on ${what}`, () => {
+      // A WebSocket class is given: the missing global of Node 20 is another test.
+      assert.throws(() => connect('http://127.0.0.1:1/x', { WebSocket: class {} as never, ...options }), { code: 'HL_ERR_INVALID_ARGUMENT', message });
     });
   }
+
+  it('throws HL_ERR_INVALID_ARGUMENT for options that are not an object, a URL that is none or a scheme it does not speak', () => {
+    assert.throws(() => connect('http://127.0.0.1:1/x', 'fast' as never), { code: 'HL_ERR_INVALID_ARGUMENT', message: /client options must be an object/ });
+    assert.throws(() => connect('not a url', { transports: ['polling'] }), { code: 'HL_ERR_INVALID_ARGUMENT', message: /is not a URL/ });
+    assert.throws(() => connect('ftp://127.0.0.1/x', { transports: ['polling'] }), { code: 'HL_ERR_INVALID_ARGUMENT', message: /scheme ftp:/ });
+  });
 
   it('grows the backoff by the factor up to maxDelay, spread by the jitter', () => {
     const policy = { ...CLIENT_DEFAULTS.reconnect };

@@ -28,7 +28,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   client: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket'],
   server: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket', 'pubsub'],
   transports: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket', 'pubsub', 'server'],
-  browser: ['protocol'],
+  // The error tree is plain JavaScript (no Node): the client throws the same HotlineError.
+  browser: ['errors', 'protocol'],
   cli: ['errors', 'protocol', 'types', 'client', 'server', 'transports', 'browser'],
   index: ['errors', 'protocol', 'types', 'client', 'server', 'transports', 'browser', 'pubsub', 'websocket'],
 };

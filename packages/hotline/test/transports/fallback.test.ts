@@ -98,8 +98,23 @@ describe('falling back when WebSocket is blocked', () => {
     client.close();
   });
 
-  it('in Node without a WebSocket class, goes straight to the HTTP transports', async () => {
-    const client = connect(ts.url('/e'), { transports: ['websocket', 'polling'] });
+  it('in a runtime without a WebSocket class, refuses a websocket transport at connect() instead of skipping it', () => {
+    const global = globalThis as { WebSocket?: unknown };
+    const saved = global.WebSocket;
+    delete global.WebSocket;
+    try {
+      assert.throws(() => connect(ts.url('/e'), { transports: ['websocket', 'polling'] }), {
+        code: 'HL_ERR_INVALID_ARGUMENT',
+        message: /connect\(url, \{ WebSocket \}\).*from 'hotline'.*leave 'websocket' out of `transports`/,
+      });
+      assert.throws(() => connect(ts.url('/e')), { code: 'HL_ERR_INVALID_ARGUMENT' }, 'the default transports start with websocket');
+    } finally {
+      if (saved !== undefined) global.WebSocket = saved;
+    }
+  });
+
+  it('in a runtime without a WebSocket class, opens over the HTTP transports when websocket is left out', async () => {
+    const client = connect(ts.url('/e'), { transports: ['polling'] });
     await next(client, 'open');
     assert.equal(client.transport, 'polling');
     client.close();
