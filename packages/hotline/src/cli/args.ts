@@ -15,14 +15,14 @@ export class UsageError extends Error {
   }
 }
 
-/** node:util parseArgs (strict, positionals allowed) with its errors turned into usage errors. */
+/** node:util parseArgs (strict, positionals allowed, tokens kept) with its errors turned into usage errors. */
 export function parseArgs<const T extends Options>(
   argv: string[],
   options: T,
   usage = '',
-): ReturnType<typeof parse<{ args: string[]; options: T; allowPositionals: true; strict: true }>> {
+): ReturnType<typeof parse<{ args: string[]; options: T; allowPositionals: true; strict: true; tokens: true }>> {
   try {
-    return parse({ args: negativeValues(argv, options), allowPositionals: true, strict: true, options });
+    return parse({ args: negativeValues(argv, options), allowPositionals: true, strict: true, tokens: true, options });
   } catch (error) {
     throw new UsageError((error as Error).message, usage);
   }

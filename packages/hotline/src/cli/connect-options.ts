@@ -32,7 +32,7 @@ export function normalizeUrl(given: string, transport: boolean): string {
 
 /** `hotline connect` flags, checked: every mistake is a UsageError with the connect usage. */
 export function parseConnect(argv: string[]): ConnectCommand {
-  const { values, positionals } = parseArgs(
+  const { values, positionals, tokens } = parseArgs(
     argv,
     {
       execute: { type: 'string', short: 'x', multiple: true },
@@ -58,7 +58,8 @@ export function parseConnect(argv: string[]): ConnectCommand {
   if (values.interval !== undefined && !transport) throw new UsageError('--interval applies with --transport (polling, interval-polling)', CONNECT_USAGE);
   const options: ConnectOptions = {
     url: normalizeUrl(positionals[0]!, transport),
-    protocols: [...(values.protocol ?? []), ...(values.subprotocol ?? [])],
+    // In the order given, whichever spelling: the order is the client's preference (RFC 6455 §4.1).
+    protocols: tokens.flatMap((token) => (token.kind === 'option' && (token.name === 'protocol' || token.name === 'subprotocol') ? [token.value!] : [])),
     headers: parseHeaders(values.header ?? [], CONNECT_USAGE),
     wait: seconds(values.wait, 'wait', DEFAULT_WAIT, CONNECT_USAGE),
     execute: values.execute ?? [],
