@@ -187,6 +187,7 @@ export class LineSession {
     const deadline = Date.now() + this.options.wait;
     let token: number | null | undefined;
     let cycledAt = 0;
+    let confirmed = false;
     const check = () => {
       const state = this.endpoint.readyState;
       // Closing or closed: `closed` reports it. Reconnecting: the deadline still runs.
@@ -199,9 +200,18 @@ export class LineSession {
         }
         if (token !== undefined && token !== null && cycledAt === 0 && this.endpoint.cycleDone(token)) cycledAt = now;
         if (cycledAt !== 0 && now - Math.max(cycledAt, this.lastMessage) >= QUIET_PERIOD) {
-          this.quit();
+          // Quiet by the clock; but a process that was not scheduled for a while has its
+          // timers run before the reads that waited meanwhile. One more turn of the event
+          // loop (setImmediate runs after the poll phase) reads them first.
+          if (confirmed) {
+            this.quit();
+            return;
+          }
+          confirmed = true;
+          setImmediate(check);
           return;
         }
+        confirmed = false;
       }
       if (now >= deadline) {
         // Acknowledged and cycled, but messages keep coming: the wait is over, all is well.

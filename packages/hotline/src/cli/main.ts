@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { UsageError, integer, parseArgs, port } from './args.js';
+import { UsageError } from './args.js';
 import { connect } from './connect.js';
 import { parseConnect } from './connect-options.js';
 import { connectTransport } from './connect-transport.js';
 import { createEchoServer } from './echo.js';
+import { parseEcho } from './echo-options.js';
 import { CONNECT_USAGE, ECHO_USAGE, LAB_MISSING, USAGE } from './usage.js';
 
 function version(): string {
@@ -45,29 +46,15 @@ function help(command: string | undefined): number {
 }
 
 async function echo(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs(
-    argv,
-    {
-      port: { type: 'string' },
-      host: { type: 'string' },
-      'max-payload': { type: 'string' },
-      deflate: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
-    },
-    ECHO_USAGE,
-  );
-  if (values.help) {
+  const command = parseEcho(argv);
+  if (command.help) {
     process.stdout.write(ECHO_USAGE);
     return 0;
   }
-  if (positionals.length > 0) throw new UsageError(`echo takes no arguments, got ${JSON.stringify(positionals[0])}`, ECHO_USAGE);
-  if (values.port === undefined) throw new UsageError('echo needs --port N', ECHO_USAGE);
-  const listenPort = port(values.port, ECHO_USAGE);
-  const maxPayload = integer(values['max-payload'], 'max-payload', 16 * 1024 * 1024, ECHO_USAGE);
-  if (maxPayload === 0) throw new UsageError('--max-payload must be 1 or more', ECHO_USAGE);
-  const server = createEchoServer({ maxPayload, perMessageDeflate: values.deflate === true });
-  const address = await server.listen(listenPort, values.host);
-  process.stdout.write(`hotline echo listening on ws://${values.host ?? 'localhost'}:${address.port}\n`);
+  const { port, host, maxPayload, deflate } = command;
+  const server = createEchoServer({ maxPayload, perMessageDeflate: deflate });
+  const address = await server.listen(port, host);
+  process.stdout.write(`hotline echo listening on ws://${host ?? 'localhost'}:${address.port}\n`);
   await untilSignal();
   await server.close({ timeout: 2000 });
   return 0;

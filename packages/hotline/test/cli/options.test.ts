@@ -12,6 +12,10 @@ import type { Server } from '../../src/server/server.js';
 import { createEchoServer } from '../../src/cli/echo.js';
 import { cert, key } from '../support/tls.js';
 import { listening } from '../support/server.js';
+import { UsageError } from '../../src/cli/args.js';
+import { parseConnect } from '../../src/cli/connect-options.js';
+import { parseEcho } from '../../src/cli/echo-options.js';
+import { CONNECT_USAGE, DEFAULT_WAIT, ECHO_USAGE } from '../../src/cli/usage.js';
 import { run } from './run.js';
 
 const CA = fileURLToPath(new URL('../../../test/support/tls/localhost.crt', import.meta.url));
@@ -47,23 +51,12 @@ describe('help', { concurrency: true }, () => {
 });
 
 describe('usage errors', { concurrency: true }, () => {
+  // As a user meets them: the real command, exit 2, the command's usage, no stack.
   for (const [args, pattern, usage] of [
     [['echo', '--port', '99999'], /^hotline: --port must be an integer from 0 to 65535 \(0: any free port\), not "99999"\n/, 'echo'],
     [['echo', '--port', 'abc'], /^hotline: --port must be an integer from 0 to 65535/, 'echo'],
-    [['echo', '--port', '-1'], /^hotline: --port must be an integer from 0 to 65535/, 'echo'],
-    [['echo', '--port', '0', '--max-payload', '0'], /--max-payload must be 1 or more/, 'echo'],
-    [['echo', '--port', '0', 'extra'], /echo takes no arguments/, 'echo'],
     [['connect', '--wait', '-1', 'ws://127.0.0.1:1/'], /^hotline: --wait must be a number of seconds, 0 or more/, 'connect'],
-    [['connect', '-w', 'soon', 'ws://127.0.0.1:1/'], /^hotline: --wait must be a number of seconds/, 'connect'],
-    [['connect', 'ws://a/', 'ws://b/'], /connect takes one URL, not 2/, 'connect'],
-    [['connect', 'ftp://127.0.0.1/'], /the URL scheme must be ws, wss, http or https, not ftp/, 'connect'],
-    [['connect', 'ws://127.0.0.1/#frag'], /must not have a #fragment/, 'connect'],
-    [['connect', '--interval', '50', 'ws://127.0.0.1:1/'], /--interval applies with --transport/, 'connect'],
-    [['connect', '--transport', 'sse', '-s', 'chat', 'http://127.0.0.1:1/'], /--subprotocol applies to WebSocket without --transport/, 'connect'],
-    [['connect', '--ca', '/nonexistent/ca.pem', 'wss://127.0.0.1:1/'], /--ca: cannot read "\/nonexistent\/ca.pem" \(ENOENT\)/, 'connect'],
-    [['connect', '--ca', fileURLToPath(import.meta.url), 'wss://127.0.0.1:1/'], /holds no PEM certificate/, 'connect'],
     [['connect', '-x'], /Option '-x, --execute <value>' argument missing/, 'connect'],
-    [['connect', '--frobnicate', 'ws://127.0.0.1:1/'], /Unknown option '--frobnicate'/, 'connect'],
   ] as const) {
     it(`hotline ${args.join(' ')}: exit 2, the ${usage} usage, no stack`, async () => {
       const result = await run([...args]);
@@ -73,6 +66,61 @@ describe('usage errors', { concurrency: true }, () => {
       assert.doesNotMatch(result.stderr, /\n\s+at |RangeError|TypeError/);
     });
   }
+
+  // The rest through the parser itself: the same UsageError, without a process each.
+  for (const [args, pattern] of [
+    [['--port', '-1'], /^--port must be an integer from 0 to 65535/],
+    [['--port', '0', '--max-payload', '0'], /^--max-payload must be 1 or more$/],
+    [['--port', '0', 'extra'], /^echo takes no arguments/],
+    [[], /^echo needs --port N$/],
+  ] as const) {
+    it(`echo ${args.join(' ')}: a usage error with the echo usage`, () => {
+      assert.throws(() => parseEcho([...args]), (error: unknown) => error instanceof UsageError && pattern.test(error.message) && error.usage === ECHO_USAGE);
+    });
+  }
+  for (const [args, pattern] of [
+    [['-w', 'soon', 'ws://127.0.0.1:1/'], /^--wait must be a number of seconds/],
+    [['-w', '1e3', 'ws://127.0.0.1:1/'], /^--wait must be a number of seconds/],
+    [['ws://a/', 'ws://b/'], /^connect takes one URL, not 2/],
+    [[], /^connect needs a URL$/],
+    [['ftp://127.0.0.1/'], /^the URL scheme must be ws, wss, http or https, not ftp$/],
+    [['ws://127.0.0.1/#frag'], /must not have a #fragment/],
+    [['http://[::1/'], /^not a URL: "http:\/\/\[::1\/"$/],
+    [['--interval', '50', 'ws://127.0.0.1:1/'], /^--interval applies with --transport/],
+    [['--transport', 'sse', '--interval', 'often', 'http://127.0.0.1:1/'], /^--interval must be a non-negative integer/],
+    [['--transport', 'sse,carrier-pigeon', 'http://127.0.0.1:1/'], /^--transport must be one of websocket, sse, long-polling, polling, interval-polling/],
+    [['--transport', 'sse', '-s', 'chat', 'http://127.0.0.1:1/'], /^--subprotocol applies to WebSocket without --transport/],
+    [['--ca', '/nonexistent/ca.pem', 'wss://127.0.0.1:1/'], /^--ca: cannot read "\/nonexistent\/ca.pem" \(ENOENT\)$/],
+    [['--ca', fileURLToPath(import.meta.url), 'wss://127.0.0.1:1/'], /holds no PEM certificate/],
+    [['-H', 'no colon', 'ws://127.0.0.1:1/'], /^-H expects "Name: value"/],
+    [['--frobnicate', 'ws://127.0.0.1:1/'], /^Unknown option '--frobnicate'/],
+  ] as const) {
+    it(`connect ${args.join(' ')}: a usage error with the connect usage`, () => {
+      assert.throws(() => parseConnect([...args]), (error: unknown) => error instanceof UsageError && pattern.test(error.message) && error.usage === CONNECT_USAGE);
+    });
+  }
+
+  it('reads --wait in seconds, or with a unit', () => {
+    const wait = (value: string) => {
+      const command = parseConnect(['-w', value, 'ws://h/']);
+      return command.help ? -1 : command.options.wait;
+    };
+    assert.deepEqual(['2', '0.5', '.25', '0', '1500ms', '3s'].map(wait), [2000, 500, 250, 0, 1500, 3000]);
+    const command = parseConnect(['ws://h/']);
+    assert.equal(command.help ? -1 : command.options.wait, DEFAULT_WAIT);
+  });
+
+  it('adds ws:// (http:// with --transport) to a URL without a scheme, and keeps one given', () => {
+    const url = (args: string[]) => {
+      const command = parseConnect(args);
+      return command.help ? '' : command.options.url;
+    };
+    assert.equal(url(['localhost:9001']), 'ws://localhost:9001/');
+    assert.equal(url(['127.0.0.1:9001/chat?room=1']), 'ws://127.0.0.1:9001/chat?room=1');
+    assert.equal(url(['--transport', 'sse', 'localhost:9001']), 'http://localhost:9001/');
+    assert.equal(url(['wss://example.com/x']), 'wss://example.com/x');
+    assert.equal(url(['--transport', 'polling', 'https://example.com/x']), 'https://example.com/x');
+  });
 });
 
 describe('connect options against a server', { timeout: 30_000, concurrency: true }, () => {
@@ -138,13 +186,14 @@ describe('TLS: a self-signed certificate', { timeout: 30_000, concurrency: true 
 
   for (const flags of [['--ca', CA], ['--no-check']]) {
     it(`is accepted with ${flags[0]} over wss:// and over every https:// transport`, async () => {
+      const transports = ['websocket', 'sse', 'long-polling', 'polling', 'interval-polling'];
       const results = await Promise.all([
         run(['connect', ...flags, '-x', 'hi', `wss://127.0.0.1:${port}/`]),
-        ...['websocket', 'sse', 'long-polling', 'polling', 'interval-polling'].map((transport) =>
-          run(['connect', ...flags, '--transport', transport, '--interval', '50', '-x', 'hi', `https://127.0.0.1:${port}/`]),
-        ),
+        ...transports.map((transport) => run(['connect', ...flags, '--transport', transport, '--interval', '50', '-x', 'hi', `https://127.0.0.1:${port}/`])),
       ]);
-      for (const result of results) assert.deepEqual([result.stdout, result.stderr, result.code], ['hi\n', '', 0]);
+      for (const [i, result] of results.entries()) {
+        assert.deepEqual([result.stdout, result.stderr, result.code], ['hi\n', '', 0], i === 0 ? 'wss://' : `--transport ${transports[i - 1]}`);
+      }
     });
   }
 });
