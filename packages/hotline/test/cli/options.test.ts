@@ -7,6 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Server } from '../../src/server/server.js';
 import { createEchoServer } from '../../src/cli/echo.js';
@@ -47,6 +48,17 @@ describe('help', { concurrency: true }, () => {
     for (const flag of ['-x, --execute', '-w, --wait', '-H, --header', '-s, --subprotocol', '-P, --show-ping-pong', '--ca FILE', '--no-check', '--no-color', '--transport']) {
       assert.ok(stdout.includes(flag), flag);
     }
+  });
+});
+
+describe('docs/cli.md', () => {
+  it('documents every flag of connect and echo, and every exit code', () => {
+    const docs = readFileSync(new URL('../../../../../docs/cli.md', import.meta.url), 'utf8');
+    for (const usage of [CONNECT_USAGE, ECHO_USAGE]) {
+      for (const [flag] of usage.matchAll(/(?<=^ +(?:-\w, )?)--[a-z-]+/gm)) assert.ok(docs.includes(`\`${flag}`) || docs.includes(`, ${flag}`), flag);
+    }
+    for (const code of ['| 0 |', '| 1 |', '| 2 |', '| 3 |']) assert.ok(docs.includes(code), code);
+    assert.match(docs, /#### The pipe rule/);
   });
 });
 
