@@ -67,6 +67,8 @@ export class LineSession {
     this.interactive = options.execute.length === 0 && process.stdin.isTTY === true && process.stdout.isTTY === true;
     this.out = this.interactive ? paletteFor(process.stdout, options.noColor) : paletteFor({}, true);
     this.err = paletteFor(process.stderr, options.noColor);
+    // In a pipe, Ctrl-C closes cleanly too; a second one stops at once (Node's default).
+    if (!this.interactive) process.once('SIGINT', () => this.interrupt());
     if (options.execute.length > 0) {
       this.input = null;
       this.inputEnded = true;
@@ -157,9 +159,10 @@ export class LineSession {
 
   /** Ctrl-C: close with 1000; a second one while the close is under way stops at once. */
   private interrupt(): void {
+    if (this.finished) return;
     if (this.closing || !this.wasOpen) {
       this.input?.close();
-      process.stdout.write('\n');
+      if (this.interactive) process.stdout.write('\n');
       process.exit(EXIT_INTERRUPTED);
     }
     this.quit();
@@ -169,7 +172,7 @@ export class LineSession {
     if (this.closing || this.finished) return;
     if (!this.wasOpen) {
       // Nothing to close cleanly yet: the user gave up on the connection.
-      process.stdout.write('\n');
+      if (this.interactive) process.stdout.write('\n');
       process.exit(EXIT_INTERRUPTED);
     }
     this.closing = true;

@@ -6,6 +6,9 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { withTimeout } from '../support/timing.js';
+import { MAIN } from './pty.js';
 import { type Echo, freePort, run, startEcho } from './run.js';
 
 const TRANSPORTS = ['websocket', 'sse', 'long-polling', 'polling', 'interval-polling'] as const;
@@ -37,6 +40,32 @@ describe('hotline connect in a pipe', { timeout: 60_000, concurrency: true }, ()
     assert.deepEqual([executed.stdout, executed.stderr, executed.code], ['one\ntwo\n', '', 0]);
     const polled = await run(['connect', '--transport', 'polling', '-x', 'one', '-x', 'two', `127.0.0.1:${echo.port}`]);
     assert.deepEqual([polled.stdout, polled.stderr, polled.code], ['one\ntwo\n', '', 0]);
+  });
+
+  it('closes with 1000 and exits 0 on SIGINT (Ctrl-C) while stdin is still open', async () => {
+    const child = spawn(process.execPath, [MAIN, 'connect', `ws://127.0.0.1:${echo.port}/`], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      await withTimeout(
+        new Promise<void>((resolve) => {
+          child.stdout!.on('data', (chunk: Buffer) => {
+            stdout += chunk.toString();
+            if (stdout === 'open?\n') resolve();
+          });
+          child.stdin!.write('open?\n');
+        }),
+        5000,
+        'the echo of a first line',
+      );
+      child.kill('SIGINT');
+      assert.equal(await withTimeout(exited, 5000, 'connect to exit'), 0);
+      assert.equal(stderr, '', 'a normal close asked for is not reported in a pipe');
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 
   it('exits 3 with a reason when --wait runs out before a receive cycle completes', async () => {
