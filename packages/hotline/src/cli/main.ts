@@ -1,30 +1,12 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { UsageError, integer, parseArgs } from './args.js';
-import { connect, parseHeaders } from './connect.js';
-import { connectTransport, parseTransports } from './connect-transport.js';
+import { UsageError } from './args.js';
+import { connect } from './connect.js';
+import { parseConnect } from './connect-options.js';
+import { connectTransport } from './connect-transport.js';
 import { createEchoServer } from './echo.js';
-
-const USAGE = `Usage: hotline <command> [options]
-
-Commands:
-  echo    --port N [--host H] [--max-payload BYTES] [--deflate]
-                                          an echo server on every path, over WebSocket,
-                                          SSE, long-polling, polling, interval-polling;
-                                          /broadcast relays each message to all on it
-  connect URL [--protocol P]... [-H 'Name: value']... [--wait MS] [--deflate]
-          [--transport websocket|sse|long-polling|polling|interval-polling[,...]]
-          [--interval MS]
-                                          an interactive client (a pipe: one message per
-                                          line in, one per line out); with --transport,
-                                          the Hotline client over that transport
-  serve, bench                            the lab, when @hotline/lab is installed (the
-                                          repository's workspace has it: npm start)
-
-Options:
-  -h, --help       show this help
-  -v, --version    show the version
-`;
+import { parseEcho } from './echo-options.js';
+import { CONNECT_USAGE, ECHO_USAGE, LAB_MISSING, USAGE } from './usage.js';
 
 function version(): string {
   const url = new URL('../../../package.json', import.meta.url);
@@ -33,7 +15,7 @@ function version(): string {
 
 async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '-h' || command === '--help' || command === 'help') {
+  if (command === undefined || command === '-h' || command === '--help') {
     process.stdout.write(USAGE);
     return command === undefined ? 1 : 0;
   }
@@ -42,6 +24,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   switch (command) {
+    case 'help':
+      // `hotline help connect`, as git does.
+      return help(rest[0]);
     case 'echo':
       return echo(rest);
     case 'serve':
@@ -54,26 +39,22 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
+function help(command: string | undefined): number {
+  const text = command === 'connect' ? CONNECT_USAGE : command === 'echo' ? ECHO_USAGE : USAGE;
+  process.stdout.write(text);
+  return 0;
+}
+
 async function echo(argv: string[]): Promise<number> {
-  const { values } = parseArgs(argv, {
-    port: { type: 'string' },
-    host: { type: 'string' },
-    'max-payload': { type: 'string' },
-    deflate: { type: 'boolean' },
-    help: { type: 'boolean', short: 'h' },
-  });
-  if (values.help) {
-    process.stdout.write(USAGE);
+  const command = parseEcho(argv);
+  if (command.help) {
+    process.stdout.write(ECHO_USAGE);
     return 0;
   }
-  if (values.port === undefined) throw new UsageError('echo needs --port N');
-  const port = integer(values.port, 'port', 0);
-  const server = createEchoServer({
-    maxPayload: integer(values['max-payload'], 'max-payload', 16 * 1024 * 1024) || 16 * 1024 * 1024,
-    perMessageDeflate: values.deflate === true,
-  });
-  const address = await server.listen(port, values.host);
-  process.stdout.write(`hotline echo listening on ws://${values.host ?? 'localhost'}:${address.port}\n`);
+  const { port, host, maxPayload, deflate } = command;
+  const server = createEchoServer({ maxPayload, perMessageDeflate: deflate });
+  const address = await server.listen(port, host);
+  process.stdout.write(`hotline echo listening on ws://${host ?? 'localhost'}:${address.port}\n`);
   await untilSignal();
   await server.close({ timeout: 2000 });
   return 0;
@@ -90,8 +71,9 @@ async function lab(argv: string[]): Promise<number> {
     ({ runLab } = (await import(LAB_CLI)) as { runLab: typeof runLab });
   } catch (error) {
     if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
-    process.stderr.write(`hotline: \`${argv[0]}\` is the lab's command: npm install @hotline/lab (in the repository: npm start)\n`);
-    return 2;
+    const asked = argv.includes('--help') || argv.includes('-h');
+    (asked ? process.stdout : process.stderr).write(LAB_MISSING(argv[0]!));
+    return asked ? 0 : 2;
   }
   try {
     return await runLab(argv);
@@ -106,32 +88,12 @@ async function lab(argv: string[]): Promise<number> {
 const LAB_CLI = '@hotline/lab/cli';
 
 async function connectCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs(argv, {
-    protocol: { type: 'string', multiple: true },
-    header: { type: 'string', short: 'H', multiple: true },
-    wait: { type: 'string' },
-    deflate: { type: 'boolean' },
-    transport: { type: 'string' },
-    interval: { type: 'string' },
-  });
-  const url = positionals[0];
-  if (url === undefined) throw new UsageError('connect needs a URL');
-  if (values.transport !== undefined) {
-    return connectTransport({
-      url,
-      transports: parseTransports(values.transport),
-      headers: parseHeaders(values.header ?? []),
-      wait: integer(values.wait, 'wait', 500),
-      ...(values.interval !== undefined ? { interval: integer(values.interval, 'interval', 1000) } : {}),
-    });
+  const command = parseConnect(argv);
+  if (command.help) {
+    process.stdout.write(CONNECT_USAGE);
+    return 0;
   }
-  return connect({
-    url,
-    protocols: values.protocol ?? [],
-    headers: parseHeaders(values.header ?? []),
-    wait: integer(values.wait, 'wait', 500),
-    clientOptions: { perMessageDeflate: values.deflate === true },
-  });
+  return command.transport ? connectTransport(command.options) : connect(command.options);
 }
 
 function untilSignal(): Promise<void> {
@@ -149,14 +111,19 @@ function untilSignal(): Promise<void> {
 main(process.argv.slice(2)).then(
   (code) => {
     process.exitCode = code;
+    // A connection's leftovers (a keep-alive socket, the acknowledgement of a close) must
+    // not hold the command once it is done; stdout and stderr are synchronous on POSIX.
+    setTimeout(() => process.exit(code), 200).unref();
   },
   (error: unknown) => {
     if (error instanceof UsageError) {
-      process.stderr.write(`hotline: ${error.message}\n\n${USAGE}`);
+      process.stderr.write(`hotline: ${error.message}\n\n${error.usage || USAGE}`);
       process.exitCode = 2;
-    } else if (error instanceof DOMException || typeof (error as { code?: unknown } | null)?.code === 'string') {
-      process.stderr.write(`hotline: ${(error as Error).message}\n`);
-      process.exitCode = 2;
+    } else if (typeof (error as { code?: unknown } | null)?.code === 'string') {
+      // An error of the system (EADDRINUSE, EACCES) or of Hotline (HL_ERR_*): its message says it.
+      const { code, message } = error as { code: string; message: string };
+      process.stderr.write(`hotline: ${message}${message.includes(code) ? '' : ` (${code})`}\n`);
+      process.exitCode = 1;
     } else {
       process.stderr.write(`hotline: ${(error as Error).stack ?? String(error)}\n`);
       process.exitCode = 1;

@@ -451,11 +451,19 @@ export class WebSocket extends EventTarget {
 
 /**
  * The owner of every client's shell: one object, the `WebSocket` being each shell's facade.
- * The Pong to a server's Ping is automatic (protocol core): nothing to tell the page.
+ * The Pong to a server's Ping is automatic (protocol core); Node callers may still listen
+ * for `ping` and `pong` events (a MessageEvent whose `data` is the payload, a Buffer), as
+ * ws users do: browsers expose neither.
  */
 const clientOwner: ConnectionOwner<WebSocket> = {
   message(ws, data, isBinary) {
     ws.receiveMessage(data, isBinary);
+  },
+  ping(ws, data) {
+    ws.dispatchEvent(new MessageEvent('ping', { data }));
+  },
+  pong(ws, data) {
+    ws.dispatchEvent(new MessageEvent('pong', { data }));
   },
   // A Close frame from the server moves the API to CLOSING at once (WHATWG "the
   // WebSocket closing handshake is started").
