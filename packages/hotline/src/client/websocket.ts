@@ -21,6 +21,8 @@ import {
 } from '../protocol/permessage-deflate.js';
 import { CloseEvent, ErrorEvent } from './events.js';
 import { type WebSocketOptions, resolveClientOptions } from './options.js';
+import { toControlPayload } from '../websocket/payload.js';
+import type { Payload } from '../types.js';
 
 export type { WebSocketOptions } from './options.js';
 
@@ -265,10 +267,14 @@ export class WebSocket extends EventTarget {
     this.connection!.close(code ?? (text === '' ? CloseCode.NO_STATUS : CloseCode.NORMAL), text);
   }
 
-  /** Node-only: sends a Ping (RFC 6455 §5.5.2). */
-  ping(data?: Buffer): void {
+  /**
+   * Node-only: sends a Ping (RFC 6455 §5.5.2); the server's Pong fires a `pong` event. At
+   * most 125 bytes (§5.5), more throws `HL_ERR_INVALID_ARGUMENT`.
+   */
+  ping(data?: Payload): void {
+    const payload = data === undefined ? undefined : toControlPayload(data);
     if (this.state !== ReadyState.OPEN) throw domException('not open', 'InvalidStateError');
-    this.connection!.ping(data);
+    this.connection!.ping(payload);
   }
 
   /** Node-only: drops the TCP connection at once. */

@@ -5,7 +5,7 @@ import { ReadyState } from '../protocol/ready-state.js';
 import { WebSocketShell } from '../websocket/shell.js';
 import type { ShellOptions } from '../websocket/shell-settings.js';
 import type { ConnectionOwner } from '../websocket/owner.js';
-import { checkSendArguments, toBuffer } from '../websocket/payload.js';
+import { checkSendArguments, toBuffer, toControlPayload } from '../websocket/payload.js';
 import type { Sweep, Sweepable } from '../timers/sweep.js';
 import type { MessageCodec } from '../websocket/codec.js';
 import type { PubSubEngine } from '../pubsub/engine.js';
@@ -244,17 +244,6 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   publish(topic: string, data: Payload, isBinary?: boolean): void {
     this.context.host.publish(topic, data, isBinary, { except: this });
   }
-}
-
-/** §5.5: "All control frames MUST have a payload length of 125 bytes or less". */
-const MAX_CONTROL_PAYLOAD = 125;
-
-function toControlPayload(data: Payload): Buffer {
-  const payload = toBuffer(data);
-  if (payload.length > MAX_CONTROL_PAYLOAD) {
-    throw invalidArgument(`ping data is ${payload.length} bytes; a control frame carries at most ${MAX_CONTROL_PAYLOAD} (RFC 6455 §5.5)`);
-  }
-  return payload;
 }
 
 /**

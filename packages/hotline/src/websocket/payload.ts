@@ -10,6 +10,17 @@ export function toBuffer(data: Payload): Buffer {
   throw invalidArgument('data must be a string, Buffer, ArrayBuffer or ArrayBufferView');
 }
 
+/** A Ping's payload. §5.5: "All control frames MUST have a payload length of 125 bytes or less". */
+const MAX_CONTROL_PAYLOAD = 125;
+
+export function toControlPayload(data: Payload): Buffer {
+  const payload = toBuffer(data);
+  if (payload.length > MAX_CONTROL_PAYLOAD) {
+    throw invalidArgument(`ping data is ${payload.length} bytes; a control frame carries at most ${MAX_CONTROL_PAYLOAD} (RFC 6455 §5.5)`);
+  }
+  return payload;
+}
+
 /**
  * The optional arguments of `send` (and `publish`'s `isBinary`), checked only when given
  * something unusual: the common call (`send(data)`, `send(data, true)`) pays a compare.
