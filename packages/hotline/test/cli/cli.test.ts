@@ -6,54 +6,17 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import type { WebSocket as WsClient } from 'ws';
 import type { Server } from '../../src/server/server.js';
 import { UpgradeRejection } from '../../src/types.js';
 import { Recorder, assertEchoes, closeWs, listening, wsClient } from '../support/server.js';
 import { delay, withTimeout } from '../support/timing.js';
+import { run, startEcho } from './run.js';
+import { MAIN } from './pty.js';
 
-const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const PACKAGE = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the CLI to completion with `input` on stdin (a pipe). */
-function run(args: string[], input = '', ms = 10_000): Promise<Result> {
-  return new Promise((resolve) => {
-    const child = execFile(process.execPath, [MAIN, ...args], { timeout: ms }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : null;
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin!.end(input);
-  });
-}
-
-/** Starts `hotline echo` on an ephemeral port and waits for its banner. */
-async function startEcho(extra: string[] = []): Promise<{ child: ChildProcess; port: number; exited: Promise<number | null> }> {
-  const child = spawn(process.execPath, [MAIN, 'echo', '--port', '0', '--host', '127.0.0.1', ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const port = await withTimeout(
-    new Promise<number>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (chunk: Buffer) => {
-        out += chunk.toString();
-        const match = /listening on ws:\/\/127\.0\.0\.1:(\d+)/.exec(out);
-        if (match) resolve(Number(match[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`hotline echo exited with ${code}`)));
-    }),
-    5000,
-    'hotline echo to listen',
-  );
-  return { child, port, exited };
-}
 
 function nextWsMessage(ws: WsClient, ms = 2000): Promise<{ data: Buffer; isBinary: boolean }> {
   return withTimeout(new Promise((resolve) => ws.once('message', (data: Buffer, isBinary: boolean) => resolve({ data, isBinary }))), ms, 'a message');

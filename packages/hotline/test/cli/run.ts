@@ -27,6 +27,8 @@ export function run(args: string[], input = '', ms = 20_000): Promise<Result> {
 export interface Echo {
   child: ChildProcess;
   port: number;
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
   stop(): Promise<void>;
 }
 
@@ -50,6 +52,7 @@ export async function startEcho(extra: string[] = []): Promise<Echo> {
   return {
     child,
     port,
+    exited,
     async stop() {
       child.kill('SIGTERM');
       await withTimeout(exited, 5000, 'hotline echo to exit');
