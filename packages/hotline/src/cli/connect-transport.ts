@@ -101,7 +101,8 @@ export function connectTransport(options: TransportConnectOptions): Promise<numb
     client.onerror = (event) => {
       if (failed) return;
       const code = (event.error as { code?: unknown }).code;
-      const message = client.transport === 'websocket' || socketError !== '' ? socketError || event.message : event.message;
+      // The socket's own error (ECONNREFUSED…) says more than the client's summary of it.
+      const message = socketError || event.message;
       socketError = '';
       session.report(`error: ${message}${typeof code === 'string' && !message.includes(code) ? ` (${code})` : ''}`);
       if (!opened) {

@@ -182,7 +182,7 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   }
 
   send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
-    if (options !== undefined || (isBinary !== undefined && typeof isBinary !== 'boolean')) checkSendArguments(isBinary, options);
+    checkSendArguments(isBinary, options);
     return this.shell.send(toBuffer(data), isBinary ?? typeof data !== 'string', options?.compress);
   }
 

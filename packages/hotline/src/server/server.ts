@@ -163,11 +163,6 @@ export class Server {
     return this.routes.match(pathname)?.route ?? null;
   }
 
-  /** @internal The route serving `pathname`, with the params of its pattern. */
-  matchRoute(pathname: string): RouteMatch | null {
-    return this.routes.match(pathname);
-  }
-
   /** @internal The route registered with exactly this path or pattern. */
   registeredRoute(path: string): Route | null {
     return this.routes.get(path);

@@ -86,7 +86,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   }
 
   send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
-    if (options !== undefined || (isBinary !== undefined && typeof isBinary !== 'boolean')) checkSendArguments(isBinary, options);
+    checkSendArguments(isBinary, options);
     return this.enqueue(toBuffer(data), isBinary ?? typeof data !== 'string', BUFFER_OBJECT_BYTES);
   }
 
