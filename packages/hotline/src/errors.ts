@@ -96,9 +96,17 @@ export type ErrorCode =
   | 'HL_ERR_INVALID_STATE'
   /** `server.route` was given a path (or a pattern of the same shape) it already serves. */
   | 'HL_ERR_ROUTE_EXISTS'
-  // Broker adapters
+  // Pub/sub engines, brokers, nodes
   | 'HL_ERR_BROKER'
-  | 'HL_ERR_INVALID_ENVELOPE';
+  | 'HL_ERR_INVALID_ENVELOPE'
+  /** A publish could not be acknowledged by the engine's broker (down, cut off, or timed out). */
+  | 'HL_ERR_ENGINE_UNAVAILABLE'
+  /** A connection request's `since` (the client's positions) is malformed or too long: 400. */
+  | 'HL_ERR_BAD_SINCE'
+  /** A session's owning node could not be reached to forward its request: 502. */
+  | 'HL_ERR_NODE_UNREACHABLE'
+  /** The server is draining for a restart: new connections go elsewhere (503), peers get 1012. */
+  | 'HL_ERR_DRAINING';
 
 export class HotlineError extends Error {
   readonly code: ErrorCode;

@@ -2,6 +2,7 @@ import { CloseCode, checkOptions, invalidArgument, shown } from '../errors.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
 import { DEFLATE_DEFAULTS, type PerMessageDeflateOptions } from '../protocol/permessage-deflate.js';
 import { encodeClosePayload } from '../protocol/protocol.js';
+import type { PubSubEngine } from '../pubsub/engine.js';
 
 /**
  * Server options. Every limit has a safe default; `DEFAULT_SERVER_OPTIONS` gives each
@@ -65,9 +66,15 @@ export interface ServerOptions {
    * own zlib limit; without one, the server shares the process-wide limit. Default off.
    */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /**
+   * What orders and moves publications: `new MemoryEngine()` (the default, this process
+   * alone) or a broker engine shared by every node (`new RedisEngine(...)` from
+   * `hotline/redis`). One engine serves one server.
+   */
+  engine?: PubSubEngine<any>;
 }
 
-export type ResolvedServerOptions = Required<ServerOptions>;
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'engine'>>;
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -156,7 +163,7 @@ export const DEFLATE_OPTION_KEYS: readonly string[] = Object.keys(DEFLATE_DEFAUL
  * the first connection.
  */
 export function resolveServerOptions(options: ServerOptions = {}): ResolvedServerOptions {
-  checkOptions(options, KEYS, 'the Server options');
+  checkOptions(options, [...KEYS, 'engine'], 'the Server options');
   const resolved = { ...DEFAULT_SERVER_OPTIONS };
   for (const key of KEYS) {
     const value = options[key];

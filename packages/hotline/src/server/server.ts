@@ -71,7 +71,7 @@ export class Server {
    * @internal Who is subscribed to what, and the delivery of publishes: the server uses
    * pub/sub through the engine contract only (`pubsub/engine.ts`).
    */
-  readonly topics: PubSubEngine<Publication> = new MemoryEngine<Publication>();
+  readonly topics: PubSubEngine<Publication>;
   /** @internal Deadlines of every connection of this server (handshakes, idle, close). */
   readonly sweep: Sweep;
   /** @internal Bytes queued for every peer on every transport, together (`maxOutboundBytes`). */
@@ -104,6 +104,13 @@ export class Server {
 
   constructor(options: ServerOptions = {}) {
     this.options = resolveServerOptions(options);
+    const engine = options.engine ?? new MemoryEngine<Publication>();
+    if (!isEngine(engine)) throw invalidArgument(`engine must be a pub/sub engine (MemoryEngine, RedisEngine) (got ${shown(engine)})`);
+    engine.bind({
+      message: (topic, data, isBinary, epoch, offset) => new Publication(topic, data, isBinary, epoch, offset),
+      error: (error) => this.engineError(error),
+    });
+    this.topics = engine;
     const deflate = this.options.perMessageDeflate;
     if (deflate !== false) this.extensionNegotiator = deflateNegotiator(deflate);
     this.outbound = new ByteBudget('maxOutboundBytes', this.options.maxOutboundBytes);
@@ -514,9 +521,17 @@ export class Server {
     if (options !== undefined || (isBinary !== undefined && typeof isBinary !== 'boolean')) checkPublishArguments(isBinary, options);
     // One object for every subscriber on every transport: WebSocket peers build its frame
     // (and compressions) on it once; HTTP sessions queue a reference to its bytes.
-    const publication = new Publication(toBuffer(data), isBinary ?? typeof data !== 'string');
     const onDropped = options?.onDropped as ((subscriber: Subscriber<Publication>) => void) | undefined;
-    return this.topics.publish(topic, publication, options?.except as Subscriber<Publication> | undefined, onDropped);
+    const except = options?.except as Subscriber<Publication> | undefined;
+    return this.topics.publish(topic, toBuffer(data), isBinary ?? typeof data !== 'string', { except, onDropped });
+  }
+
+  /**
+   * A failure the engine met in the background (a broker link lost, a publish not
+   * acknowledged). Nothing a peer did: it is reported, and the engine recovers on its own.
+   */
+  private engineError(error: Error): void {
+    process.emitWarning(error.message, { type: 'HotlineEngineWarning', code: (error as { code?: string }).code });
   }
 
   /** @internal PeerHost */
@@ -686,6 +701,11 @@ class PendingHandshake implements Sweepable {
 }
 
 const PUBLISH_KEYS: readonly (keyof PublishOptions)[] = ['except', 'onDropped'];
+
+function isEngine(value: unknown): value is PubSubEngine<Publication> {
+  const engine = value as Partial<PubSubEngine<Publication>> | null;
+  return typeof engine === 'object' && engine !== null && typeof engine.bind === 'function' && typeof engine.publish === 'function' && typeof engine.subscribe === 'function';
+}
 
 /** `publish`'s optional arguments, checked when given (a peer's own publish passes `except` only). */
 function checkPublishArguments(isBinary: unknown, options: PublishOptions | undefined): void {

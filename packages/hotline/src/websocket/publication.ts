@@ -20,8 +20,11 @@ export class Publication implements PublishedMessage, SharedMessage {
   private plain: Buffer | undefined = undefined;
 
   constructor(
+    readonly topic: string,
     readonly data: Buffer,
     readonly isBinary: boolean,
+    readonly epoch: string,
+    readonly offset: number,
   ) {}
 
   /** The whole uncompressed frame (FIN, RSV1 clear, unmasked), built on first use. */

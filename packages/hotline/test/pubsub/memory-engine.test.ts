@@ -6,7 +6,7 @@ import { Server } from '../../src/server/server.js';
 import { Recording, engineContract } from './engine-contract.js';
 
 describe('MemoryEngine: the engine contract', () => {
-  engineContract(() => new MemoryEngine<PublishedMessage>());
+  engineContract((options) => new MemoryEngine<PublishedMessage>(options));
 });
 
 describe('MemoryEngine', () => {

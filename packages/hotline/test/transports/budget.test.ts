@@ -68,7 +68,7 @@ describe("the server's outbound budget", () => {
     const peer = peers.get(sid)!;
     assert.equal(peer.send('a'.repeat(900 * KiB)), 'buffered');
     assert.equal(peer.send('b'.repeat(200 * KiB)), 'dropped');
-    const publication = new Publication(Buffer.alloc(200 * KiB), true);
+    const publication = new Publication('t', Buffer.alloc(200 * KiB), true, 'e', 1);
     assert.equal((peer as unknown as Subscriber).deliver(publication), 'dropped');
     assert.equal(peer.readyState, 1, 'a refused send closes nothing');
     peer.terminate();

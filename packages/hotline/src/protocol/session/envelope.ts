@@ -1,0 +1,195 @@
+/**
+ * The envelope: how a server tells the universal client which messages are publications,
+ * and where they stand, on every transport alike. Pure functions over `Uint8Array` and
+ * strings: no Node built-ins, so that the browser bundle carries them.
+ *
+ * A client asks for it in its connection request (the WebSocket handshake, or an HTTP
+ * session's handshake) with the query parameter `envelope=1`; the server then prefixes
+ * every message it sends that connection with one ASCII byte, and keeps the message's
+ * type (Text stays Text, so valid UTF-8 stays valid):
+ *
+ *     message     := 'm' data                      peer.send: the application's bytes
+ *     publication := 'p' offset ' ' epoch ' ' topicLength ':' topic data
+ *     recovery    := 'r' JSON                      always Text; see `RecoveryNotice`
+ *
+ * `offset` and `topicLength` (the topic's UTF-8 byte count) are decimal; `epoch` is
+ * base64url. A peer without `envelope=1` (any plain WebSocket client) gets the bare
+ * messages, exactly as before.
+ *
+ * Coming back, the client names what it has seen with `since`: a JSON array of
+ * `[topic, epoch, offset]` triples, percent-encoded as a query parameter, at most
+ * `MAX_SINCE_BYTES` long. For each topic the server subscribes the peer to, it replays
+ * what came after that position (or says why it cannot) before anything live.
+ */
+import { EPOCH_PATTERN, type RecoveryReason, type StreamPosition, isOffset } from '../../pubsub/position.js';
+
+export const EnvelopeKind = {
+  MESSAGE: 0x6d, // 'm'
+  PUBLICATION: 0x70, // 'p'
+  RECOVERY: 0x72, // 'r'
+} as const;
+
+/** The query parameter that asks for the envelope, and the one that carries positions. */
+export const ENVELOPE_PARAM = 'envelope';
+export const SINCE_PARAM = 'since';
+/** Longest `since` accepted (decoded characters): far more topics than a page follows, well under a URL's limits. */
+export const MAX_SINCE_BYTES = 4096;
+
+/**
+ * What the server tells a client that came back with a position on `topic`, before it
+ * replays: whether everything missed follows (`recovered: true`, `missed` messages), or
+ * why not (`reason`). `epoch`/`offset` are the topic's position the replay starts from
+ * (recovered) or its current one (not recovered).
+ */
+export type RecoveryNotice =
+  | { readonly topic: string; readonly recovered: true; readonly epoch: string; readonly offset: number; readonly missed: number }
+  | { readonly topic: string; readonly recovered: false; readonly reason: RecoveryReason; readonly epoch: string; readonly offset: number };
+
+export type Envelope =
+  | { readonly kind: 'message'; readonly data: Uint8Array }
+  | { readonly kind: 'publication'; readonly topic: string; readonly epoch: string; readonly offset: number; readonly data: Uint8Array }
+  | { readonly kind: 'recovery'; readonly notice: RecoveryNotice };
+
+/** Thrown by the decoders on bad input. */
+export class EnvelopeError extends Error {
+  override get name(): string {
+    return 'EnvelopeError';
+  }
+}
+
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+const SPACE = 0x20;
+const COLON = 0x3a;
+const ZERO = 0x30;
+const NINE = 0x39;
+const MAX_DIGITS = 16;
+const MESSAGE_PREFIX = new Uint8Array([EnvelopeKind.MESSAGE]);
+
+/** The one byte that goes before a plain message's bytes. */
+export function messagePrefix(): Uint8Array {
+  return MESSAGE_PREFIX;
+}
+
+/**
+ * The header of a publication (everything before its data): built once per publication
+ * and shared by every enveloped subscriber.
+ */
+export function publicationHeader(topic: string, epoch: string, offset: number): Uint8Array {
+  const topicBytes = encoder.encode(topic);
+  const head = encoder.encode(`p${offset} ${epoch} ${topicBytes.length}:`);
+  const out = new Uint8Array(head.length + topicBytes.length);
+  out.set(head, 0);
+  out.set(topicBytes, head.length);
+  return out;
+}
+
+/** A recovery notice's whole message (Text). */
+export function recoveryMessage(notice: RecoveryNotice): string {
+  return `r${JSON.stringify(notice)}`;
+}
+
+/** Decodes one enveloped message; `isText` is its WebSocket type. Throws `EnvelopeError`. */
+export function decodeEnvelope(bytes: Uint8Array, isText: boolean): Envelope {
+  if (bytes.length === 0) throw new EnvelopeError('empty message: no envelope kind');
+  const kind = bytes[0];
+  if (kind === EnvelopeKind.MESSAGE) return { kind: 'message', data: bytes.subarray(1) };
+  if (kind === EnvelopeKind.PUBLICATION) return decodePublication(bytes);
+  if (kind === EnvelopeKind.RECOVERY) {
+    if (!isText) throw new EnvelopeError('a recovery notice must be Text');
+    return { kind: 'recovery', notice: parseNotice(decodeUtf8(bytes.subarray(1))) };
+  }
+  throw new EnvelopeError(`unknown envelope kind 0x${kind!.toString(16)}`);
+}
+
+function decodePublication(bytes: Uint8Array): Envelope {
+  let at = 1;
+  const [offset, afterOffset] = readDecimal(bytes, at, SPACE, 'offset');
+  at = afterOffset;
+  const epochEnd = bytes.indexOf(SPACE, at);
+  if (epochEnd < 0 || epochEnd - at > 32) throw new EnvelopeError('publication: malformed epoch');
+  const epoch = decodeUtf8(bytes.subarray(at, epochEnd));
+  if (!EPOCH_PATTERN.test(epoch)) throw new EnvelopeError('publication: malformed epoch');
+  const [topicLength, afterLength] = readDecimal(bytes, epochEnd + 1, COLON, 'topic length');
+  if (afterLength + topicLength > bytes.length) throw new EnvelopeError('publication: topic overruns the message');
+  if (!isOffset(offset)) throw new EnvelopeError('publication: offset must be positive');
+  const topic = decodeUtf8(bytes.subarray(afterLength, afterLength + topicLength));
+  return { kind: 'publication', topic, epoch, offset, data: bytes.subarray(afterLength + topicLength) };
+}
+
+/** A decimal field ending at `terminator`: [value, index after the terminator]. */
+function readDecimal(bytes: Uint8Array, start: number, terminator: number, what: string): [number, number] {
+  let value = 0;
+  let at = start;
+  for (; at < bytes.length && bytes[at] !== terminator; at++) {
+    const byte = bytes[at]!;
+    if (byte < ZERO || byte > NINE || at - start >= MAX_DIGITS) throw new EnvelopeError(`publication: malformed ${what}`);
+    value = value * 10 + (byte - ZERO);
+  }
+  if (at === start || at === bytes.length) throw new EnvelopeError(`publication: malformed ${what}`);
+  return [value, at + 1];
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return strictDecoder.decode(bytes);
+  } catch {
+    throw new EnvelopeError('invalid UTF-8 in an envelope header');
+  }
+}
+
+const REASONS: ReadonlySet<string> = new Set<RecoveryReason>(['epoch', 'retention', 'ttl']);
+
+function parseNotice(text: string): RecoveryNotice {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new EnvelopeError('recovery notice: not JSON');
+  }
+  const notice = value as Record<string, unknown>;
+  if (typeof notice !== 'object' || notice === null || typeof notice.topic !== 'string') throw new EnvelopeError('recovery notice: no topic');
+  if (typeof notice.epoch !== 'string' || !EPOCH_PATTERN.test(notice.epoch)) throw new EnvelopeError('recovery notice: malformed epoch');
+  if (typeof notice.offset !== 'number' || !Number.isSafeInteger(notice.offset) || notice.offset < 0) throw new EnvelopeError('recovery notice: malformed offset');
+  if (notice.recovered === true) {
+    if (typeof notice.missed !== 'number' || !Number.isSafeInteger(notice.missed) || notice.missed < 0) throw new EnvelopeError('recovery notice: malformed missed');
+    return { topic: notice.topic, recovered: true, epoch: notice.epoch, offset: notice.offset, missed: notice.missed };
+  }
+  if (notice.recovered === false && typeof notice.reason === 'string' && REASONS.has(notice.reason)) {
+    return { topic: notice.topic, recovered: false, reason: notice.reason as RecoveryReason, epoch: notice.epoch, offset: notice.offset };
+  }
+  throw new EnvelopeError('recovery notice: malformed recovered/reason');
+}
+
+/** A client's positions as the `since` query parameter's value (before percent-encoding). */
+export function encodeSince(positions: Iterable<readonly [string, StreamPosition]>): string {
+  const triples: [string, string, number][] = [];
+  for (const [topic, position] of positions) triples.push([topic, position.epoch, position.offset]);
+  return JSON.stringify(triples);
+}
+
+/**
+ * Parses `since` (already percent-decoded, as `URLSearchParams` gives it). Strict: any
+ * malformed triple rejects the whole (the server answers 400 `HL_ERR_BAD_SINCE`); a topic
+ * named twice keeps its last position.
+ */
+export function decodeSince(text: string): Map<string, StreamPosition> {
+  if (text.length > MAX_SINCE_BYTES) throw new EnvelopeError(`since: longer than ${MAX_SINCE_BYTES} characters`);
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new EnvelopeError('since: not JSON');
+  }
+  if (!Array.isArray(value)) throw new EnvelopeError('since: not an array of [topic, epoch, offset]');
+  const positions = new Map<string, StreamPosition>();
+  for (const triple of value) {
+    if (!Array.isArray(triple) || triple.length !== 3) throw new EnvelopeError('since: each entry is [topic, epoch, offset]');
+    const [topic, epoch, offset] = triple as unknown[];
+    if (typeof topic !== 'string') throw new EnvelopeError('since: a topic is a string');
+    if (typeof epoch !== 'string' || !EPOCH_PATTERN.test(epoch)) throw new EnvelopeError('since: malformed epoch');
+    if (!isOffset(offset) && offset !== 0) throw new EnvelopeError('since: an offset is a non-negative integer');
+    positions.set(topic, { epoch, offset: offset as number });
+  }
+  return positions;
+}
