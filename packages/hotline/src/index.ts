@@ -59,3 +59,18 @@ export {
   type ClientOptions,
   type ReconnectOptions,
 } from './browser/index.js';
+export { MemoryEngine, type MemoryEngineOptions } from './pubsub/memory-engine.js';
+export { type EngineOptions, ENGINE_DEFAULTS } from './pubsub/engine-options.js';
+export type { StreamPosition, RecoveryReason } from './protocol/position.js';
+export type {
+  PubSubEngine,
+  EngineHost,
+  EnginePublishOptions,
+  PublishAck,
+  RecoveryResult,
+  PresenceMember,
+  PresenceEvent,
+  PresenceRegistry,
+  NodeDirectory,
+} from './pubsub/engine.js';
+export type { PublishedMessage } from './pubsub/message.js';

@@ -1,5 +1,5 @@
 import type { PublishedMessage } from './message.js';
-import type { RecoveryReason, StreamPosition } from './position.js';
+import type { RecoveryReason, StreamPosition } from '../protocol/position.js';
 import type { Subscriber } from './topic-tree.js';
 
 /**

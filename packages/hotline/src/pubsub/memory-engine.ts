@@ -12,7 +12,7 @@ import type {
 } from './engine.js';
 import { type EngineOptions, type ResolvedEngineOptions, checkPublishId, resolveEngineOptions } from './engine-options.js';
 import type { PublishedMessage } from './message.js';
-import type { StreamPosition } from './position.js';
+import type { StreamPosition } from '../protocol/position.js';
 import { TopicStream, decideRecovery, newInstanceId } from './stream.js';
 import { type Subscriber, TopicTree } from './topic-tree.js';
 

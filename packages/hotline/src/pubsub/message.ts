@@ -1,4 +1,4 @@
-import type { StreamPosition } from './position.js';
+import type { StreamPosition } from '../protocol/position.js';
 
 /**
  * What every engine carries for a publish: its topic, the payload and whether it is

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { PublishedMessage } from './message.js';
 import type { RecoveryResult } from './engine.js';
-import type { StreamPosition } from './position.js';
+import type { StreamPosition } from '../protocol/position.js';
 
 /** A new epoch: 64 random bits, base64url (11 characters). */
 export function newEpoch(): string {

@@ -21,7 +21,7 @@
  * `MAX_SINCE_BYTES` long. For each topic the server subscribes the peer to, it replays
  * what came after that position (or says why it cannot) before anything live.
  */
-import { EPOCH_PATTERN, type RecoveryReason, type StreamPosition, isOffset } from '../../pubsub/position.js';
+import { EPOCH_PATTERN, type RecoveryReason, type StreamPosition, isOffset } from '../position.js';
 
 export const EnvelopeKind = {
   MESSAGE: 0x6d, // 'm'
