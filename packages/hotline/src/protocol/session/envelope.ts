@@ -22,6 +22,7 @@
  * what came after that position (or says why it cannot) before anything live.
  */
 import { EPOCH_PATTERN, type RecoveryReason, type StreamPosition, isOffset } from '../position.js';
+import { WireError, readDecimal, utf8 as decodeUtf8 } from './wire.js';
 
 export const EnvelopeKind = {
   MESSAGE: 0x6d, // 'm'
@@ -50,20 +51,12 @@ export type Envelope =
   | { readonly kind: 'publication'; readonly topic: string; readonly epoch: string; readonly offset: number; readonly data: Uint8Array }
   | { readonly kind: 'recovery'; readonly notice: RecoveryNotice };
 
-/** Thrown by the decoders on bad input. */
-export class EnvelopeError extends Error {
-  override get name(): string {
-    return 'EnvelopeError';
-  }
-}
+/** Thrown by the decoders on bad input: the wire's own error (an envelope is part of the session wire). */
+export { WireError as EnvelopeError };
 
 const encoder = new TextEncoder();
-const strictDecoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const SPACE = 0x20;
 const COLON = 0x3a;
-const ZERO = 0x30;
-const NINE = 0x39;
-const MAX_DIGITS = 16;
 const MESSAGE_PREFIX = new Uint8Array([EnvelopeKind.MESSAGE]);
 
 /** The one byte that goes before a plain message's bytes. */
@@ -89,53 +82,33 @@ export function recoveryMessage(notice: RecoveryNotice): string {
   return `r${JSON.stringify(notice)}`;
 }
 
-/** Decodes one enveloped message; `isText` is its WebSocket type. Throws `EnvelopeError`. */
+/** Decodes one enveloped message; `isText` is its WebSocket type. Throws `EnvelopeError` (the `WireError`). */
 export function decodeEnvelope(bytes: Uint8Array, isText: boolean): Envelope {
-  if (bytes.length === 0) throw new EnvelopeError('empty message: no envelope kind');
+  if (bytes.length === 0) throw new WireError('empty message: no envelope kind');
   const kind = bytes[0];
   if (kind === EnvelopeKind.MESSAGE) return { kind: 'message', data: bytes.subarray(1) };
   if (kind === EnvelopeKind.PUBLICATION) return decodePublication(bytes);
   if (kind === EnvelopeKind.RECOVERY) {
-    if (!isText) throw new EnvelopeError('a recovery notice must be Text');
+    if (!isText) throw new WireError('a recovery notice must be Text');
     return { kind: 'recovery', notice: parseNotice(decodeUtf8(bytes.subarray(1))) };
   }
-  throw new EnvelopeError(`unknown envelope kind 0x${kind!.toString(16)}`);
+  throw new WireError(`unknown envelope kind 0x${kind!.toString(16)}`);
 }
 
 function decodePublication(bytes: Uint8Array): Envelope {
   let at = 1;
-  const [offset, afterOffset] = readDecimal(bytes, at, SPACE, 'offset');
-  at = afterOffset;
+  const [offset, offsetEnd] = readDecimal(bytes, at, SPACE, 'publication offset');
+  at = offsetEnd + 1;
   const epochEnd = bytes.indexOf(SPACE, at);
-  if (epochEnd < 0 || epochEnd - at > 32) throw new EnvelopeError('publication: malformed epoch');
+  if (epochEnd < 0 || epochEnd - at > 32) throw new WireError('publication: malformed epoch');
   const epoch = decodeUtf8(bytes.subarray(at, epochEnd));
-  if (!EPOCH_PATTERN.test(epoch)) throw new EnvelopeError('publication: malformed epoch');
-  const [topicLength, afterLength] = readDecimal(bytes, epochEnd + 1, COLON, 'topic length');
-  if (afterLength + topicLength > bytes.length) throw new EnvelopeError('publication: topic overruns the message');
-  if (!isOffset(offset)) throw new EnvelopeError('publication: offset must be positive');
+  if (!EPOCH_PATTERN.test(epoch)) throw new WireError('publication: malformed epoch');
+  const [topicLength, lengthEnd] = readDecimal(bytes, epochEnd + 1, COLON, 'publication topic length');
+  const afterLength = lengthEnd + 1;
+  if (afterLength + topicLength > bytes.length) throw new WireError('publication: topic overruns the message');
+  if (!isOffset(offset)) throw new WireError('publication: offset must be positive');
   const topic = decodeUtf8(bytes.subarray(afterLength, afterLength + topicLength));
   return { kind: 'publication', topic, epoch, offset, data: bytes.subarray(afterLength + topicLength) };
-}
-
-/** A decimal field ending at `terminator`: [value, index after the terminator]. */
-function readDecimal(bytes: Uint8Array, start: number, terminator: number, what: string): [number, number] {
-  let value = 0;
-  let at = start;
-  for (; at < bytes.length && bytes[at] !== terminator; at++) {
-    const byte = bytes[at]!;
-    if (byte < ZERO || byte > NINE || at - start >= MAX_DIGITS) throw new EnvelopeError(`publication: malformed ${what}`);
-    value = value * 10 + (byte - ZERO);
-  }
-  if (at === start || at === bytes.length) throw new EnvelopeError(`publication: malformed ${what}`);
-  return [value, at + 1];
-}
-
-function decodeUtf8(bytes: Uint8Array): string {
-  try {
-    return strictDecoder.decode(bytes);
-  } catch {
-    throw new EnvelopeError('invalid UTF-8 in an envelope header');
-  }
 }
 
 const REASONS: ReadonlySet<string> = new Set<RecoveryReason>(['epoch', 'retention', 'ttl']);
@@ -145,20 +118,20 @@ function parseNotice(text: string): RecoveryNotice {
   try {
     value = JSON.parse(text);
   } catch {
-    throw new EnvelopeError('recovery notice: not JSON');
+    throw new WireError('recovery notice: not JSON');
   }
   const notice = value as Record<string, unknown>;
-  if (typeof notice !== 'object' || notice === null || typeof notice.topic !== 'string') throw new EnvelopeError('recovery notice: no topic');
-  if (typeof notice.epoch !== 'string' || !EPOCH_PATTERN.test(notice.epoch)) throw new EnvelopeError('recovery notice: malformed epoch');
-  if (typeof notice.offset !== 'number' || !Number.isSafeInteger(notice.offset) || notice.offset < 0) throw new EnvelopeError('recovery notice: malformed offset');
+  if (typeof notice !== 'object' || notice === null || typeof notice.topic !== 'string') throw new WireError('recovery notice: no topic');
+  if (typeof notice.epoch !== 'string' || !EPOCH_PATTERN.test(notice.epoch)) throw new WireError('recovery notice: malformed epoch');
+  if (typeof notice.offset !== 'number' || !Number.isSafeInteger(notice.offset) || notice.offset < 0) throw new WireError('recovery notice: malformed offset');
   if (notice.recovered === true) {
-    if (typeof notice.missed !== 'number' || !Number.isSafeInteger(notice.missed) || notice.missed < 0) throw new EnvelopeError('recovery notice: malformed missed');
+    if (typeof notice.missed !== 'number' || !Number.isSafeInteger(notice.missed) || notice.missed < 0) throw new WireError('recovery notice: malformed missed');
     return { topic: notice.topic, recovered: true, epoch: notice.epoch, offset: notice.offset, missed: notice.missed };
   }
   if (notice.recovered === false && typeof notice.reason === 'string' && REASONS.has(notice.reason)) {
     return { topic: notice.topic, recovered: false, reason: notice.reason as RecoveryReason, epoch: notice.epoch, offset: notice.offset };
   }
-  throw new EnvelopeError('recovery notice: malformed recovered/reason');
+  throw new WireError('recovery notice: malformed recovered/reason');
 }
 
 /** A client's positions as the `since` query parameter's value (before percent-encoding). */
@@ -174,21 +147,21 @@ export function encodeSince(positions: Iterable<readonly [string, StreamPosition
  * named twice keeps its last position.
  */
 export function decodeSince(text: string): Map<string, StreamPosition> {
-  if (text.length > MAX_SINCE_BYTES) throw new EnvelopeError(`since: longer than ${MAX_SINCE_BYTES} characters`);
+  if (text.length > MAX_SINCE_BYTES) throw new WireError(`since: longer than ${MAX_SINCE_BYTES} characters`);
   let value: unknown;
   try {
     value = JSON.parse(text);
   } catch {
-    throw new EnvelopeError('since: not JSON');
+    throw new WireError('since: not JSON');
   }
-  if (!Array.isArray(value)) throw new EnvelopeError('since: not an array of [topic, epoch, offset]');
+  if (!Array.isArray(value)) throw new WireError('since: not an array of [topic, epoch, offset]');
   const positions = new Map<string, StreamPosition>();
   for (const triple of value) {
-    if (!Array.isArray(triple) || triple.length !== 3) throw new EnvelopeError('since: each entry is [topic, epoch, offset]');
+    if (!Array.isArray(triple) || triple.length !== 3) throw new WireError('since: each entry is [topic, epoch, offset]');
     const [topic, epoch, offset] = triple as unknown[];
-    if (typeof topic !== 'string') throw new EnvelopeError('since: a topic is a string');
-    if (typeof epoch !== 'string' || !EPOCH_PATTERN.test(epoch)) throw new EnvelopeError('since: malformed epoch');
-    if (!isOffset(offset) && offset !== 0) throw new EnvelopeError('since: an offset is a non-negative integer');
+    if (typeof topic !== 'string') throw new WireError('since: a topic is a string');
+    if (typeof epoch !== 'string' || !EPOCH_PATTERN.test(epoch)) throw new WireError('since: malformed epoch');
+    if (!isOffset(offset) && offset !== 0) throw new WireError('since: an offset is a non-negative integer');
     positions.set(topic, { epoch, offset: offset as number });
   }
   return positions;

@@ -153,7 +153,7 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
 }
 
 /** Reads a decimal number ending at `end` byte; returns [value, index of the terminator]. */
-function readDecimal(bytes: Uint8Array, start: number, terminator: number, what: string): [number, number] {
+export function readDecimal(bytes: Uint8Array, start: number, terminator: number, what: string): [number, number] {
   let value = 0;
   let i = start;
   while (i < bytes.length && bytes[i] !== terminator) {
@@ -296,7 +296,8 @@ export function decodeBatch(bytes: Uint8Array, options: DecodeOptions = {}): Dec
   return { firstSeq, packets };
 }
 
-function utf8(bytes: Uint8Array): string {
+/** Strict UTF-8 (no BOM stripped): `WireError` on invalid bytes. */
+export function utf8(bytes: Uint8Array): string {
   try {
     return strictDecoder.decode(bytes);
   } catch {
