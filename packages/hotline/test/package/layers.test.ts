@@ -31,6 +31,7 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   // The error tree is plain JavaScript (no Node): the client throws the same HotlineError.
   browser: ['errors', 'protocol'],
   cli: ['errors', 'protocol', 'types', 'client', 'server', 'transports', 'browser'],
+  redis: ['errors', 'protocol', 'types', 'pubsub'],
   index: ['errors', 'protocol', 'types', 'client', 'server', 'transports', 'browser', 'pubsub', 'websocket'],
 };
 

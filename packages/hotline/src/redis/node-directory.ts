@@ -1,0 +1,42 @@
+import type { NodeDirectory } from '../pubsub/engine.js';
+import { type Commands, text } from './commands.js';
+import type { Keys } from './keys.js';
+
+/**
+ * The nodes sharing a Redis, each under a key with its advertised URL that lives
+ * `presenceTtl` ms and is refreshed every third of it: a node that crashed is gone from
+ * the directory within that time, and its sessions are then answered as unknown.
+ */
+export class RedisNodeDirectory implements NodeDirectory {
+  private url: string | null = null;
+
+  constructor(
+    private readonly commands: Commands,
+    private readonly keys: Keys,
+    private readonly instanceId: string,
+    private readonly ttl: number,
+    private readonly report: (error: Error) => void,
+  ) {}
+
+  advertise(url: string): void {
+    this.url = url;
+    this.refresh().catch((error) => this.report(error));
+  }
+
+  async lookup(instanceId: string): Promise<string | undefined> {
+    if (instanceId === this.instanceId) return this.url ?? undefined;
+    const reply = await this.commands.send(['GET', this.keys.node(instanceId)]);
+    return reply === null || reply === undefined ? undefined : text(reply);
+  }
+
+  async refresh(): Promise<void> {
+    if (this.url !== null) await this.commands.send(['SET', this.keys.node(this.instanceId), this.url, 'PX', String(this.ttl)]);
+  }
+
+  /** The node stops: it leaves the directory at once. */
+  async close(): Promise<void> {
+    if (this.url === null) return;
+    this.url = null;
+    await this.commands.send(['DEL', this.keys.node(this.instanceId)]);
+  }
+}
