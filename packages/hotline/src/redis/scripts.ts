@@ -76,7 +76,8 @@ return {epoch, seq, oldest, exists, entries}
  * A node's presence on a topic: refresh its members, drop every expired one (of any
  * node: a crashed node's members go here, with a leave event), and answer the members.
  * KEYS: members hash, expiries zset. ARGV: channel, presenceTtl, answer (0|1), then the
- * ids this node refreshes. Returns the hash's fields and values when asked, else {}.
+ * ids this node refreshes. The keys live three TTLs past the last refresh: long enough for
+ * a sweep to see a crashed node's members expire, and so send their leave events. Returns the hash's fields and values when asked, else {}.
  */
 export const PRESENCE_SWEEP = `
 local t = redis.call('TIME')
@@ -93,8 +94,8 @@ for _, id in ipairs(gone) do
   if data then redis.call('PUBLISH', ARGV[1], 'l ' .. id .. '\\n' .. data) end
 end
 if #ARGV >= 4 then
-  redis.call('PEXPIRE', KEYS[1], ttl)
-  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[1], 3 * ttl)
+  redis.call('PEXPIRE', KEYS[2], 3 * ttl)
 end
 if ARGV[3] == '1' then return redis.call('HGETALL', KEYS[1]) end
 return {}
@@ -111,8 +112,8 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
 local added = redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
 redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
-redis.call('PEXPIRE', KEYS[1], ttl)
-redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[1], 3 * ttl)
+redis.call('PEXPIRE', KEYS[2], 3 * ttl)
 if added == 1 then redis.call('PUBLISH', ARGV[1], 'j ' .. ARGV[3] .. '\\n' .. ARGV[4]) end
 return added
 `;

@@ -62,7 +62,13 @@ export class TopicFeed {
     const range = this.fetching;
     if (range === null) return;
     this.fetching = null;
-    if (epoch === this.epoch) {
+    if (epoch !== this.epoch && this.epoch !== undefined) {
+      // The topic is in a new epoch (Redis lost it): what the new one has is all there is.
+      this.epoch = epoch;
+      this.offset = 0;
+      return this.fetch(1, undefined);
+    }
+    {
       for (const entry of entries) if (entry.offset > this.offset && (range.to === undefined || entry.offset <= range.to)) this.take(entry);
       // What history lacks of the range is gone: skip it, so the next live one is taken.
       if (range.to !== undefined && this.offset < range.to) this.offset = range.to;
