@@ -16,7 +16,7 @@ import type { Publication } from '../websocket/publication.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
 import { type Handler, type Payload, type Peer, type RouteParams, type SendOptions, type SendResult, Transport } from '../types.js';
 import type { ResolvedServerOptions } from './options.js';
-import type { EnvelopedSink, RecoveryGate } from './recovery.js';
+import type { RecoveryGate } from './recovery.js';
 
 let nextId = 0;
 
@@ -113,7 +113,7 @@ function forwardPong<D>(this: PeerContext<D>, peer: WebSocketPeer<D>, data: Buff
  * A server-side WebSocket peer: the handler-style `Peer` API over its shell. The shell
  * does the protocol; the route's `PeerContext` is its owner.
  */
-export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publication>, EnvelopedSink {
+export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publication> {
   /**
    * The id as a number until it is first read: a small integer lives in the field itself,
    * where its string would cost an idle peer 24 B more.

@@ -15,7 +15,7 @@ import { type HookedSession, callBinaryMessage, callDrain, callMessage, callOpen
 import type { LinkedSession, SessionLink } from './session-link.js';
 import type { CarriedSession, SessionSocket } from './session-socket.js';
 import { carrySession, expireProbe, replaceProbe } from './session-upgrade.js';
-import type { EnvelopedSink, RecoveryGate } from '../server/recovery.js';
+import type { RecoveryGate } from '../server/recovery.js';
 import { withMessagePrefix } from '../server/peer.js';
 
 /**
@@ -37,7 +37,7 @@ const EVICTED_REASON = 'server out of memory for this session';
 
 let nextId = 0;
 
-export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSession, BudgetHolder, LinkedSession, HookedSession<D>, HostedSession, EnvelopedSink {
+export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSession, BudgetHolder, LinkedSession, HookedSession<D>, HostedSession {
   readonly id = 'h' + (++nextId).toString(36);
   readonly protocol = '';
   readonly extensions = '';
@@ -48,6 +48,8 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   /** The WebSocket being probed, or (once the core is carried) the one carrying the session. */
   private socket: SessionSocket | null = null;
   private flushScheduled = false;
+  /** @internal The envelope and recovery of a universal client (`envelope=1`); null for a plain client. */
+  readonly envelope: RecoveryGate | null;
 
   constructor(
     readonly sid: string,
@@ -63,9 +65,9 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     readonly handler: Handler<D>,
     public data: D,
     readonly host: SessionHost,
-    /** @internal The envelope and recovery of a universal client (`envelope=1`); null for a plain client. */
-    readonly envelope: RecoveryGate | null = null,
+    envelope: RecoveryGate | null = null,
   ) {
+    this.envelope = envelope;
     // Deadlines are armed from the precise clock: the coarse one may lag by a tick.
     this.core = new ServerSession(host.limits, Date.now());
   }
