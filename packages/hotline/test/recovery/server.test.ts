@@ -6,7 +6,7 @@ import { enableHttpTransports } from '../../src/transports/http-transports.js';
 import { MemoryEngine } from '../../src/pubsub/memory-engine.js';
 import type { RecoveryResult } from '../../src/pubsub/engine.js';
 import type { StreamPosition } from '../../src/protocol/position.js';
-import { Publication } from '../../src/websocket/publication.js';
+import { EnvelopedPublication, Publication } from '../../src/websocket/publication.js';
 import type { Envelope } from '../../src/protocol/session/envelope.js';
 import type { Peer } from '../../src/types.js';
 import { type RawClient, rawClient, refusedUpgrade, sinceQuery } from './wire.js';
@@ -98,9 +98,34 @@ describe('the envelope on WebSocket', () => {
   it('builds the enveloped bytes once per publication, shared by every enveloped subscriber', async () => {
     const publication = new Publication('news', Buffer.from('x'), false, 'e1', 7);
     assert.equal(publication.enveloped, publication.enveloped);
-    assert.equal(publication.enveloped.frame, publication.enveloped.frame);
     assert.equal(publication.enveloped.data.toString(), 'p7 e1 4:newsx');
     assert.equal(publication.frame.subarray(2).toString(), 'x');
+    // Plain and enveloped peers together: one frame of each kind per publication.
+    const { server, url } = await newsServer();
+    const all = [await client(url()), await client(url()), await client(url('envelope=1')), await client(url('envelope=1'))];
+    await Promise.all(all.map((c) => c.until(1)));
+    const frames = new Set<Buffer>();
+    const restore: Array<() => void> = [];
+    for (const prototype of [Publication.prototype, EnvelopedPublication.prototype]) {
+      const descriptor = Object.getOwnPropertyDescriptor(prototype, 'frame')!;
+      Object.defineProperty(prototype, 'frame', {
+        configurable: true,
+        get(this: Publication) {
+          const built = descriptor.get!.call(this) as Buffer;
+          frames.add(built);
+          return built;
+        },
+      });
+      restore.push(() => Object.defineProperty(prototype, 'frame', descriptor));
+    }
+    try {
+      assert.equal(server.publish('news', 'shared'), 4);
+    } finally {
+      for (const undo of restore) undo();
+    }
+    assert.equal(frames.size, 2);
+    await Promise.all(all.map((c) => c.until(2)));
+    assert.deepEqual(all.map((c) => c.frames[1]!.bytes.toString().replace(/ [\w-]+ /, ' E ')), ['shared', 'shared', 'p1 E 4:newsshared', 'p1 E 4:newsshared']);
   });
 
   it('refuses a bad since with 400 HL_ERR_BAD_SINCE, on WebSocket and on the HTTP-session handshake', async () => {
