@@ -128,6 +128,20 @@ describe('the envelope on WebSocket', () => {
     assert.deepEqual(all.map((c) => c.frames[1]!.bytes.toString().replace(/ [\w-]+ /, ' E ')), ['shared', 'shared', 'p1 E 4:newsshared', 'p1 E 4:newsshared']);
   });
 
+  it('prefixes a fragmented message once, on its first fragment', async () => {
+    const { url } = await newsServer(undefined, (_s, peer) => {
+      peer.sendFragment('ab', false, false);
+      peer.sendFragment('cd', false, true);
+      peer.send('after');
+    });
+    const enveloped = await client(url('envelope=1'));
+    const plain = await client(url());
+    await enveloped.until(3);
+    await plain.until(3);
+    assert.deepEqual(enveloped.frames.map((f) => f.bytes.toString()), ['mhello', 'mabcd', 'mafter']);
+    assert.deepEqual(plain.frames.map((f) => f.bytes.toString()), ['hello', 'abcd', 'after']);
+  });
+
   it('refuses a bad since with 400 HL_ERR_BAD_SINCE, on WebSocket and on the HTTP-session handshake', async () => {
     const { port } = await newsServer();
     for (const since of ['nope', '[["news","e",-1]]', '{"a":1}', '[["news","not an epoch!",1]]']) {
