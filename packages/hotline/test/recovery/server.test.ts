@@ -9,6 +9,7 @@ import type { StreamPosition } from '../../src/protocol/position.js';
 import { EnvelopedPublication, Publication } from '../../src/websocket/publication.js';
 import type { Envelope } from '../../src/protocol/session/envelope.js';
 import type { Peer } from '../../src/types.js';
+import type { WebSocketPeer } from '../../src/server/peer.js';
 import { type RawClient, rawClient, refusedUpgrade, sinceQuery } from './wire.js';
 
 /** A memory engine whose history answers a turn late, after live publications were made: its replay overlaps them. */
@@ -130,8 +131,9 @@ describe('the envelope on WebSocket', () => {
 
   it('prefixes a fragmented message once, on its first fragment', async () => {
     const { url } = await newsServer(undefined, (_s, peer) => {
-      peer.sendFragment('ab', false, false);
-      peer.sendFragment('cd', false, true);
+      const ws = peer as WebSocketPeer;
+      ws.sendFragment('ab', false, false);
+      ws.sendFragment('cd', false, true);
       peer.send('after');
     });
     const enveloped = await client(url('envelope=1'));
