@@ -16,7 +16,7 @@
  * No Node built-ins: part of the browser bundle.
  */
 import type { StreamPosition } from '../protocol/position.js';
-import { ENVELOPE_PARAM, SINCE_PARAM, decodeEnvelope, encodeSince } from '../protocol/session/envelope.js';
+import { ENVELOPE_PARAM, MAX_SINCE_BYTES, SINCE_PARAM, decodeEnvelope, encodeSince } from '../protocol/session/envelope.js';
 import type { ClientRecoveryReason } from './events.js';
 
 /** What one message becomes for the application. */
@@ -40,12 +40,22 @@ const decoder = new TextDecoder();
 export class PositionTracker {
   private readonly known = new Map<string, Known>();
 
-  /** The handshake's query parameters: the envelope, and the positions once there are any. */
+  /**
+   * The handshake's query parameters: the envelope, and the positions once there are any.
+   * A server refuses a `since` over `MAX_SINCE_BYTES`: past it, the topics that have been
+   * quiet longest are left out (they reconnect as new), so that the client always gets in.
+   */
   params(): Record<string, string> {
     if (this.known.size === 0) return { [ENVELOPE_PARAM]: '1' };
     const positions: Array<[string, StreamPosition]> = [];
     for (const [topic, { epoch, offset }] of this.known) positions.push([topic, { epoch, offset }]);
-    return { [ENVELOPE_PARAM]: '1', [SINCE_PARAM]: encodeSince(positions) };
+    let since = encodeSince(positions);
+    while (since.length > MAX_SINCE_BYTES && positions.length > 0) {
+      // The map is in order of the last publication seen: drop from the quiet end.
+      positions.splice(0, Math.max(1, Math.ceil(positions.length / 8)));
+      since = encodeSince(positions);
+    }
+    return positions.length === 0 ? { [ENVELOPE_PARAM]: '1' } : { [ENVELOPE_PARAM]: '1', [SINCE_PARAM]: since };
   }
 
   /** The last position seen on `topic`. */
@@ -63,6 +73,7 @@ export class PositionTracker {
     if (envelope.kind === 'message') return { message: { data: isText ? decoder.decode(envelope.data) : copy(envelope.data) } };
     if (envelope.kind === 'recovery') {
       const notice = envelope.notice;
+      this.known.delete(notice.topic);
       this.known.set(notice.topic, { epoch: notice.epoch, offset: notice.offset, reset: !notice.recovered });
       return { recovery: { ...notice } };
     }
@@ -76,12 +87,9 @@ export class PositionTracker {
       if (known.epoch !== epoch) received.recovery = { topic, recovered: false, reason: 'epoch', epoch, offset: offset - 1 };
       else if (offset > known.offset + 1) received.recovery = { topic, recovered: false, reason: 'gap', epoch, offset: offset - 1 };
     }
-    if (known === undefined) this.known.set(topic, { epoch, offset, reset: false });
-    else {
-      known.epoch = epoch;
-      known.offset = offset;
-      known.reset = false;
-    }
+    // Deleted and set again: the map stays in order of the last publication seen.
+    this.known.delete(topic);
+    this.known.set(topic, { epoch, offset, reset: false });
     return received;
   }
 }
