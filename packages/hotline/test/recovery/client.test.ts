@@ -79,6 +79,25 @@ describe('the universal client recovers what it missed', () => {
     });
   }
 
+  it('keeps the envelope on a session moved onto a WebSocket, and recovers after it', async () => {
+    const peers: Peer[] = [];
+    const ts = await startServer(() => newsRoute(peers));
+    servers.push(ts);
+    const client = open(ts.url('/news'), 'long-polling', { upgrade: true, reconnect: QUICK_RECONNECT });
+    clients.push(client);
+    const seen = watch(client);
+    await next(client, 'transport', 5000, (event) => (event as unknown as { transport: string }).transport === 'websocket');
+    ts.server.publish('news', 'n1');
+    await waitFor(() => seen.messages.length === 2, 'n1');
+    assert.equal(peers[0]!.transport, 'websocket');
+    peers[0]!.terminate();
+    ts.server.publish('news', 'n2');
+    const recovery = await next<ClientRecoveryEvent>(client, 'recovery', 8000);
+    assert.equal(recovery.recovered, true);
+    await waitFor(() => seen.messages.some((m) => m.data === 'n2'), 'n2');
+    assert.deepEqual(seen.messages.map((m) => `${m.data}@${m.offset}`), ['hello@undefined', 'n1@1', 'hello@undefined', 'n2@2']);
+  });
+
   it('drops a publication it has seen already, and sees a jump in offsets as a gap', async () => {
     const peers: Peer[] = [];
     const ts = await startServer(() => newsRoute(peers));

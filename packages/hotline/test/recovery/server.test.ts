@@ -10,6 +10,12 @@ import { EnvelopedPublication, Publication } from '../../src/websocket/publicati
 import type { Envelope } from '../../src/protocol/session/envelope.js';
 import type { Peer } from '../../src/types.js';
 import type { WebSocketPeer } from '../../src/server/peer.js';
+import { sharedDeflateCounters } from '../../src/websocket/shared-deflate.js';
+
+async function waitFor(test: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !test(); i++) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.ok(test());
+}
 import { type RawClient, rawClient, refusedUpgrade, sinceQuery } from './wire.js';
 
 /** A memory engine whose history answers a turn late, after live publications were made: its replay overlaps them. */
@@ -52,8 +58,8 @@ async function newsServer(engine?: MemoryEngine<Publication>, also?: (server: Se
   return { server, port, url: (query = '') => `ws://127.0.0.1:${port}/news${query === '' ? '' : '?' + query}` };
 }
 
-async function client(url: string): Promise<RawClient> {
-  const opened = await rawClient(url);
+async function client(url: string, options: Parameters<typeof rawClient>[1] = {}): Promise<RawClient> {
+  const opened = await rawClient(url, options);
   clients.push(opened);
   return opened;
 }
@@ -127,6 +133,27 @@ describe('the envelope on WebSocket', () => {
     assert.equal(frames.size, 2);
     await Promise.all(all.map((c) => c.until(2)));
     assert.deepEqual(all.map((c) => c.frames[1]!.bytes.toString().replace(/ [\w-]+ /, ' E ')), ['shared', 'shared', 'p1 E 4:newsshared', 'p1 E 4:newsshared']);
+  });
+
+  it('compresses an enveloped publication once for its subscribers without context takeover', async () => {
+    const server = new Server({ closeTimeout: 400, perMessageDeflate: { serverNoContextTakeover: true, threshold: 64 } });
+    server.route('/news', { open: (peer: Peer) => peer.subscribe('news') });
+    servers.push(server);
+    const { port } = await server.listen(0, '127.0.0.1');
+    const deflate = { perMessageDeflate: { serverNoContextTakeover: true } };
+    const subscribers = [];
+    for (let i = 0; i < 3; i++) subscribers.push(await client(`ws://127.0.0.1:${port}/news?envelope=1`, deflate));
+    await waitFor(() => server.subscriberCount('news') === 3);
+    const text = 'hotline '.repeat(2048);
+    const before = sharedDeflateCounters.compressions;
+    assert.equal(server.publish('news', text), 3);
+    await Promise.all(subscribers.map((s) => s.until(1)));
+    assert.equal(sharedDeflateCounters.compressions - before, 1);
+    for (const s of subscribers) {
+      const [envelope] = s.envelopes();
+      assert.ok(envelope!.kind === 'publication');
+      assert.equal(Buffer.from(envelope.data).toString(), text);
+    }
   });
 
   it('prefixes a fragmented message once, on its first fragment', async () => {

@@ -12,8 +12,8 @@ export interface RawClient {
   close(): Promise<void>;
 }
 
-export function rawClient(url: string): Promise<RawClient> {
-  const ws = new WebSocket(url);
+export function rawClient(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}): Promise<RawClient> {
+  const ws = new WebSocket(url, [], options);
   ws.binaryType = 'nodebuffer';
   const frames: Array<{ bytes: Buffer; text: boolean }> = [];
   const waiters: Array<() => void> = [];
