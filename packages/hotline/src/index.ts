@@ -58,6 +58,8 @@ export {
   TransportFailure,
   type ClientOptions,
   type ReconnectOptions,
+  ClientRecoveryEvent,
+  type ClientRecoveryReason,
 } from './browser/index.js';
 export { MemoryEngine, type MemoryEngineOptions } from './pubsub/memory-engine.js';
 export { type EngineOptions, ENGINE_DEFAULTS } from './pubsub/engine-options.js';

@@ -20,8 +20,10 @@ import {
   ClientErrorEvent,
   ClientMessageEvent,
   ClientReconnectingEvent,
+  ClientRecoveryEvent,
   ClientStateEvent,
 } from './events.js';
+import { PositionTracker } from './positions.js';
 import { type Driver, type Outgoing, outgoing } from './driver.js';
 import { type ClientIo, type TimerHandle, environmentIo } from './io.js';
 import { type ClientOptions, type ResolvedClientOptions, type TransportName, backoffDelay, resolveClientOptions } from './options.js';
@@ -61,11 +63,14 @@ export class HotlineClient extends EventTarget {
   private reconnectTimer: TimerHandle | null = null;
   private pending: Outgoing[] = [];
   private userClosed = false;
+  /** The envelope's positions per topic (`recovery`); null for a plain client. */
+  private readonly positions: PositionTracker | null;
 
   onopen: Handler<ClientStateEvent> = null;
   onmessage: Handler<ClientMessageEvent> = null;
   onclose: Handler<ClientCloseEvent> = null;
   onerror: Handler<ClientErrorEvent> = null;
+  onrecovery: Handler<ClientRecoveryEvent> = null;
 
   constructor(url: string | URL, options: ClientOptions = {}) {
     super();
@@ -96,6 +101,7 @@ export class HotlineClient extends EventTarget {
       );
     }
     this.transportList = this.options.transports;
+    this.positions = this.options.recovery ? new PositionTracker() : null;
     queueMicrotask(() => this.beginAttempt());
   }
 
@@ -167,10 +173,30 @@ export class HotlineClient extends EventTarget {
     }
   }
 
+  /** @internal The envelope and the positions to come back with, on every connection request. */
+  handshakeParams(): Record<string, string> {
+    return this.positions?.params() ?? {};
+  }
+
   /** @internal */
   driverMessage(driver: Driver, data: string | ArrayBuffer): void {
     if (driver !== this.driver || this.state === ReadyState.CLOSED) return;
-    this.emit(new ClientMessageEvent(data));
+    const positions = this.positions;
+    if (positions === null) {
+      this.emit(new ClientMessageEvent(data));
+      return;
+    }
+    let received;
+    try {
+      received = positions.receive(data);
+    } catch (error) {
+      // Not an envelope: a server that is not Hotline's, or a bug. Told, and skipped.
+      this.emit(new ClientErrorEvent(error as Error));
+      return;
+    }
+    if (received.recovery !== undefined) this.emit(new ClientRecoveryEvent(received.recovery));
+    const message = received.message;
+    if (message !== undefined && driver === this.driver) this.emit(new ClientMessageEvent(message.data, message.topic, message.position));
   }
 
   /** @internal The transport could not open: try the next one. */

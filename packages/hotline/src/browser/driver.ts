@@ -36,6 +36,8 @@ export interface DriverOwner {
   readonly url: string;
   readonly options: ResolvedClientOptions;
   readonly io: ClientIo;
+  /** Query parameters of a connection request (the WebSocket handshake, an HTTP session's handshake): the envelope and positions. */
+  handshakeParams?(): Record<string, string>;
   /** The connection opened. */
   driverOpened(driver: Driver): void;
   /** A message, once and in order: a string for text, an ArrayBuffer for binary. */

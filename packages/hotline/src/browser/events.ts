@@ -3,12 +3,53 @@
  * browser and in Node, and these carry the same fields whatever the transport.
  */
 
+import type { RecoveryReason, StreamPosition } from '../protocol/position.js';
+
 export class ClientMessageEvent extends Event {
   /** A string for text, an ArrayBuffer for binary. */
   readonly data: string | ArrayBuffer;
-  constructor(data: string | ArrayBuffer) {
+  /** For a publication (the server's `publish`), its topic; undefined for a message the server sent this client alone. */
+  readonly topic: string | undefined;
+  /** For a publication, where it stands in its topic's stream. */
+  readonly position: StreamPosition | undefined;
+  constructor(data: string | ArrayBuffer, topic?: string, position?: StreamPosition) {
     super('message');
     this.data = data;
+    this.topic = topic;
+    this.position = position;
+  }
+}
+
+/**
+ * Why a topic's stream was not recovered: the server's reasons (`epoch`, `retention`,
+ * `ttl`: see `RecoveryReason`), or `gap` — offsets jumped on the live feed without a
+ * notice (the server dropped publications for this client over its limits, or the
+ * engine lost them).
+ */
+export type ClientRecoveryReason = RecoveryReason | 'gap';
+
+/**
+ * What the client knows of a topic's continuity, after a reconnection (the server's
+ * notice) or when the live feed shows a break. `recovered: true`: every publication
+ * missed follows (`missed` of them), in order, before anything live. `recovered: false`:
+ * some are lost (`reason`): refetch the topic's state. `epoch`/`offset`: the topic's
+ * position the messages that follow come after.
+ */
+export class ClientRecoveryEvent extends Event {
+  readonly topic: string;
+  readonly recovered: boolean;
+  readonly reason: ClientRecoveryReason | undefined;
+  readonly epoch: string;
+  readonly offset: number;
+  readonly missed: number | undefined;
+  constructor(init: { topic: string; recovered: boolean; reason?: ClientRecoveryReason; epoch: string; offset: number; missed?: number }) {
+    super('recovery');
+    this.topic = init.topic;
+    this.recovered = init.recovered;
+    this.reason = init.reason;
+    this.epoch = init.epoch;
+    this.offset = init.offset;
+    this.missed = init.missed;
   }
 }
 

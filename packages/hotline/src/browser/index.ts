@@ -7,7 +7,8 @@
  */
 export { connect, HotlineClient, ClientState, ALL_TRANSPORTS, TransportFailure } from './client.js';
 export type { ClientOptions, ReconnectOptions, TransportName, WebSocketLike, WebSocketConstructor } from './client.js';
-export { ClientCloseEvent, ClientErrorEvent, ClientMessageEvent, ClientReconnectingEvent, ClientStateEvent } from './events.js';
+export { ClientCloseEvent, ClientErrorEvent, ClientMessageEvent, ClientReconnectingEvent, ClientRecoveryEvent, ClientStateEvent } from './events.js';
+export type { ClientRecoveryReason } from './events.js';
 // The errors `connect()` throws on misuse (`HL_ERR_INVALID_ARGUMENT`), so that browser code
 // can test `instanceof HotlineError` as Node code does.
 export { HotlineError, type ErrorCode } from '../errors.js';

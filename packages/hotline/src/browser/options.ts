@@ -53,6 +53,13 @@ export interface ClientOptions {
    * (without losing, reordering or repeating a message). Default false.
    */
   upgrade?: boolean;
+  /**
+   * Ask the server for the envelope (`envelope=1`): publications come with their topic
+   * and position (`event.topic`, `event.position`), repeats are dropped, and after a
+   * reconnection the server replays what was missed (`recovery` events). Default true:
+   * every Hotline server speaks it; false gives the bare messages of a plain client.
+   */
+  recovery?: boolean;
 }
 
 /** The reconnection policy, every field set. */
@@ -82,6 +89,8 @@ export const CLIENT_DEFAULTS = {
   credentials: 'same-origin' as Credentials,
   /** Moving onto a WebSocket is on request: it opens a second connection. */
   upgrade: false,
+  /** Recovery costs a few bytes per message and gives exactly-once publications across reconnections. */
+  recovery: true,
   reconnect: {
     /** A client keeps coming back: the application decides when it stops (`close()`). */
     retries: Infinity,
@@ -112,6 +121,7 @@ export interface ResolvedClientOptions {
   readonly credentials: Credentials;
   readonly maxOverlap: number;
   readonly upgrade: boolean;
+  readonly recovery: boolean;
 }
 
 const CREDENTIALS: readonly string[] = ['omit', 'same-origin', 'include'];
@@ -129,6 +139,7 @@ const KEYS: readonly (keyof ClientOptions)[] = [
   'credentials',
   'maxOverlap',
   'upgrade',
+  'recovery',
 ];
 const RECONNECT_KEYS: readonly (keyof ReconnectOptions)[] = ['retries', 'minDelay', 'maxDelay', 'factor', 'jitter'];
 
@@ -177,6 +188,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     if (typeof value !== 'string') invalid(`header ${name}`, 'a string', value);
   }
   if (options.upgrade !== undefined && typeof options.upgrade !== 'boolean') invalid('upgrade', 'a boolean', options.upgrade);
+  if (options.recovery !== undefined && typeof options.recovery !== 'boolean') invalid('recovery', 'a boolean', options.recovery);
   return {
     transports,
     interval,
@@ -190,6 +202,7 @@ export function resolveClientOptions(options: ClientOptions): ResolvedClientOpti
     credentials,
     maxOverlap,
     upgrade: options.upgrade ?? CLIENT_DEFAULTS.upgrade,
+    recovery: options.recovery ?? CLIENT_DEFAULTS.recovery,
   };
 }
 

@@ -12,7 +12,7 @@ export async function openPolling(host: SessionHost): Promise<void> {
   const session = host.session;
   let packets;
   try {
-    const bytes = await host.request('GET', { transport: host.httpName }, undefined, session.openTimeout);
+    const bytes = await host.request('GET', { transport: host.httpName, ...host.owner.handshakeParams?.() }, undefined, session.openTimeout);
     packets = session.receiveBatch(bytes);
     // The core has checked that the answer opens with the `o` packet.
     host.opening();

@@ -21,7 +21,7 @@ export async function sseLoop(host: SessionHost): Promise<void> {
     const opening = !session.opened;
     let openTimer: TimerHandle | null = opening ? host.timer(() => controller.abort(), session.openTimeout) : null;
     try {
-      const response = await io.fetch(transportUrl(url, opening ? { transport: 'sse' } : host.params()), {
+      const response = await io.fetch(transportUrl(url, opening ? { transport: 'sse', ...host.owner.handshakeParams?.() } : host.params()), {
         method: 'GET',
         headers: { Accept: 'text/event-stream', ...options.headers },
         credentials: options.credentials,

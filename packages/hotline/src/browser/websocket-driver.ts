@@ -33,7 +33,7 @@ export class WebSocketDriver implements Driver {
     const io = this.owner.io;
     let ws: WebSocketLike;
     try {
-      ws = openWebSocket(io, webSocketUrl(this.owner.url, { transport: 'websocket' }));
+      ws = openWebSocket(io, webSocketUrl(this.owner.url, { transport: 'websocket', ...this.owner.handshakeParams?.() }));
     } catch (error) {
       queueMicrotask(() => this.owner.driverFailed(this, error as Error));
       return;

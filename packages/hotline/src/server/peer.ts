@@ -11,10 +11,12 @@ import type { MessageCodec } from '../websocket/codec.js';
 import type { PubSubEngine } from '../pubsub/engine.js';
 import type { Subscriber } from '../pubsub/topic-tree.js';
 import { checkTopic } from '../pubsub/topic.js';
+import { messagePrefix } from '../protocol/session/envelope.js';
 import type { Publication } from '../websocket/publication.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
 import { type Handler, type Payload, type Peer, type RouteParams, type SendOptions, type SendResult, Transport } from '../types.js';
 import type { ResolvedServerOptions } from './options.js';
+import type { RecoveryGate } from './recovery.js';
 
 let nextId = 0;
 
@@ -38,6 +40,8 @@ export interface PeerHost {
   readonly partial: ByteBudget;
   publish(topic: string, data: Payload, isBinary?: boolean, options?: { except?: Subscriber<Publication> }): number;
   peerClosed(): void;
+  /** The server's engine-warning path (a recovery the engine could not answer). */
+  engineError(error: Error): void;
 }
 
 /**
@@ -120,15 +124,18 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   readonly params: RouteParams;
   /** @internal The connection this peer speaks through. */
   readonly shell: WebSocketShell<WebSocketPeer<D>, PeerContext<D>>;
+  /** @internal The envelope and recovery of a universal client (`envelope=1`); null for a plain peer. */
+  readonly envelope: RecoveryGate | null;
 
   constructor(
     socket: Socket,
     sweep: Sweep,
     options: ResolvedServerOptions,
     context: PeerContext<D>,
-    negotiated: { params: RouteParams; protocol: string; extensions: string; codec: MessageCodec | null; data: D },
+    negotiated: { params: RouteParams; protocol: string; extensions: string; codec: MessageCodec | null; data: D; envelope?: RecoveryGate | null },
   ) {
     this.serial = ++nextId;
+    this.envelope = negotiated.envelope ?? null;
     this.data = negotiated.data;
     this.params = negotiated.params;
     this.shell = new WebSocketShell(socket, context, this, sweep, serverShellOptions(options, context.host, negotiated));
@@ -183,12 +190,19 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
 
   send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
     checkSendArguments(isBinary, options);
-    return this.shell.send(toBuffer(data), isBinary ?? typeof data !== 'string', options?.compress);
+    const bytes = toBuffer(data);
+    return this.shell.send(this.envelope === null ? bytes : withMessagePrefix(bytes), isBinary ?? typeof data !== 'string', options?.compress);
   }
 
-  /** Streams one fragment; the last one has `fin` true (RFC 6455 §5.4). */
+  /** Streams one fragment; the last one has `fin` true (RFC 6455 §5.4). Enveloped: the first fragment carries the prefix. */
   sendFragment(data: Payload, isBinary: boolean, fin: boolean): SendResult {
-    return this.shell.sendFragment(toBuffer(data), isBinary, fin);
+    const envelope = this.envelope;
+    const bytes = toBuffer(data);
+    if (envelope === null) return this.shell.sendFragment(bytes, isBinary, fin);
+    const first = !envelope.streaming;
+    const result = this.shell.sendFragment(first ? withMessagePrefix(bytes) : bytes, isBinary, fin);
+    if (result !== 'dropped' || !first) envelope.streaming = !fin;
+    return result;
   }
 
   /**
@@ -216,15 +230,37 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
     this.shell.terminate();
   }
 
-  /** @internal Subscriber: the frame is built once per publication. */
+  /**
+   * @internal Subscriber: the frame is built once per publication (and once more for
+   * the enveloped peers); held while its topic recovers for this peer.
+   */
   deliver(publication: Publication): SendResult {
-    return this.shell.sendShared(publication);
+    const envelope = this.envelope;
+    if (envelope === null) return this.shell.sendShared(publication);
+    if (envelope.hold(publication)) return 'sent';
+    return this.shell.sendShared(publication.enveloped);
+  }
+
+  /** @internal EnvelopedSink */
+  get open(): boolean {
+    return this.shell.readyState === ReadyState.OPEN;
+  }
+
+  /** @internal EnvelopedSink */
+  sendNotice(message: string): void {
+    this.shell.send(Buffer.from(message), false, undefined);
+  }
+
+  /** @internal EnvelopedSink: past the gate. */
+  sendPublication(publication: Publication): SendResult {
+    return this.shell.sendShared(publication.enveloped);
   }
 
   subscribe(topic: string): void {
     checkTopic(topic);
     if (this.readyState === ReadyState.CLOSED) return;
-    this.context.host.topics.subscribe(this, topic);
+    const host = this.context.host;
+    if (host.topics.subscribe(this, topic)) this.envelope?.subscribed(host, this, topic);
   }
 
   unsubscribe(topic: string): void {
@@ -244,6 +280,13 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   publish(topic: string, data: Payload, isBinary?: boolean): void {
     this.context.host.publish(topic, data, isBinary, { except: this });
   }
+}
+
+const MESSAGE_PREFIX = Buffer.from(messagePrefix());
+
+/** An enveloped connection's own message (`peer.send`): `m` and the bytes. */
+export function withMessagePrefix(bytes: Buffer): Buffer {
+  return Buffer.concat([MESSAGE_PREFIX, bytes], bytes.length + 1);
 }
 
 /**

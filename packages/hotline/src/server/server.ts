@@ -37,6 +37,8 @@ import {
 export type { CloseOptions } from './options.js';
 import { PeerContext, WebSocketPeer, peerOf } from './peer.js';
 import { type RouteMatch, RouteTable } from './route-table.js';
+import { envelopeOfTarget } from './envelope-request.js';
+import type { RecoveryGate } from './recovery.js';
 import { connectionsWithin, fileDescriptorLimit } from './fd-limit.js';
 import type { Route, ServerTransport, UpgradeHead } from './transport-contract.js';
 
@@ -408,12 +410,20 @@ export class Server {
       abort(socket, error as HandshakeError);
       return true;
     }
+    // The universal client's envelope and positions (envelope=1, since): a bad `since` is 400.
+    let envelope: RecoveryGate | null;
+    try {
+      envelope = envelopeOfTarget(url);
+    } catch (error) {
+      abort(socket, new HandshakeError('HL_ERR_BAD_SINCE', 400, (error as Error).message));
+      return true;
+    }
     const upgradeRequest = new WebSocketUpgradeRequest(url, path, match.params, request.headers, socket, validated.protocols);
     let accepted: UpgradeAccept<unknown> | void | Promise<UpgradeAccept<unknown> | void>;
     try {
       accepted = route.handler.upgrade?.(upgradeRequest);
     } catch (error) {
-      this.finishHandshake(socket, null, match, validated, head, error, undefined);
+      this.finishHandshake(socket, null, match, validated, head, error, undefined, envelope);
       return true;
     }
     if (isThenable(accepted)) {
@@ -423,11 +433,11 @@ export class Server {
       this.handshakes.add(pending);
       this.sweep.add(pending);
       Promise.resolve(accepted).then(
-        (value) => this.finishHandshake(socket, pending, match, validated, head, undefined, value),
-        (error: unknown) => this.finishHandshake(socket, pending, match, validated, head, error ?? new Error('rejected'), undefined),
+        (value) => this.finishHandshake(socket, pending, match, validated, head, undefined, value, envelope),
+        (error: unknown) => this.finishHandshake(socket, pending, match, validated, head, error ?? new Error('rejected'), undefined, envelope),
       );
     } else {
-      this.finishHandshake(socket, null, match, validated, head, undefined, accepted);
+      this.finishHandshake(socket, null, match, validated, head, undefined, accepted, envelope);
     }
     return true;
   }
@@ -440,6 +450,7 @@ export class Server {
     head: Buffer,
     error: unknown,
     accepted: UpgradeAccept<unknown> | void,
+    envelope: RecoveryGate | null,
   ): void {
     if (pending !== null) {
       this.handshakes.delete(pending);
@@ -479,6 +490,7 @@ export class Server {
       extensions: negotiated.response,
       codec: negotiated.codec,
       data: accepted?.data,
+      envelope,
     });
     this.peerCount++;
     try {
@@ -530,7 +542,8 @@ export class Server {
    * A failure the engine met in the background (a broker link lost, a publish not
    * acknowledged). Nothing a peer did: it is reported, and the engine recovers on its own.
    */
-  private engineError(error: Error): void {
+  /** @internal Also the path of a recovery the engine could not answer (`server/recovery.ts`). */
+  engineError(error: Error): void {
     process.emitWarning(error.message, { type: 'HotlineEngineWarning', code: (error as { code?: string }).code });
   }
 

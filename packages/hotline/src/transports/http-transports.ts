@@ -112,6 +112,16 @@ export class HttpTransports implements ServerTransport {
     return this.sessions.size + this.pending.size;
   }
 
+  /** @internal RecoveryHost */
+  get topics(): Server['topics'] {
+    return this.server.topics;
+  }
+
+  /** @internal RecoveryHost */
+  engineError(error: Error): void {
+    this.server.engineError(error);
+  }
+
   /** @internal */
   subscribe(session: HostedSession, topic: string): void {
     this.server.topics.subscribe(session, topic);

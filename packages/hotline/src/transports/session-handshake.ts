@@ -11,6 +11,7 @@ import { HttpSession } from './session.js';
 import type { SessionHost } from './session-host.js';
 import type { SessionKeys } from './session-key.js';
 import { createLink } from './transport-choice.js';
+import { envelopeOf, envelopeOfTarget } from '../server/envelope-request.js';
 
 /**
  * The handshake of an HTTP session (`GET path?transport=T`, no `sid`): the limits a new
@@ -74,6 +75,12 @@ export function handshake(
   if (keys.live(key) >= options.maxSessionsPerKey) {
     response.setHeader('Retry-After', '1');
     throw new TransportError('HL_ERR_TOO_MANY_SESSIONS_FOR_KEY', 429, 'too many sessions for this client');
+  }
+  // The universal client's envelope and positions: a bad `since` is refused before the hook runs.
+  try {
+    envelopeOf(query);
+  } catch (error) {
+    throw new TransportError('HL_ERR_BAD_SINCE', 400, (error as Error).message);
   }
   const upgradeRequest: UpgradeRequest = {
     url: request.url ?? '/',
@@ -160,7 +167,9 @@ function openSession(
   }
   // 144 bits from the CSPRNG: a session id is a bearer credential, never guessable.
   const sid = randomBytes(18).toString('base64url');
-  const session = new HttpSession(sid, transport, path, params, request.socket.remoteAddress ?? '', key, route.handler, accepted?.data, registry);
+  // Checked by `handshake` already: read again here rather than carried through a pending hook.
+  const envelope = envelopeOfTarget(request.url ?? '/');
+  const session = new HttpSession(sid, transport, path, params, request.socket.remoteAddress ?? '', key, route.handler, accepted?.data, registry, envelope);
   const link = createLink(transport, session);
   session.link = link;
   registry.admit(session);

@@ -4,6 +4,7 @@ import type { ByteBudget } from '../resources/byte-budget.js';
 import type { Payload } from '../types.js';
 import type { EndReason } from './ended-sessions.js';
 import type { LinkHost } from './session-link.js';
+import type { RecoveryHost } from '../server/recovery.js';
 
 /** What the registry reads of a session. */
 export interface HostedSession extends Subscriber {
@@ -14,7 +15,7 @@ export interface HostedSession extends Subscriber {
 }
 
 /** What the session needs from its registry. */
-export interface SessionHost extends LinkHost {
+export interface SessionHost extends LinkHost, RecoveryHost {
   /** What the session core lives by, shared by every session. */
   readonly limits: ServerSessionLimits;
   /** Most bytes a WebSocket may buffer: an upgrade moves the queue onto one. */

@@ -15,6 +15,8 @@ import { type HookedSession, callBinaryMessage, callDrain, callMessage, callOpen
 import type { LinkedSession, SessionLink } from './session-link.js';
 import type { CarriedSession, SessionSocket } from './session-socket.js';
 import { carrySession, expireProbe, replaceProbe } from './session-upgrade.js';
+import type { RecoveryGate } from '../server/recovery.js';
+import { withMessagePrefix } from '../server/peer.js';
 
 /**
  * An HTTP client made into a peer: the `Peer` facade over a sans-I/O session core
@@ -46,6 +48,8 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   /** The WebSocket being probed, or (once the core is carried) the one carrying the session. */
   private socket: SessionSocket | null = null;
   private flushScheduled = false;
+  /** @internal The envelope and recovery of a universal client (`envelope=1`); null for a plain client. */
+  readonly envelope: RecoveryGate | null;
 
   constructor(
     readonly sid: string,
@@ -61,7 +65,9 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
     readonly handler: Handler<D>,
     public data: D,
     readonly host: SessionHost,
+    envelope: RecoveryGate | null = null,
   ) {
+    this.envelope = envelope;
     // Deadlines are armed from the precise clock: the coarse one may lag by a tick.
     this.core = new ServerSession(host.limits, Date.now());
   }
@@ -87,7 +93,8 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
 
   send(data: Payload, isBinary?: boolean, options?: SendOptions): SendResult {
     checkSendArguments(isBinary, options);
-    return this.enqueue(toBuffer(data), isBinary ?? typeof data !== 'string', BUFFER_OBJECT_BYTES);
+    const bytes = toBuffer(data);
+    return this.enqueue(this.envelope === null ? bytes : withMessagePrefix(bytes), isBinary ?? typeof data !== 'string', BUFFER_OBJECT_BYTES);
   }
 
   /**
@@ -96,8 +103,27 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
    * what happened to the message: `dropped` when it was refused.
    */
   deliver(publication: Publication): SendResult {
+    const envelope = this.envelope;
+    if (envelope !== null) return envelope.hold(publication) ? 'sent' : this.sendPublication(publication);
     if (this.core.isCarried) return this.core.readyState === ReadyState.OPEN ? this.socket!.sendShared(publication) : 'dropped';
     return this.enqueue(publication.data, publication.isBinary, 0);
+  }
+
+  /** @internal EnvelopedSink: the enveloped bytes, shared by every enveloped subscriber. */
+  sendPublication(publication: Publication): SendResult {
+    const enveloped = publication.enveloped;
+    if (this.core.isCarried) return this.core.readyState === ReadyState.OPEN ? this.socket!.sendShared(enveloped) : 'dropped';
+    return this.enqueue(enveloped.data, enveloped.isBinary, 0);
+  }
+
+  /** @internal EnvelopedSink */
+  get open(): boolean {
+    return this.core.readyState === ReadyState.OPEN;
+  }
+
+  /** @internal EnvelopedSink */
+  sendNotice(message: string): void {
+    this.enqueue(Buffer.from(message), false, BUFFER_OBJECT_BYTES);
   }
 
   private enqueue(data: Buffer, isBinary: boolean, wrapper: number): SendResult {
@@ -163,7 +189,9 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   subscribe(topic: string): void {
     checkTopic(topic);
     if (this.core.readyState !== ReadyState.OPEN) return;
+    const fresh = this.envelope !== null && !this.host.isSubscribed(this, topic);
     this.host.subscribe(this, topic);
+    if (fresh) this.envelope!.subscribed(this.host, this, topic);
   }
 
   unsubscribe(topic: string): void {

@@ -2,7 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import type { HotlineClient } from '../../src/browser/client.js';
-import { Publication } from '../../src/websocket/publication.js';
+import { EnvelopedPublication, Publication } from '../../src/websocket/publication.js';
 import type { Peer } from '../../src/types.js';
 import { ALL, type TestServer, next, open, recorder, startServer, waitFor } from './helpers.js';
 
@@ -63,26 +63,31 @@ describe('pub/sub across every transport', () => {
   });
 
   it('builds the WebSocket frame once per publish, whatever the number of WebSocket subscribers', async () => {
-    // Counts the frames built: every read of a Publication's frame that hands out a buffer not seen before.
+    // Counts the frames built: every read of a Publication's frame (or of its enveloped
+    // form's, which these universal clients get) that hands out a buffer not seen before.
     let encoded = 0;
     const seen = new Set<Buffer>();
-    const descriptor = Object.getOwnPropertyDescriptor(Publication.prototype, 'frame')!;
-    Object.defineProperty(Publication.prototype, 'frame', {
-      configurable: true,
-      get(this: Publication) {
-        const built = descriptor.get!.call(this) as Buffer;
-        if (!seen.has(built)) encoded++;
-        seen.add(built);
-        return built;
-      },
-    });
+    const restore: Array<() => void> = [];
+    for (const prototype of [Publication.prototype, EnvelopedPublication.prototype]) {
+      const descriptor = Object.getOwnPropertyDescriptor(prototype, 'frame')!;
+      Object.defineProperty(prototype, 'frame', {
+        configurable: true,
+        get(this: Publication) {
+          const built = descriptor.get!.call(this) as Buffer;
+          if (!seen.has(built)) encoded++;
+          seen.add(built);
+          return built;
+        },
+      });
+      restore.push(() => Object.defineProperty(prototype, 'frame', descriptor));
+    }
     const recorders = clients.map((client) => recorder(client));
     try {
       const reached = ts.server.publish('room', 'once');
       assert.equal(reached, ALL.length * 2);
       assert.equal(encoded, 1);
     } finally {
-      Object.defineProperty(Publication.prototype, 'frame', descriptor);
+      for (const undo of restore) undo();
     }
     await Promise.all(recorders.map((rec) => rec.until(1)));
   });
