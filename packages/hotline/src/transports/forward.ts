@@ -151,7 +151,7 @@ export class SessionRouter {
     return url;
   }
 
-  private proxy(request: IncomingMessage, response: ServerResponse, base: URL): void {
+  private proxy(request: IncomingMessage, response: ServerResponse, base: URL, retried = false): void {
     const secure = base.protocol === 'https:';
     const headers = endToEndHeaders(request.headers);
     headers[FORWARDED_HEADER] = '1';
@@ -190,6 +190,12 @@ export class SessionRouter {
         over = true;
         clearTimeout(timer);
         this.live.delete(entry);
+        // A kept-alive connection the owner closed as it was reused: a GET has no body
+        // consumed yet, and goes again once on a fresh connection.
+        if (upstream.reusedSocket && !retried && request.method === 'GET' && !response.destroyed) {
+          this.proxy(request, response, base, true);
+          return;
+        }
         this.answers.respond(response, 502, 'HL_ERR_NODE_UNREACHABLE', "the session's node cannot be reached");
         return;
       }

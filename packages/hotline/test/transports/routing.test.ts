@@ -10,7 +10,7 @@ import { enableHttpTransports, type HttpTransports } from '../../src/transports/
 import { endToEndHeaders, FORWARDED_HEADER } from '../../src/transports/forward.js';
 import { checkInstanceId, MAX_SESSION_ID_LENGTH, newSessionId, sessionOwner } from '../../src/transports/session-owner.js';
 import type { Peer } from '../../src/types.js';
-import { RawPeer, upgradeRequest } from '../support/raw.js';
+import { RawPeer, acceptFor, upgradeRequest } from '../support/raw.js';
 import { roundRobin } from '../support/round-robin.js';
 import { SharedDirectory } from '../support/shared-directory.js';
 import { FAST, FAST_SERVER, HTTP_ONLY, closed, next, open, recorder, waitFor } from './helpers.js';
@@ -161,6 +161,11 @@ describe('routing to the owning node (no sticky sessions)', () => {
       peer.send('pushed');
       await rec.until(21);
       assert.equal(rec.messages[20], 'pushed');
+      // A body of many chunks, both ways, streamed through B.
+      const big = Array.from({ length: 300_000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join('');
+      client.send(big);
+      await rec.until(22, 15_000);
+      assert.ok(rec.messages[21] === big, 'the large message came back whole');
       assert.equal(a.transports.session(client.sid)?.transport, transport);
       assert.equal(b.transports.size, 0, 'B holds no session');
       assert.ok(directory.lookups > lookups, 'B looked the owner up');
@@ -191,6 +196,30 @@ describe('routing to the owning node (no sticky sessions)', () => {
     client.close(4001, 'done');
     await closed(client);
     await waitFor(() => a.transports.size === 0, 'the session gone from A');
+  });
+
+  it('tunnels an upgrade that reached B through its HTTP server (a head in two reads) byte for byte', async () => {
+    const sid = await openLongPoll(a);
+    let viaHttpServer = 0;
+    const spy = () => viaHttpServer++;
+    b.server.httpServer!.on('upgrade', spy);
+    const peer = await RawPeer.connect(b.port);
+    const head = upgradeRequest(`/r?transport=websocket&sid=${sid}`, KEY);
+    // Half a head, then the rest: B's listener hands the connection to its HTTP server.
+    peer.write(head.slice(0, 20));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    peer.write(head.slice(20));
+    const answer = await peer.readHead();
+    b.server.httpServer!.off('upgrade', spy);
+    assert.equal(viaHttpServer, 1, "through B's HTTP server");
+    assert.equal(answer.status, 101);
+    assert.equal(answer.headers['sec-websocket-accept'], acceptFor(KEY));
+    peer.send({ opcode: 1, payload: Buffer.from('probe') });
+    const probe = await peer.readFrame();
+    assert.deepEqual([probe.opcode, probe.payload.toString()], [1, 'probe']);
+    // The owner sees the client leave when the tunnel's client side goes.
+    peer.socket.destroy();
+    await waitFor(() => a.transports.session(sid)?.transport === 'long-polling', 'the session still on long polling at A');
   });
 
   it('answers a session whose owner the directory does not know as an unknown session, upgrades too', async () => {
