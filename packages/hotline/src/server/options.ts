@@ -72,9 +72,21 @@ export interface ServerOptions {
    * `hotline/redis`). One engine serves one server.
    */
   engine?: PubSubEngine<any>;
+  /**
+   * The base URL at which the other nodes reach this one (`http://10.0.0.5:8080`), told
+   * to the engine's node directory when the server is attached or listens: a request of
+   * an HTTP session that lands on another node is forwarded here (no sticky sessions
+   * needed). Without it, nothing is advertised, and the requests of this node's sessions
+   * that reach other nodes are answered as unknown sessions (the client starts anew).
+   * An origin only: `http:` or `https:`, a host, an optional port, no path.
+   */
+  advertise?: string;
 }
 
-export type ResolvedServerOptions = Required<Omit<ServerOptions, 'engine'>>;
+export type ResolvedServerOptions = Required<Omit<ServerOptions, 'engine' | 'advertise'>> & {
+  /** The advertised origin, or null when the node advertises none. */
+  readonly advertise: string | null;
+};
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -126,6 +138,11 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ResolvedServerOptions> = Object.fr
    * table) and CPU on every message; enable it for text-heavy traffic.
    */
   perMessageDeflate: false,
+  /**
+   * None: only the application knows the address its other nodes can reach (the
+   * listening address may be 0.0.0.0 or behind NAT).
+   */
+  advertise: null,
 });
 
 type Check = (value: unknown) => boolean;
@@ -133,6 +150,17 @@ type Check = (value: unknown) => boolean;
 const positive: Check = (value) => typeof value === 'number' && value > 0;
 const positiveInteger: Check = (value) => positive(value) && (Number.isInteger(value) || value === Infinity);
 const boolean: Check = (value) => typeof value === 'boolean';
+/** An http(s) origin: what the other nodes prefix a request's target with. */
+const origin: Check = (value) => {
+  if (typeof value !== 'string') return false;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return false;
+  }
+  return (url.protocol === 'http:' || url.protocol === 'https:') && url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === '' && !value.endsWith('?') && !value.endsWith('#');
+};
 
 /** What each option must be, and how a bad value is named. */
 const CHECKS: { readonly [K in keyof ResolvedServerOptions]: readonly [Check, string] } = {
@@ -149,6 +177,7 @@ const CHECKS: { readonly [K in keyof ResolvedServerOptions]: readonly [Check, st
   maxConnections: [positive, 'a positive number'],
   maxOutboundBytes: [positive, 'a positive number'],
   // The codec's options are checked by its own resolver when the server makes its negotiator.
+  advertise: [origin, 'an http: or https: origin, as http://10.0.0.5:8080 (no path)'],
   perMessageDeflate: [(value) => typeof value === 'boolean' || (typeof value === 'object' && value !== null), 'a boolean or an options object'],
 };
 
@@ -172,6 +201,8 @@ export function resolveServerOptions(options: ServerOptions = {}): ResolvedServe
     if (!check(value)) throw invalidArgument(`${key} must be ${expected} (got ${shown(value)})`);
     (resolved as Record<string, unknown>)[key] = value;
   }
+  // One spelling per node: `http://h:80/` and `http://h` are one origin.
+  if (resolved.advertise !== null) resolved.advertise = new URL(resolved.advertise).origin;
   if (typeof resolved.perMessageDeflate === 'object') checkOptions(resolved.perMessageDeflate, DEFLATE_OPTION_KEYS, 'perMessageDeflate');
   return resolved;
 }

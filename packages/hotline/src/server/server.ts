@@ -238,6 +238,8 @@ export class Server {
       }
     });
     this.attached.push(server);
+    // Other nodes can route this node's HTTP sessions here from now on (`advertise`).
+    if (this.options.advertise !== null) this.topics.nodes.advertise(this.options.advertise);
     return this;
   }
 

@@ -11,6 +11,7 @@ import { serveClientBundle } from './client-bundle.js';
 import { corsHeaders, preflight } from './cors.js';
 import { ENDED, EndedSessions, type EndReason } from './ended-sessions.js';
 import { answerError, answerFailure } from './error-answer.js';
+import { SessionRouter } from './forward.js';
 import {
   type HttpTransportName,
   type HttpTransportOptions,
@@ -22,7 +23,10 @@ import type { HttpSession } from './session.js';
 import type { HostedSession } from './session-host.js';
 import { abandonHandshake, handshake } from './session-handshake.js';
 import { SessionKeys } from './session-key.js';
+import { checkInstanceId } from './session-owner.js';
 import { claimSessionUpgrade } from './session-upgrade.js';
+import { refuseSocket } from './refusal.js';
+import { rejectResponse } from '../protocol/handshake.js';
 import { requestedAck } from './transport-choice.js';
 import { UnreadResponses } from './unread.js';
 import { Upload } from './upload.js';
@@ -57,6 +61,10 @@ export class HttpTransports implements ServerTransport {
   readonly server: Server;
   /** @internal Sessions per client key (`sessionKey`). */
   readonly keys = new SessionKeys();
+  /** @internal This node's instance id (its engine's), which prefixes its session ids. */
+  readonly instanceId: string;
+  /** Requests of sessions other nodes own go there (`forward.ts`). */
+  private readonly router: SessionRouter;
   private readonly sessions = new Map<string, HttpSession<any>>();
   /** Sessions that ended recently, so that a late request learns why (410). */
   private readonly ended: EndedSessions;
@@ -75,6 +83,11 @@ export class HttpTransports implements ServerTransport {
     this.server = server;
     this.options = resolveHttpTransportOptions(options);
     this.ended = new EndedSessions(this.options.maxSessions);
+    this.instanceId = checkInstanceId(server.topics.instanceId);
+    this.router = new SessionRouter(this.instanceId, server.topics.nodes, {
+      respond: (response, status, code, message) => this.respond(response, status, code, message),
+      refuse: (socket, status, message) => refuseSocket(socket, rejectResponse(status, message), server.sweep),
+    });
     const { maxQueue, maxQueueMessages, hold, heartbeat, sessionTimeout, confirmTimeout } = this.options;
     const { closeTimeout, handshakeTimeout } = server.options;
     this.limits = { maxQueue, maxQueueMessages, hold, heartbeat, sessionTimeout, confirmTimeout, closeTimeout, probeTimeout: handshakeTimeout };
@@ -282,6 +295,7 @@ export class HttpTransports implements ServerTransport {
         handshake(this, request, response, route, params, name, path, query);
         return true;
       }
+      if (this.forwarded(request, response, sid, path)) return true;
       const session = this.find(sid, name, path);
       session.touch();
       const ack = requestedAck(query, request, name, session.core);
@@ -302,6 +316,23 @@ export class HttpTransports implements ServerTransport {
   /** An upgrade naming a session moves it onto a WebSocket; every other upgrade is the server's. */
   claimUpgrade(request: UpgradeHead, socket: Socket, head: Buffer): boolean {
     return claimSessionUpgrade(this, request, socket, head);
+  }
+
+  /** @internal A session of another node, not ended here: its upgrade goes to its owner. */
+  forwardUpgrade(sid: string, request: UpgradeHead, socket: Socket, head: Buffer): boolean {
+    const owner = this.router.ownerElsewhere(sid, request.headers);
+    if (owner === undefined) return false;
+    this.router.forwardUpgrade(request, socket, head, owner);
+    return true;
+  }
+
+  /** A session this node does not know, that another node owns: the request goes there. */
+  private forwarded(request: IncomingMessage, response: ServerResponse, sid: string, path: string): boolean {
+    if (this.lookup(sid, path) !== undefined) return false;
+    const owner = this.router.ownerElsewhere(sid, request.headers);
+    if (owner === undefined) return false;
+    this.router.forwardRequest(request, response, owner);
+    return true;
   }
 
   private find(sid: string, transport: HttpTransportName, path: string): HttpSession<any> {
@@ -346,6 +377,7 @@ export class HttpTransports implements ServerTransport {
    */
   close(code: number = CloseCode.GOING_AWAY, reason = 'server shutting down'): void {
     this.closed = true;
+    this.router.close();
     for (const pending of [...this.pending]) abandonHandshake(this, pending, 503, 'HL_ERR_SERVER_CLOSING', 'server is shutting down');
     for (const session of [...this.sessions.values()]) session.shutdown(code, reason);
   }

@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TransportError } from '../errors.js';
 import type { Handshake } from '../protocol/session/wire.js';
@@ -10,6 +9,7 @@ import { PendingHandshake } from './pending-handshake.js';
 import { HttpSession } from './session.js';
 import type { SessionHost } from './session-host.js';
 import type { SessionKeys } from './session-key.js';
+import { newSessionId } from './session-owner.js';
 import { createLink } from './transport-choice.js';
 import { envelopeOf, envelopeOfTarget } from '../server/envelope-request.js';
 
@@ -24,6 +24,8 @@ import { envelopeOf, envelopeOfTarget } from '../server/envelope-request.js';
 export interface HandshakeRegistry extends SessionHost {
   readonly options: ResolvedHttpTransportOptions;
   readonly keys: SessionKeys;
+  /** This node's instance id, which prefixes the ids of its sessions (`session-owner.ts`). */
+  readonly instanceId: string;
   /** The server is shutting down: no new session. */
   readonly closing: boolean;
   /** Live sessions plus handshakes waiting for their hook. */
@@ -165,8 +167,8 @@ function openSession(
     registry.respond(response, 500, 'HL_ERR_HANDSHAKE_REJECTED', '');
     return;
   }
-  // 144 bits from the CSPRNG: a session id is a bearer credential, never guessable.
-  const sid = randomBytes(18).toString('base64url');
+  // Unguessable, and naming this node, so that another node can route its requests here.
+  const sid = newSessionId(registry.instanceId);
   // Checked by `handshake` already: read again here rather than carried through a pending hook.
   const envelope = envelopeOfTarget(request.url ?? '/');
   const session = new HttpSession(sid, transport, path, params, request.socket.remoteAddress ?? '', key, route.handler, accepted?.data, registry, envelope);

@@ -31,6 +31,8 @@ export interface UpgradeRegistry {
   readonly server: Server;
   /** The live session `sid` on `path`, else why it ended (if it did recently). */
   lookup(sid: string, path: string): UpgradableSession | EndReason | undefined;
+  /** A session unknown here: true when its owner is another node, which the upgrade is tunnelled to. */
+  forwardUpgrade(sid: string, request: UpgradeHead, socket: Socket, head: Buffer): boolean;
 }
 
 /**
@@ -51,6 +53,10 @@ export function claimSessionUpgrade(registry: UpgradeRegistry, request: UpgradeH
   try {
     const validated = validateRequest({ method: request.method ?? '', httpVersion: request.httpVersion, headers: request.headers });
     const session = registry.lookup(sid, path);
+    if (session === undefined && registry.forwardUpgrade(sid, request, socket, head)) {
+      socket.off('error', destroySocket);
+      return true;
+    }
     if (session === undefined) throw new HandshakeError('HL_ERR_UNKNOWN_SESSION', 400, 'unknown session id');
     if (typeof session === 'string') throw new HandshakeError(ENDED[session][0], 410, 'session ended');
     if (!session.upgradable) throw new HandshakeError('HL_ERR_TRANSPORT_MISMATCH', 400, 'session cannot be upgraded now');

@@ -233,7 +233,10 @@ describe('bad input to the HTTP transports', () => {
     const sids = new Set<string>();
     for (let i = 0; i < 30; i++) {
       const sid = await handshake(ts);
-      assert.match(sid, /^[A-Za-z0-9_-]{24}$/); // 24 base64url characters: 144 bits
+      // The owner's instance id, a dot, then 24 base64url characters: 144 random bits.
+      const [owner, random] = sid.split('.');
+      assert.equal(owner, ts.server.topics.instanceId);
+      assert.match(random!, /^[A-Za-z0-9_-]{24}$/);
       sids.add(sid);
       await post(ts, sid, '1;c5:1000 ');
     }
