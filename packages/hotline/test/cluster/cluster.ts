@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../support/redis-server.js';
 
 const NODE_SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'node.child.js');
 
@@ -12,8 +13,8 @@ export class ClusterNode {
     private readonly redisUrl: string,
   ) {}
 
-  static async start(redisUrl: string, port = 0): Promise<ClusterNode> {
-    const { child, port: bound } = await launch(redisUrl, port);
+  static async start(redisUrl: string): Promise<ClusterNode> {
+    const { child, port: bound } = await launch(redisUrl, await freePort());
     return new ClusterNode(child, bound, redisUrl);
   }
 
