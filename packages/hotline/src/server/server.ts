@@ -596,13 +596,13 @@ export class Server {
    * hook has run and the server is closed exactly as by `close()` (engine, listener).
    *
    * `close()` during a drain finishes it at once (those left get close's code, 1001 by
-   * default); `drain()` again returns the same promise, and after `close()` returns
-   * close's. Bad options reject with `HL_ERR_INVALID_ARGUMENT`, and the server goes on
+   * default); `drain()` again returns the same promise, and after `close()` (without a
+   * drain) returns close's. Bad options reject with `HL_ERR_INVALID_ARGUMENT`, and the server goes on
    * serving.
    */
   drain(options: DrainOptions = {}): Promise<void> {
-    if (this.closed !== null) return this.closed;
     if (this.drained !== null) return this.drained;
+    if (this.closed !== null) return this.closed;
     let resolved;
     try {
       resolved = resolveDrainOptions(options, this.options);
