@@ -26,7 +26,7 @@ import {
 import { PositionTracker } from './positions.js';
 import { type Driver, type Outgoing, outgoing } from './driver.js';
 import { type ClientIo, type TimerHandle, environmentIo } from './io.js';
-import { type ClientOptions, type ResolvedClientOptions, type TransportName, backoffDelay, resolveClientOptions } from './options.js';
+import { type ClientOptions, type ResolvedClientOptions, type TransportName, backoffDelay, resolveClientOptions, restartDelay } from './options.js';
 import { createDriver } from './transports.js';
 
 export { ALL_TRANSPORTS, type ClientOptions, type ReconnectOptions, type TransportName } from './options.js';
@@ -38,6 +38,8 @@ export { ReadyState as ClientState };
 
 /** Close codes after which the client comes back on its own (the others are deliberate). */
 const RECONNECT_CODES = new Set([1001, 1006, 1012, 1013, 1014]);
+/** Service Restart: the server is draining, and another node is ready (`restartDelay`). */
+const SERVICE_RESTART = 1012;
 const textEncoder = new TextEncoder();
 
 type Handler<E> = ((event: E) => void) | null;
@@ -224,7 +226,7 @@ export class HotlineClient extends EventTarget {
     if (error !== undefined) this.emit(new ClientErrorEvent(error));
     const again = !this.userClosed && RECONNECT_CODES.has(code) && this.attemptsLeft();
     this.finish(code, reason, wasClean, again);
-    if (again) this.scheduleReconnect();
+    if (again) this.scheduleReconnect(code);
   }
 
   /** @internal The session moved onto a WebSocket. */
@@ -258,9 +260,13 @@ export class HotlineClient extends EventTarget {
     return this.options.reconnect !== null && this.attempt < this.options.reconnect.retries;
   }
 
-  private scheduleReconnect(): void {
+  private scheduleReconnect(closeCode?: number): void {
     this.attempt++;
-    const delay = backoffDelay(this.options.reconnect!, this.attempt, this.io.random());
+    const policy = this.options.reconnect!;
+    const random = this.io.random();
+    // A node that closes with 1012 is draining: the first retry goes to another node at once
+    // (jittered), later ones back off as usual.
+    const delay = closeCode === SERVICE_RESTART && this.attempt === 1 ? restartDelay(policy, random) : backoffDelay(policy, this.attempt, random);
     this.state = ReadyState.CONNECTING;
     this.emit(new ClientReconnectingEvent(this.attempt, delay));
     this.reconnectTimer = this.io.setTimeout(() => {

@@ -228,3 +228,14 @@ export function backoffDelay(policy: ReconnectPolicy, attempt: number, random: n
   const base = Math.min(policy.maxDelay, policy.minDelay * Math.pow(policy.factor, Math.max(0, attempt - 1)));
   return Math.max(0, Math.round(base * (1 + policy.jitter * (2 * random - 1))));
 }
+
+/**
+ * The delay before the first retry after a 1012 (Service Restart): uniform in
+ * [0, minDelay]. The draining server already spread its closes over its window, and the
+ * load balancer sends the retry to a node that is up, so there is nothing to back off
+ * from; the full jitter keeps clients closed in the same instant (a window of 0) from
+ * arriving in step.
+ */
+export function restartDelay(policy: ReconnectPolicy, random: number): number {
+  return Math.round(policy.minDelay * random);
+}

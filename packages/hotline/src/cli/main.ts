@@ -51,12 +51,13 @@ async function echo(argv: string[]): Promise<number> {
     process.stdout.write(ECHO_USAGE);
     return 0;
   }
-  const { port, host, maxPayload, deflate } = command;
+  const { port, host, maxPayload, deflate, drainWindow } = command;
   const server = createEchoServer({ maxPayload, perMessageDeflate: deflate });
   const address = await server.listen(port, host);
   process.stdout.write(`hotline echo listening on ws://${host ?? 'localhost'}:${address.port}\n`);
-  await untilSignal();
-  await server.close({ timeout: 2000 });
+  // SIGTERM is how deploys stop a process: drain, so clients move to other nodes in a trickle.
+  if ((await untilSignal()) === 'SIGTERM') await server.drain({ window: drainWindow, timeout: 2000 });
+  else await server.close({ timeout: 2000 });
   return 0;
 }
 
@@ -96,12 +97,12 @@ async function connectCommand(argv: string[]): Promise<number> {
   return command.transport ? connectTransport(command.options) : connect(command.options);
 }
 
-function untilSignal(): Promise<void> {
+function untilSignal(): Promise<'SIGINT' | 'SIGTERM'> {
   return new Promise((resolve) => {
-    const done = () => {
+    const done = (signal: 'SIGINT' | 'SIGTERM') => {
       process.off('SIGINT', done);
       process.off('SIGTERM', done);
-      resolve();
+      resolve(signal);
     };
     process.on('SIGINT', done);
     process.on('SIGTERM', done);

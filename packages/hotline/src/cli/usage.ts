@@ -79,8 +79,10 @@ export const ECHO_USAGE = `Usage: hotline echo --port N [options]
 
 An echo server: every path echoes each message (text as text, binary as binary) over
 WebSocket, SSE, long-polling, polling and interval-polling; on /broadcast each
-message goes to every connection on /broadcast instead. Stops on Ctrl-C or SIGTERM,
-closing every connection with 1001.
+message goes to every connection on /broadcast instead. Stops on Ctrl-C, closing
+every connection with 1001; on SIGTERM (a deploy) it drains: stops listening, refuses
+new connections (503) and closes each one with 1012 at a random moment within the
+drain window, so that clients come back elsewhere in a trickle.
 
 Options:
       --port N             the port, 0 to 65535 (0: any free port)
@@ -89,6 +91,8 @@ Options:
       --max-payload BYTES  the largest message accepted (default 16 MiB); larger
                            ones close the connection with 1009
       --deflate            accept permessage-deflate
+      --drain-window MS    on SIGTERM, close the connections over MS ms
+                           (default 10000; 0: all at once)
   -h, --help               show this help
 
 Examples:

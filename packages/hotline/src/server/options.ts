@@ -238,3 +238,44 @@ export function resolveCloseOptions(options: CloseOptions, server: ResolvedServe
   encodeClosePayload(code, reason);
   return { timeout, code, reason };
 }
+
+/** `server.drain()`'s options: how a node leaves a pool of nodes without a stampede. */
+export interface DrainOptions {
+  /**
+   * ms over which the peers are closed (1012, Service Restart), each at a moment drawn
+   * uniformly at random, so that their clients come back on other nodes in a trickle
+   * rather than all at once. Default 10,000; 0 closes every peer at once.
+   */
+  window?: number;
+  /**
+   * ms, after the window, for the last closing handshakes: whoever is left at
+   * `window + timeout` is dropped. Default: the server's `closeTimeout`.
+   */
+  timeout?: number;
+}
+
+export type ResolvedDrainOptions = Required<DrainOptions>;
+
+/** A drain window spreads reconnections over seconds: 10 s suits a pool of a few nodes. */
+export const DEFAULT_DRAIN_WINDOW = 10_000;
+/** The longest delay a timer takes (2^31 - 1 ms, about 24.8 days): a longer one would fire at once. */
+const MAX_TIMER_DELAY = 2 ** 31 - 1;
+const DRAIN_KEYS: readonly (keyof DrainOptions)[] = ['window', 'timeout'];
+
+/**
+ * A drain's options, with the server's `closeTimeout` for a missing timeout. `window` is a
+ * whole number of ms from 0 to 2^31 - 1 (a timer's range); `timeout` follows `close()`'s
+ * rule. Anything else throws `HL_ERR_INVALID_ARGUMENT`.
+ */
+export function resolveDrainOptions(options: DrainOptions, server: ResolvedServerOptions): ResolvedDrainOptions {
+  checkOptions(options, DRAIN_KEYS, 'the drain options');
+  const window = options.window ?? DEFAULT_DRAIN_WINDOW;
+  const timeout = options.timeout ?? server.closeTimeout;
+  if (!(typeof window === 'number' && Number.isInteger(window) && window >= 0 && window <= MAX_TIMER_DELAY)) {
+    throw invalidArgument(`drain: window must be a whole number of ms from 0 to ${MAX_TIMER_DELAY} (got ${shown(window)})`);
+  }
+  if (!(typeof timeout === 'number' && timeout >= 0 && timeout <= MAX_TIMER_DELAY)) {
+    throw invalidArgument(`drain: timeout must be a number of ms from 0 to ${MAX_TIMER_DELAY} (got ${shown(timeout)})`);
+  }
+  return { window, timeout };
+}

@@ -28,13 +28,17 @@ import { Sweep, type Sweepable, granularityFor } from '../timers/sweep.js';
 import { type ExtensionNegotiator, deflateNegotiator, noExtensions } from './extensions.js';
 import {
   type CloseOptions,
+  type DrainOptions,
+  type ResolvedDrainOptions,
   type ResolvedServerOptions,
   type ServerOptions,
   resolveCloseOptions,
+  resolveDrainOptions,
   resolveServerOptions,
 } from './options.js';
+import { Drain } from './drain.js';
 
-export type { CloseOptions } from './options.js';
+export type { CloseOptions, DrainOptions } from './options.js';
 import { PeerContext, WebSocketPeer, peerOf } from './peer.js';
 import { type RouteMatch, RouteTable } from './route-table.js';
 import { envelopeOfTarget } from './envelope-request.js';
@@ -100,6 +104,10 @@ export class Server {
   /** The shutdown in progress, once `close()` was called. */
   private closed: Promise<void> | null = null;
   private whenEmpty: (() => void) | null = null;
+  /** The drain in progress (`drain()`), and the promise it returned. */
+  private drainer: Drain | null = null;
+  private drained: Promise<void> | null = null;
+  private listenerClosed: Promise<void> | null = null;
   /** The transports plugged in besides WebSocket, in order (`plug`). */
   private readonly plugged: ServerTransport[] = [];
   private extensionNegotiator: ExtensionNegotiator = noExtensions;
@@ -401,6 +409,10 @@ export class Server {
       abort(socket, new HandshakeError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down'));
       return true;
     }
+    if (this.drainer !== null) {
+      abort(socket, drainingRefusal());
+      return true;
+    }
     if (this.peerCount + this.handshakes.size >= this.options.maxConnections) {
       abort(socket, new HandshakeError('HL_ERR_TOO_MANY_CONNECTIONS', 503, 'too many connections', { 'Retry-After': '1' }));
       return true;
@@ -552,7 +564,10 @@ export class Server {
   /** @internal PeerHost */
   peerClosed(): void {
     this.peerCount--;
-    if (this.peerCount === 0 && this.whenEmpty !== null) this.whenEmpty();
+    if (this.peerCount === 0) {
+      this.whenEmpty?.();
+      this.drainer?.check();
+    }
   }
 
   // ---- Shutdown ----------------------------------------------------------------------------
@@ -576,7 +591,74 @@ export class Server {
       return Promise.reject(error);
     }
     this.closed = this.shutdown(resolved.timeout, resolved.code, resolved.reason);
+    // A drain in progress ends here: whoever it had not closed yet gets this close's code.
+    this.drainer?.stop();
     return this.closed;
+  }
+
+  // ---- Draining (drain.ts) -----------------------------------------------------------------
+
+  /**
+   * Graceful drain, for deploys: the node leaves its pool without a reconnection storm
+   * and without losing what its peers were sent. At once, the listener stops listening
+   * (the load balancer sends new connections elsewhere) and a handshake that still
+   * arrives — WebSocket or new HTTP session — is refused 503 `HL_ERR_DRAINING`; the
+   * requests of open HTTP sessions are still served. Every peer is closed with 1012
+   * (Service Restart) at a moment drawn uniformly at random within `window` ms (default
+   * 10,000), so that clients come back on other nodes in a trickle; each closing
+   * handshake has the usual `closeTimeout`, and whoever is left at `window + timeout`
+   * (`timeout` defaults to `closeTimeout`) is dropped. Resolves once every peer's `close`
+   * hook has run and the server is closed exactly as by `close()` (engine, listener).
+   *
+   * `close()` during a drain finishes it at once (those left get close's code, 1001 by
+   * default); `drain()` again returns the same promise, and after `close()` (without a
+   * drain) returns close's. Bad options reject with `HL_ERR_INVALID_ARGUMENT`, and the server goes on
+   * serving.
+   */
+  drain(options: DrainOptions = {}): Promise<void> {
+    if (this.drained !== null) return this.drained;
+    if (this.closed !== null) return this.closed;
+    let resolved;
+    try {
+      resolved = resolveDrainOptions(options, this.options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    this.drained = this.runDrain(resolved);
+    return this.drained;
+  }
+
+  /**
+   * Stops `listen`'s listener, once (a drain stops it early); resolves when every socket it
+   * accepted has closed — its 'close' event, which a second `close()` would never see.
+   */
+  private closeListener(): Promise<void> | null {
+    const listener = this.listener;
+    if (listener === null) return null;
+    this.listenerClosed ??= new Promise<void>((resolve) => listener.close(() => resolve()));
+    return this.listenerClosed;
+  }
+
+  private async runDrain({ window, timeout }: ResolvedDrainOptions): Promise<void> {
+    const drainer = new Drain({
+      peers: [...this.peers],
+      window,
+      timeout,
+      websocketsLeft: () => this.peerCount,
+      transportsEmpty: Promise.all(this.plugged.map((transport) => transport.drain?.())),
+    });
+    this.drainer = drainer;
+    for (const pending of [...this.handshakes]) {
+      this.handshakes.delete(pending);
+      this.sweep.delete(pending);
+      abort(pending.socket, drainingRefusal());
+    }
+    // Connections already accepted (an open session's keep-alive) are still served.
+    void this.closeListener();
+    drainer.start();
+    await drainer.over;
+    // Nobody left, or the deadline: whoever is still there is dropped.
+    await this.close({ timeout: 0 });
   }
 
   private async shutdown(timeout: number, code: number, reason: string): Promise<void> {
@@ -633,7 +715,7 @@ export class Server {
     const listener = this.listener;
     const stopped = Promise.all([
       own === null ? null : new Promise<void>((resolve) => own.close(() => resolve())),
-      listener === null ? null : new Promise<void>((resolve) => listener.close(() => resolve())),
+      this.closeListener(),
     ]);
     own?.closeIdleConnections();
     for (const member of this.sweep) {
@@ -815,6 +897,11 @@ function abort(socket: Socket, error: HandshakeError): void {
   } else {
     socket.destroy();
   }
+}
+
+function drainingRefusal(): HandshakeError {
+  // The code in the text: a refused WebSocket handshake has no body format of its own.
+  return new HandshakeError('HL_ERR_DRAINING', 503, 'HL_ERR_DRAINING: server is draining for a restart, connect again');
 }
 
 /** ms a refused socket is given to read its answer before it is destroyed. */

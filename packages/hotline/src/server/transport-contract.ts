@@ -14,7 +14,9 @@ import type { Handler, Peer, RouteParams } from '../types.js';
  *   transport may claim it (a session moving onto a WebSocket);
  * - the graceful shutdown, which runs the transports' steps while the server still
  *   listens (a poller needs a request of its own to fetch its close packet) and the
- *   WebSocket peers close, under the same deadline.
+ *   WebSocket peers close, under the same deadline;
+ * - the drain (`server.drain()`), where the server closes the transport's peers itself,
+ *   one by one through `peers()` and `Peer.close`, and the transport refuses new ones.
  */
 export interface ServerTransport {
   /** A plain HTTP request for `route`; returns false when it is not this transport's. */
@@ -28,6 +30,12 @@ export interface ServerTransport {
   shutdown(options: ShutdownOptions): Promise<void>;
   /** The transport's open peers, for `server.peers`: a live view, safe to close peers while iterating. */
   peers?(): Iterable<Peer>;
+  /**
+   * The server is draining: new peers are refused (503, `HL_ERR_DRAINING`) while the
+   * open ones are still served until the server closes each of them. Resolves once the
+   * transport has no peer left. A transport without it has no peers of its own.
+   */
+  drain?(): Promise<void>;
 }
 
 /** What a shutdown step is told: the server's resolved close options. */

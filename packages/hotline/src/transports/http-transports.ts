@@ -78,6 +78,8 @@ export class HttpTransports implements ServerTransport {
   private closed = false;
   /** Shutdown: called when the last session has ended. */
   private whenEmpty: (() => void) | null = null;
+  /** Set by `drain()`: new sessions are refused, open ones served; resolved by the last to end. */
+  private draining: { readonly empty: Promise<void>; resolve: () => void } | null = null;
 
   constructor(server: Server, options: HttpTransportOptions = {}) {
     this.server = server;
@@ -171,7 +173,10 @@ export class HttpTransports implements ServerTransport {
     this.keys.close(session.key, session.core.isConfirmed);
     this.server.topics.unsubscribeAll(session);
     this.ended.add(session.sid, why, this.now());
-    if (this.sessions.size === 0) this.whenEmpty?.();
+    if (this.sessions.size === 0) {
+      this.whenEmpty?.();
+      this.draining?.resolve();
+    }
   }
 
   /** @internal */
@@ -292,6 +297,7 @@ export class HttpTransports implements ServerTransport {
       }
       if (sid === null) {
         if (request.method !== 'GET') throw new TransportError('HL_ERR_UNKNOWN_SESSION', 400, 'a POST needs a session id (sid)');
+        if (this.draining !== null && !this.closed) throw drainingError();
         handshake(this, request, response, route, params, name, path, query);
         return true;
       }
@@ -406,6 +412,24 @@ export class HttpTransports implements ServerTransport {
     });
   }
 
+  /**
+   * The drain step (ServerTransport): from now on a new session is refused 503
+   * `HL_ERR_DRAINING` (its client reconnects, through the load balancer, to another node),
+   * and so is a handshake still waiting for its hook; every request of an open session is
+   * served as before, until the server closes that session. Resolves once no session is
+   * left. Calling it again returns the same promise.
+   */
+  drain(): Promise<void> {
+    if (this.draining !== null) return this.draining.empty;
+    let resolve!: () => void;
+    const empty = new Promise<void>((done) => (resolve = done));
+    this.draining = { empty, resolve };
+    const refused = drainingError();
+    for (const pending of [...this.pending]) abandonHandshake(this, pending, refused.status, refused.code, refused.message);
+    if (this.sessions.size === 0) resolve();
+    return empty;
+  }
+
   // ---- Answers ---------------------------------------------------------------------------
 
   respond(response: ServerResponse, status: number, code: string, message: string): void {
@@ -443,6 +467,11 @@ export function enableHttpTransports(server: Server, options: HttpTransportOptio
   }
   server.plug(transports);
   return transports;
+}
+
+/** A new session on a draining node. */
+function drainingError(): TransportError {
+  return new TransportError('HL_ERR_DRAINING', 503, 'server is draining for a restart: connect again');
 }
 
 export function isTransportName(value: string): value is TransportName {

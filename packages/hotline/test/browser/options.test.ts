@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 
 import { connect } from '../../src/browser/client.js';
-import { CLIENT_DEFAULTS, type ClientOptions, backoffDelay, resolveClientOptions } from '../../src/browser/options.js';
+import { CLIENT_DEFAULTS, type ClientOptions, backoffDelay, resolveClientOptions, restartDelay } from '../../src/browser/options.js';
 
 describe('client options', () => {
   it('fills in every default', () => {
@@ -69,5 +69,10 @@ describe('client options', () => {
     assert.deepEqual([1, 2, 3, 6, 7].map((n) => backoffDelay(policy, n, 0.5)), [500, 1000, 2000, 10_000, 10_000]);
     assert.equal(backoffDelay(policy, 1, 0), 250);
     assert.equal(backoffDelay(policy, 1, 0.999999), 750);
+  });
+
+  it('after 1012 the first retry is uniform in [0, minDelay]: a draining node spread its closes already', () => {
+    const policy = { ...CLIENT_DEFAULTS.reconnect, minDelay: 400 };
+    assert.deepEqual([0, 0.25, 0.5, 0.999999].map((r) => restartDelay(policy, r)), [0, 100, 200, 400]);
   });
 });

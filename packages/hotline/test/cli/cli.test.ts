@@ -139,11 +139,20 @@ describe('hotline echo options and shutdown', { timeout: 20_000 }, () => {
     }
   });
 
-  it('closes every connection with 1001 on SIGTERM and exits 0', async () => {
-    const echo = await startEcho();
+  it('drains on SIGTERM: every connection closed with 1012 within --drain-window, then exits 0', async () => {
+    const echo = await startEcho(['--drain-window', '300']);
     const ws = await wsClient(`ws://127.0.0.1:${echo.port}/`);
     const closedWith = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
     echo.child.kill('SIGTERM');
+    assert.equal(await withTimeout(closedWith, 3000, 'the client to be closed'), 1012);
+    assert.equal(await withTimeout(echo.exited, 5000, 'hotline echo to exit'), 0);
+  });
+
+  it('closes every connection with 1001 on SIGINT and exits 0', async () => {
+    const echo = await startEcho();
+    const ws = await wsClient(`ws://127.0.0.1:${echo.port}/`);
+    const closedWith = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)));
+    echo.child.kill('SIGINT');
     assert.equal(await withTimeout(closedWith, 3000, 'the client to be closed'), 1001);
     assert.equal(await withTimeout(echo.exited, 5000, 'hotline echo to exit'), 0);
   });

@@ -85,11 +85,19 @@ describe('usage errors', { concurrency: true }, () => {
     [['--port', '0', '--max-payload', '0'], /^--max-payload must be 1 or more$/],
     [['--port', '0', 'extra'], /^echo takes no arguments/],
     [[], /^echo needs --port N$/],
+    [['--port', '0', '--drain-window', '-5'], /^--drain-window must be a non-negative integer/],
+    [['--port', '0', '--drain-window', '1.5'], /^--drain-window must be a non-negative integer/],
+    [['--port', '0', '--drain-window', '99999999999'], /^--drain-window must be at most 2147483647 ms$/],
   ] as const) {
     it(`echo ${args.join(' ')}: a usage error with the echo usage`, () => {
       assert.throws(() => parseEcho([...args]), (error: unknown) => error instanceof UsageError && pattern.test(error.message) && error.usage === ECHO_USAGE);
     });
   }
+  it('echo --drain-window: 10,000 ms by default, as given otherwise', () => {
+    assert.equal((parseEcho(['--port', '0']) as { drainWindow: number }).drainWindow, 10_000);
+    assert.equal((parseEcho(['--port', '0', '--drain-window', '0']) as { drainWindow: number }).drainWindow, 0);
+    assert.equal((parseEcho(['--port', '0', '--drain-window', '2500']) as { drainWindow: number }).drainWindow, 2500);
+  });
   for (const [args, pattern] of [
     [['-w', 'soon', 'ws://127.0.0.1:1/'], /^--wait must be a number of seconds/],
     [['-w', '1e3', 'ws://127.0.0.1:1/'], /^--wait must be a number of seconds/],
