@@ -640,12 +640,13 @@ export class Server {
   }
 
   private async runDrain({ window, timeout }: ResolvedDrainOptions): Promise<void> {
+    const transportsEmpty = Promise.all(this.plugged.map((transport) => transport.drain?.()));
     const drainer = new Drain({
       peers: [...this.peers],
       window,
       timeout,
       websocketsLeft: () => this.peerCount,
-      transportsEmpty: Promise.all(this.plugged.map((transport) => transport.drain?.())),
+      transportsEmpty,
     });
     this.drainer = drainer;
     for (const pending of [...this.handshakes]) {
@@ -653,8 +654,11 @@ export class Server {
       this.sweep.delete(pending);
       abort(pending.socket, drainingRefusal());
     }
-    // Connections already accepted (an open session's keep-alive) are still served.
-    void this.closeListener();
+    // The listener goes at once, so a load balancer's health check sees the node leave —
+    // unless HTTP sessions are open: a poller needs new connections until its turn comes,
+    // so the listener stays (every new handshake refused 503) until they have all ended.
+    if (this.plugged.length === 0) void this.closeListener();
+    else void transportsEmpty.then(() => this.closeListener());
     drainer.start();
     await drainer.over;
     // Nobody left, or the deadline: whoever is still there is dropped.
