@@ -13,6 +13,7 @@ import type { TransportName } from '../../src/browser/options.js';
 import type { PublishedMessage } from '../../src/pubsub/message.js';
 import { RedisEngine } from '../../src/redis/index.js';
 import { bound } from '../pubsub/engine-contract.js';
+import { prng } from '../support/bytes.js';
 import { Nginx, nginxMissing } from '../support/nginx.js';
 import { RedisServer, redisMissing } from '../support/redis-server.js';
 import { delay } from '../support/timing.js';
@@ -23,18 +24,6 @@ import { ClusterNode } from './cluster.js';
 const skip = redisMissing() ?? nginxMissing();
 const TRANSPORTS: readonly TransportName[] = ['websocket', 'sse', 'long-polling'];
 const RECONNECT = { minDelay: 50, maxDelay: 300, jitter: 0.5 };
-
-/** A small seeded generator (mulberry32): the same schedule on every run of a seed. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
 
 class Cluster {
   redis!: RedisServer;
@@ -110,7 +99,7 @@ class Cluster {
 for (const seed of [1, 7]) {
   describe(`a cluster of three nodes behind nginx, fault schedule of seed ${seed}`, { skip, timeout: 120_000 }, () => {
     const cluster = new Cluster();
-    const draw = random(seed);
+    const draw = prng(seed);
     before(() => cluster.start());
     after(() => cluster.stop());
 
