@@ -7,6 +7,7 @@ import { connectTransport } from './connect-transport.js';
 import { createEchoServer } from './echo.js';
 import { parseEcho } from './echo-options.js';
 import { CONNECT_USAGE, ECHO_USAGE, LAB_MISSING, USAGE } from './usage.js';
+import type { RedisEngine } from '../redis/index.js';
 
 function version(): string {
   const url = new URL('../../../package.json', import.meta.url);
@@ -51,14 +52,51 @@ async function echo(argv: string[]): Promise<number> {
     process.stdout.write(ECHO_USAGE);
     return 0;
   }
-  const { port, host, maxPayload, deflate, drainWindow } = command;
-  const server = createEchoServer({ maxPayload, perMessageDeflate: deflate });
+  const { port, host, maxPayload, deflate, drainWindow, redis } = command;
+  const engine = redis === undefined ? undefined : await connectRedis(redis);
+  // Other nodes forward this node's HTTP sessions here; the port is known once listening,
+  // so a port of 0 cannot be advertised by default.
+  const advertise = redis === undefined ? undefined : (command.advertise ?? (port === 0 ? undefined : `http://127.0.0.1:${port}`));
+  const server = createEchoServer({ maxPayload, perMessageDeflate: deflate, ...(engine && { engine }), ...(advertise && { advertise }) });
   const address = await server.listen(port, host);
   process.stdout.write(`hotline echo listening on ws://${host ?? 'localhost'}:${address.port}\n`);
+  if (engine !== undefined) {
+    process.stdout.write(`  pub/sub through Redis ${redactedUrl(redis!)}, node ${engine.instanceId}${advertise ? `, reached by the other nodes at ${advertise}` : ' (no --advertise: its HTTP sessions are not routed from other nodes)'}\n`);
+  }
   // SIGTERM is how deploys stop a process: drain, so clients move to other nodes in a trickle.
   if ((await untilSignal()) === 'SIGTERM') await server.drain({ window: drainWindow, timeout: 2000 });
   else await server.close({ timeout: 2000 });
   return 0;
+}
+
+/**
+ * The Redis engine, connected. It lives in `hotline/redis`, loaded only when asked for, so
+ * that the `redis` package stays an optional peer dependency.
+ */
+async function connectRedis(url: string): Promise<RedisEngine> {
+  let RedisEngineClass: typeof RedisEngine;
+  try {
+    ({ RedisEngine: RedisEngineClass } = await import('../redis/index.js'));
+  } catch (error) {
+    if ((error as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw error;
+    throw new UsageError('--redis needs the redis package beside hotline: npm install redis', ECHO_USAGE);
+  }
+  const engine = new RedisEngineClass({ url });
+  try {
+    await engine.connect();
+  } catch (error) {
+    // It would keep trying in the background; a command that failed at boot stops instead.
+    await engine.close();
+    throw error;
+  }
+  return engine;
+}
+
+/** A Redis URL as printed: without its password. */
+function redactedUrl(value: string): string {
+  const url = new URL(value);
+  if (url.password !== '') url.password = '***';
+  return url.toString();
 }
 
 /**
@@ -129,5 +167,6 @@ main(process.argv.slice(2)).then(
       process.stderr.write(`hotline: ${(error as Error).stack ?? String(error)}\n`);
       process.exitCode = 1;
     }
+    setTimeout(() => process.exit(), 200).unref();
   },
 );

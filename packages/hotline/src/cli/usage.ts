@@ -93,12 +93,18 @@ Options:
       --deflate            accept permessage-deflate
       --drain-window MS    on SIGTERM, close the connections over MS ms
                            (default 10000; 0: all at once)
+      --redis URL          share /broadcast with every node on this Redis
+                           (redis:// or rediss://; needs npm install redis):
+                           run several behind a load balancer, no sticky sessions
+      --advertise ORIGIN   with --redis, how the other nodes reach this one for
+                           its HTTP sessions (default http://127.0.0.1:PORT)
   -h, --help               show this help
 
 Examples:
   hotline echo --port 9001
   hotline echo --port 0 --host 127.0.0.1 --max-payload 65536
   hotline echo --port 9001      then, in another terminal: hotline connect localhost:9001
+  hotline echo --port 9001 --redis redis://127.0.0.1:6379   (and 9002, 9003... on the same Redis)
 `;
 
 export const LAB_MISSING = (command: string) => `Usage: hotline ${command} ...

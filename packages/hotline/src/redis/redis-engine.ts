@@ -93,6 +93,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
   private tag = 0;
   private host: EngineHost<M> | null = null;
   private connected: Promise<void> | null = null;
+  private readonly connectTimeout: number;
   private refreshTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed: Promise<void> | null = null;
@@ -110,6 +111,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) throw invalidArgument(`the Redis engine options: url must be a redis:// or rediss:// URL (got ${shown(url)})`);
     if (client !== undefined && !isClient(client)) throw invalidArgument(`the Redis engine options: client must be a node-redis client (createClient from 'redis') (got ${shown(client)})`);
     this.keys = new Keys(prefix);
+    this.connectTimeout = commandTimeout;
     this.metaTtl = Math.max(META_TTL_FLOOR, 2 * this.options.historyTtl, 2 * this.options.dedupWindow);
     const commandClient = (client as RedisClientLike | undefined) ?? (createClient({ url: url ?? 'redis://127.0.0.1:6379' }) as unknown as RedisClientLike);
     this.ownsClient = client === undefined;
@@ -134,18 +136,21 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
   }
 
   /**
-   * Opens the two connections; resolves once both are ready, rejects
-   * (`HL_ERR_ENGINE_UNAVAILABLE`) if Redis cannot be reached at first. Calls before it
+   * Opens the two connections; resolves once both are ready. Rejects
+   * (`HL_ERR_ENGINE_UNAVAILABLE`) at the first failed attempt, or when Redis has not
+   * answered within `commandTimeout`: a node must not hang at boot on a Redis that is not
+   * there. The connections keep trying in the background (a Redis that comes up later is
+   * joined, and `connect()` may be called again); `close()` stops them. Calls before it
    * resolves wait in the client's queue. `bind` calls it if you did not.
    */
   connect(): Promise<void> {
-    this.connected ??= (async () => {
-      try {
-        await Promise.all([this.commands.client.isOpen ? null : this.commands.client.connect(), this.subscriber.connect()]);
-      } catch (error) {
+    this.connected ??= Promise.all([ready(this.commands.client, this.connectTimeout), ready(this.subscriber, this.connectTimeout)]).then(
+      () => undefined,
+      (error: unknown) => {
+        this.connected = null;
         throw unavailable('connecting', error);
-      }
-    })();
+      },
+    );
     return this.connected;
   }
 
@@ -388,6 +393,25 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     })();
     return this.closed;
   }
+}
+
+/** Resolves when `client` is ready; rejects at its first error or after `timeout` ms. Opens it if it is not. */
+function ready(client: RedisClientLike, timeout: number): Promise<void> {
+  if (client.isReady) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const done = (error?: unknown) => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      client.off('error', done);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onReady = () => done();
+    const timer = setTimeout(done, timeout, new Error(`no answer within ${timeout} ms`));
+    client.on('ready', onReady);
+    client.on('error', done);
+    if (!client.isOpen) client.connect().catch(done);
+  });
 }
 
 /** Closes a connection gracefully, or drops it when Redis does not answer in time. */

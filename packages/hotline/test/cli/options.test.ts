@@ -88,6 +88,11 @@ describe('usage errors', { concurrency: true }, () => {
     [['--port', '0', '--drain-window', '-5'], /^--drain-window must be a non-negative integer/],
     [['--port', '0', '--drain-window', '1.5'], /^--drain-window must be a non-negative integer/],
     [['--port', '0', '--drain-window', '99999999999'], /^--drain-window must be at most 2147483647 ms$/],
+    [['--port', '0', '--redis', 'localhost:6379'], /^--redis must be a redis:\/\/ or rediss:\/\/ URL, not "localhost:6379"$/],
+    [['--port', '0', '--redis', 'http://127.0.0.1:6379'], /^--redis must be a redis:\/\/ or rediss:\/\/ URL/],
+    [['--port', '0', '--advertise', 'http://127.0.0.1:9001'], /^--advertise applies with --redis/],
+    [['--port', '0', '--redis', 'redis://127.0.0.1', '--advertise', 'http://127.0.0.1:9001/path'], /^--advertise must be an origin/],
+    [['--port', '0', '--redis', 'redis://127.0.0.1', '--advertise', 'ws://127.0.0.1:9001'], /^--advertise must be an origin/],
   ] as const) {
     it(`echo ${args.join(' ')}: a usage error with the echo usage`, () => {
       assert.throws(() => parseEcho([...args]), (error: unknown) => error instanceof UsageError && pattern.test(error.message) && error.usage === ECHO_USAGE);

@@ -303,3 +303,28 @@ describe('RedisEngine when Redis restarts', { skip, timeout: 60_000 }, () => {
     }
   });
 });
+
+describe('RedisEngine.connect', { skip, timeout: 30_000 }, () => {
+  it('rejects with HL_ERR_ENGINE_UNAVAILABLE when Redis is not there, and joins it once it is up', async () => {
+    const redis = await RedisServer.start();
+    await redis.kill();
+    const engine = new RedisEngine<PublishedMessage>({ url: redis.url, commandTimeout: 2_000 });
+    try {
+      const started = Date.now();
+      await assert.rejects(engine.connect(), (error: Error & { code?: string }) => error.code === 'HL_ERR_ENGINE_UNAVAILABLE' && /connecting/.test(error.message));
+      assert.ok(Date.now() - started < 2_500, 'rejected within commandTimeout');
+      await redis.launch();
+      // The connections kept trying in the background: a later connect() finds them ready.
+      let joined = false;
+      for (const deadline = Date.now() + 10_000; !joined && Date.now() < deadline; await delay(100)) {
+        joined = await engine.connect().then(() => true, () => false);
+      }
+      assert.ok(joined, 'connected once Redis was up');
+      const ack = await bound(engine).publishAcknowledged('after-boot', text('x'), false);
+      assert.equal(ack.offset, 1);
+    } finally {
+      await engine.close();
+      await redis.stop();
+    }
+  });
+});
