@@ -86,7 +86,7 @@ export async function createClusterLab(options: ClusterLabOptions): Promise<Clus
       const index = parseKill(body, nodes.length);
       if (typeof index === 'string') return sendJson(response, 400, { error: index });
       if (!changes.take(request.socket.remoteAddress ?? '')) return sendJson(response, 429, { error: 'too many kills: one every 2 s' }, { 'Retry-After': '2' });
-      if (!nodes[index]!.kill()) return sendJson(response, 409, { error: `node ${index} is down already` });
+      if (!nodes[index]!.kill()) return sendJson(response, 409, { error: `node ${index} is down already (it starts again by itself)` });
       return sendJson(response, 202, { node: index, restartIn: 2000 });
     }
     const entry = STATIC[pathname];

@@ -63,9 +63,9 @@ export class NodeProcess {
     });
   }
 
-  /** SIGKILL, as a crash: no close handshake, no drain, its sockets reset by the kernel. */
+  /** SIGKILL, as a crash: no close handshake, no drain, its sockets reset by the kernel. False if it is down (or going). */
   kill(): boolean {
-    if (this.child === null || this.state === 'down') return false;
+    if (this.child === null || this.state === 'down' || this.killing) return false;
     this.killing = true;
     this.child.kill('SIGKILL');
     return true;
