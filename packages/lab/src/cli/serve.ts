@@ -69,15 +69,8 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
   const engine = redis === undefined ? undefined : await connectRedis(redis);
   if (engine === null) return 1;
   const lab = await createLab({ rate, size, interval, ...(engine !== undefined ? { engine } : {}) });
-  const address = await lab.listen(port, host);
-  const everywhere = host === '::' || host === '0.0.0.0';
-  const shown = everywhere ? 'localhost' : host.includes(':') ? `[${host}]` : host;
-  const reach = everywhere
-    ? `  Listening on every interface (${host}): anyone who can reach this machine can open the lab\n` +
-      `  and change its shared stream, controls and counters.\n`
-    : host === '127.0.0.1' || host === '::1' || host === 'localhost'
-      ? `  Listening on ${host} only (this machine); --host 0.0.0.0 to share it on the network.\n`
-      : `  Listening on ${host}.\n`;
+  const address = await listenOrClose(lab, port, host);
+  const { shown, reach } = where(host);
   process.stdout.write(
     `Hotline lab: http://${shown}:${address.port}/\n` +
       reach +
@@ -134,11 +127,11 @@ async function serveCluster(
     process.stderr.write(`hotline serve: ${error instanceof RedisUnreachable ? error.message : `cannot use Redis at ${options.redisUrl}`}\n`);
     return 1;
   }
-  const address = await lab.listen(options.port, options.host);
-  const everywhere = options.host === '::' || options.host === '0.0.0.0';
-  const shown = everywhere ? 'localhost' : options.host.includes(':') ? `[${options.host}]` : options.host;
+  const address = await listenOrClose(lab, options.port, options.host);
+  const { shown, reach } = where(options.host);
   process.stdout.write(
     `Hotline lab: http://${shown}:${address.port}/ — ${options.nodes} nodes on Redis at ${options.redisUrl}\n` +
+      reach +
       `  Nodes on 127.0.0.1 ports ${lab.nodes.map((node) => node.port).join(', ')}, behind a round-robin balancer (no affinity).\n` +
       `  One publisher, ${options.rate} a second; kill a node from the page and watch its clients recover.\n` +
       `  Numbers as JSON: http://${shown}:${address.port}/cluster/stats — Ctrl-C to stop.\n`,
@@ -146,4 +139,27 @@ async function serveCluster(
   await untilSignal();
   await lab.close();
   return 0;
+}
+
+/** The host as a URL shows it, and the banner's line on who can reach the lab. */
+function where(host: string): { shown: string; reach: string } {
+  const everywhere = host === '::' || host === '0.0.0.0';
+  const shown = everywhere ? 'localhost' : host.includes(':') ? `[${host}]` : host;
+  const reach = everywhere
+    ? `  Listening on every interface (${host}): anyone who can reach this machine can open the lab\n` +
+      `  and change its shared stream, controls and counters.\n`
+    : host === '127.0.0.1' || host === '::1' || host === 'localhost'
+      ? `  Listening on ${host} only (this machine); --host 0.0.0.0 to share it on the network.\n`
+      : `  Listening on ${host}.\n`;
+  return { shown, reach };
+}
+
+/** Listens; if it cannot (the port is taken), closes first, so that no Redis link or node keeps the process alive. */
+async function listenOrClose<A>(lab: { listen(port: number, host?: string): Promise<A>; close(): Promise<void> }, port: number, host: string): Promise<A> {
+  try {
+    return await lab.listen(port, host);
+  } catch (error) {
+    await lab.close().catch(() => undefined);
+    throw error;
+  }
 }
