@@ -4,8 +4,8 @@ import tls from 'node:tls';
 /** How long Redis has to accept a connection, and then to be ready, at start. */
 export const REDIS_CONNECT_TIMEOUT_MS = 5000;
 
-/** Redis cannot be used: the message is one line, for the terminal (exit code 1). */
-export class RedisUnreachable extends Error {}
+/** Redis cannot be used (unreachable, not ready, its client not installed): one line for the terminal, exit code 1. */
+export class RedisUnusable extends Error {}
 
 /**
  * Whether Redis at `url` accepts a TCP (or TLS) connection, said at once: the Redis client
@@ -20,7 +20,7 @@ export function probeRedis(url: string): Promise<void> {
     const socket = secure ? tls.connect({ host, port, servername: net.isIP(host) === 0 ? host : undefined }) : net.connect({ host, port });
     const fail = (why: string) => {
       socket.destroy();
-      reject(new RedisUnreachable(`cannot reach Redis at ${url} (${why})`));
+      reject(new RedisUnusable(`cannot reach Redis at ${url} (${why})`));
     };
     socket.setTimeout(REDIS_CONNECT_TIMEOUT_MS, () => fail(`no answer within ${REDIS_CONNECT_TIMEOUT_MS / 1000} s`));
     socket.once('error', (error: NodeJS.ErrnoException) => fail(error.code ?? error.message));
@@ -33,7 +33,7 @@ export function probeRedis(url: string): Promise<void> {
 
 /**
  * `connecting` (an engine's `connect()`), within the timeout; past it `giveUp` (the
- * engine's `close()`, which ends the pending connect) and a `RedisUnreachable`.
+ * engine's `close()`, which ends the pending connect) and a `RedisUnusable`.
  */
 export async function withinConnectTimeout(url: string, connecting: Promise<void>, giveUp: () => Promise<void>): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -43,14 +43,30 @@ export async function withinConnectTimeout(url: string, connecting: Promise<void
     if (outcome === 'late') {
       connecting.catch(() => undefined);
       await giveUp().catch(() => undefined);
-      throw new RedisUnreachable(`Redis at ${url} accepted a connection but was not ready within ${REDIS_CONNECT_TIMEOUT_MS / 1000} s`);
+      throw new RedisUnusable(`Redis at ${url} accepted a connection but was not ready within ${REDIS_CONNECT_TIMEOUT_MS / 1000} s`);
     }
   } catch (error) {
-    if (error instanceof RedisUnreachable) throw error;
+    if (error instanceof RedisUnusable) throw error;
     const cause = (error as { cause?: { message?: string } }).cause?.message ?? (error as Error).message;
     await giveUp().catch(() => undefined);
-    throw new RedisUnreachable(`cannot use Redis at ${url} (${cause})`);
+    throw new RedisUnusable(`cannot use Redis at ${url} (${cause})`);
   } finally {
     clearTimeout(timer);
+  }
+}
+
+/**
+ * Runs `load` (an import of a module that imports `hotline/redis`), which needs the `redis` package:
+ * the library's optional peer dependency, so it may not be installed.
+ */
+export async function withRedisPackage<T>(load: () => Promise<T>): Promise<T> {
+  try {
+    return await load();
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /'redis'/.test(String((error as Error).message))) {
+      throw new RedisUnusable('--redis needs the redis package, an optional peer dependency of hotline: npm install redis');
+    }
+    throw error;
   }
 }

@@ -3,7 +3,7 @@ import { INTERVAL_LIMITS, createLab } from '../lab-server.js';
 import { STREAM_LIMITS } from '../stream-message.js';
 import { NODE_LIMITS } from '../cluster/cluster-protocol.js';
 import { UsageError, integer, parseArgs } from './args.js';
-import { RedisUnreachable, probeRedis, withinConnectTimeout } from './redis-reach.js';
+import { RedisUnusable, probeRedis, withRedisPackage, withinConnectTimeout } from './redis-reach.js';
 
 export const SERVE_USAGE = `Usage: hotline serve [options]
 
@@ -102,12 +102,12 @@ async function connectRedis(url: string): Promise<PubSubEngine<PublishedMessage>
   try {
     await probeRedis(url);
     // Loaded only with --redis: the `redis` package is the library's optional peer dependency.
-    const { RedisEngine } = await import('hotline/redis');
+    const { RedisEngine } = await withRedisPackage(() => import('hotline/redis'));
     const engine = new RedisEngine<PublishedMessage>({ url });
     await withinConnectTimeout(url, engine.connect(), () => engine.close());
     return engine;
   } catch (error) {
-    if (!(error instanceof RedisUnreachable)) throw error;
+    if (!(error instanceof RedisUnusable)) throw error;
     process.stderr.write(`hotline serve: ${error.message}\n`);
     return null;
   }
@@ -117,14 +117,14 @@ async function serveCluster(
   options: { redisUrl: string; nodes: number; rate: number; port: number; host: string },
   untilSignal: () => Promise<void>,
 ): Promise<number> {
-  const { createClusterLab } = await import('../cluster/cluster-lab.js');
-  let lab: Awaited<ReturnType<typeof createClusterLab>>;
+  let lab: Awaited<ReturnType<(typeof import('../cluster/cluster-lab.js'))['createClusterLab']>>;
   try {
+    const { createClusterLab } = await withRedisPackage(() => import('../cluster/cluster-lab.js'));
     await probeRedis(options.redisUrl);
     lab = await createClusterLab({ redisUrl: options.redisUrl, nodes: options.nodes, rate: options.rate });
   } catch (error) {
-    if (!(error instanceof RedisUnreachable) && (error as { code?: string }).code !== 'HL_ERR_ENGINE_UNAVAILABLE') throw error;
-    process.stderr.write(`hotline serve: ${error instanceof RedisUnreachable ? error.message : `cannot use Redis at ${options.redisUrl}`}\n`);
+    if (!(error instanceof RedisUnusable) && (error as { code?: string }).code !== 'HL_ERR_ENGINE_UNAVAILABLE') throw error;
+    process.stderr.write(`hotline serve: ${error instanceof RedisUnusable ? error.message : `cannot use Redis at ${options.redisUrl}`}\n`);
     return 1;
   }
   const address = await listenOrClose(lab, options.port, options.host);
