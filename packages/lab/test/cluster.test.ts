@@ -76,7 +76,8 @@ describe('hotline serve --nodes 3: the cluster lab', { skip, timeout: 60_000 }, 
         const client = connect(`${serving.origin}/lab/cluster/feed`, {
           transports: [transport],
           WebSocket: WebSocket as never,
-          reconnect: { minDelay: 100, maxDelay: 500 },
+          // At least 100 ms away (200 ± 50 %): at 20 publishes a second, a moved client misses some.
+          reconnect: { minDelay: 200, maxDelay: 500 },
         });
         watched.push(new Watched(`${transport}#${i}`, client));
       }
@@ -168,5 +169,16 @@ describe('hotline serve --nodes 3: the cluster lab', { skip, timeout: 60_000 }, 
       assert.deepEqual(w.violations, [], w.name);
       assert.ok(w.recoveries.every((r) => r.recovered), `${w.name}: ${JSON.stringify(w.recoveries)}`);
     }
+  });
+
+  test('kills beyond the change budget are refused with 429 and Retry-After', async () => {
+    const answers: Array<{ status: number; retryAfter: string | null }> = [];
+    for (let i = 0; i < 8; i++) {
+      const response = await kill('{"node":0}');
+      await response.arrayBuffer();
+      answers.push({ status: response.status, retryAfter: response.headers.get('retry-after') });
+    }
+    assert.ok(answers.some((a) => a.status === 429 && a.retryAfter === '2'), JSON.stringify(answers));
+    assert.ok(answers.every((a) => a.status === 202 || a.status === 409 || a.status === 429), JSON.stringify(answers));
   });
 });
