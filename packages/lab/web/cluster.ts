@@ -170,7 +170,8 @@ function fillNode(row: HTMLTableRowElement, node: NodeStats): void {
   cell(row, 'clients').textContent = fmtCount(node.clients);
   cell(row, 'delivered').textContent = fmtCount(node.delivered);
   cell(row, 'replayed').textContent = fmtCount(node.replayed);
-  cell(row, 'recoveries').textContent = node.unrecovered > 0 ? `${node.recovered} ✓, ${node.unrecovered} ✗` : `${node.recovered} ✓`;
+  cell(row, 'recoveries').textContent =
+    node.unrecovered > 0 ? `${node.recovered} ✓, ${node.unrecovered} ✗` : node.recovered > 0 ? `${node.recovered} ✓` : '0';
   cell(row, 'forwarded').textContent = fmtCount(node.forwarded);
   cell(row, 'restarts').textContent = node.restarts === 0 ? '0' : `${node.restarts} (last: ${node.lastExit ?? '?'})`;
   row.querySelector<HTMLButtonElement>('button')!.disabled = node.state !== 'up';
