@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from 'hotline';
-import { type Handler, type Peer, UpgradeRejection } from 'hotline';
+import { type Handler, type Peer, type PubSubEngine, type PublishedMessage, UpgradeRejection } from 'hotline';
 import { type Chat, createChat } from './chat.js';
 import { LabStats } from './lab-stats.js';
 import type { PollAnatomy, StatsSnapshot } from './snapshot.js';
@@ -66,6 +66,12 @@ export interface LabOptions {
   seed?: number;
   /** Changes (settings, resets) one address may make at once, then one every 2 s. Default 5. */
   changeBurst?: number;
+  /**
+   * The pub/sub engine of the lab's server, e.g. a connected `RedisEngine` (`hotline serve
+   * --redis URL`): the stream's topics then go through the broker. Closed with the lab.
+   * Default: the server's in-memory engine.
+   */
+  engine?: PubSubEngine<PublishedMessage>;
 }
 
 export interface LabConfig {
@@ -129,7 +135,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     limits: STREAM_LIMITS,
   };
 
-  const server = new Server({ maxConnections: maxPeers * 2 + 100 });
+  const server = new Server({ maxConnections: maxPeers * 2 + 100, ...(options.engine !== undefined ? { engine: options.engine } : {}) });
   const meter = new WireMeter(classify, inspect);
   const stats = new LabStats(meter);
   const peerCounts = new Map<LabTransport, number>(LAB_TRANSPORTS.map((t) => [t, 0]));

@@ -1,6 +1,9 @@
+import type { PubSubEngine, PublishedMessage } from 'hotline';
 import { INTERVAL_LIMITS, createLab } from '../lab-server.js';
 import { STREAM_LIMITS } from '../stream-message.js';
+import { NODE_LIMITS } from '../cluster/cluster-protocol.js';
 import { UsageError, integer, parseArgs } from './args.js';
+import { RedisUnusable, probeRedis, withRedisPackage, withinConnectTimeout } from './redis-reach.js';
 
 export const SERVE_USAGE = `Usage: hotline serve [options]
 
@@ -16,7 +19,14 @@ Options:
   --rate R         events per second at start, 0.1-200 (default 2; the page can change it)
   --size BYTES     bytes per event at start, 48-16384 (default 128)
   --interval MS    poll interval told to polling clients, 100-10000 (default 1000)
+  --redis URL      the lab's topics go through this Redis 7 (redis://host:port,
+                   rediss:// for TLS) instead of the process's memory
+  --nodes N        with --redis: the lab as N node processes, 2-8, behind a
+                   round-robin balancer on --port (no affinity); the page shows per
+                   node what it delivered, and kills a node to show its clients
+                   move to the others and recover what they missed
 `;
+
 
 /** `hotline serve`: the lab, on one port (default 8080). */
 export async function serveCommand(argv: string[], untilSignal: () => Promise<void>): Promise<number> {
@@ -26,6 +36,8 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
     rate: { type: 'string' },
     size: { type: 'string' },
     interval: { type: 'string' },
+    redis: { type: 'string' },
+    nodes: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -44,11 +56,93 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
   }
   const interval = integer(values.interval, 'interval', 1000);
   if (interval < INTERVAL_LIMITS.min || interval > INTERVAL_LIMITS.max) throw new UsageError('--interval must be between 100 and 10,000 ms');
+  const redis = values.redis === undefined ? undefined : redisUrl(values.redis);
+  const nodes = values.nodes === undefined ? undefined : integer(values.nodes, 'nodes', 0);
+  if (nodes !== undefined) {
+    if (redis === undefined) throw new UsageError('--nodes needs --redis URL: the nodes share their topics, history and sessions through Redis');
+    if (nodes < NODE_LIMITS.min || nodes > NODE_LIMITS.max) throw new UsageError(`--nodes must be between ${NODE_LIMITS.min} and ${NODE_LIMITS.max}`);
+  }
   // A demo that anyone on the network could steer is opt-in.
   const host = values.host ?? '127.0.0.1';
 
-  const lab = await createLab({ rate, size, interval });
-  const address = await lab.listen(port, host);
+  if (nodes !== undefined) return serveCluster({ redisUrl: redis!, nodes, rate, port, host }, untilSignal);
+  const engine = redis === undefined ? undefined : await connectRedis(redis);
+  if (engine === null) return 1;
+  const lab = await createLab({ rate, size, interval, ...(engine !== undefined ? { engine } : {}) });
+  const address = await listenOrClose(lab, port, host);
+  const { shown, reach } = where(host);
+  process.stdout.write(
+    `Hotline lab: http://${shown}:${address.port}/\n` +
+      reach +
+      (redis !== undefined ? `  Topics through Redis at ${redis}.\n` : '') +
+      `  WebSocket, SSE, long polling, short polling and interval polling, measured live.\n` +
+      `  Numbers as JSON: http://${shown}:${address.port}/stats — Ctrl-C to stop.\n`,
+  );
+  await untilSignal();
+  await lab.close();
+  return 0;
+}
+
+/** `--redis URL`, checked: a redis:// or rediss:// URL with a host. */
+function redisUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new UsageError(`--redis must be a URL such as redis://127.0.0.1:6379, not ${JSON.stringify(value)}`);
+  }
+  if ((url.protocol !== 'redis:' && url.protocol !== 'rediss:') || url.hostname === '') {
+    throw new UsageError(`--redis must be a redis:// or rediss:// URL with a host, such as redis://127.0.0.1:6379, not ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+/** A connected engine, or null once the reason it is not was said on one line (exit code 1). */
+async function connectRedis(url: string): Promise<PubSubEngine<PublishedMessage> | null> {
+  try {
+    await probeRedis(url);
+    // Loaded only with --redis: the `redis` package is the library's optional peer dependency.
+    const { RedisEngine } = await withRedisPackage(() => import('hotline/redis'));
+    const engine = new RedisEngine<PublishedMessage>({ url });
+    await withinConnectTimeout(url, engine.connect(), () => engine.close());
+    return engine;
+  } catch (error) {
+    if (!(error instanceof RedisUnusable)) throw error;
+    process.stderr.write(`hotline serve: ${error.message}\n`);
+    return null;
+  }
+}
+
+async function serveCluster(
+  options: { redisUrl: string; nodes: number; rate: number; port: number; host: string },
+  untilSignal: () => Promise<void>,
+): Promise<number> {
+  let lab: Awaited<ReturnType<(typeof import('../cluster/cluster-lab.js'))['createClusterLab']>>;
+  try {
+    const { createClusterLab } = await withRedisPackage(() => import('../cluster/cluster-lab.js'));
+    await probeRedis(options.redisUrl);
+    lab = await createClusterLab({ redisUrl: options.redisUrl, nodes: options.nodes, rate: options.rate });
+  } catch (error) {
+    if (!(error instanceof RedisUnusable) && (error as { code?: string }).code !== 'HL_ERR_ENGINE_UNAVAILABLE') throw error;
+    process.stderr.write(`hotline serve: ${error instanceof RedisUnusable ? error.message : `cannot use Redis at ${options.redisUrl}`}\n`);
+    return 1;
+  }
+  const address = await listenOrClose(lab, options.port, options.host);
+  const { shown, reach } = where(options.host);
+  process.stdout.write(
+    `Hotline lab: http://${shown}:${address.port}/ — ${options.nodes} nodes on Redis at ${options.redisUrl}\n` +
+      reach +
+      `  Nodes on 127.0.0.1 ports ${lab.nodes.map((node) => node.port).join(', ')}, behind a round-robin balancer (no affinity).\n` +
+      `  One publisher, ${options.rate} a second; kill a node from the page and watch its clients recover.\n` +
+      `  Numbers as JSON: http://${shown}:${address.port}/cluster/stats — Ctrl-C to stop.\n`,
+  );
+  await untilSignal();
+  await lab.close();
+  return 0;
+}
+
+/** The host as a URL shows it, and the banner's line on who can reach the lab. */
+function where(host: string): { shown: string; reach: string } {
   const everywhere = host === '::' || host === '0.0.0.0';
   const shown = everywhere ? 'localhost' : host.includes(':') ? `[${host}]` : host;
   const reach = everywhere
@@ -57,13 +151,15 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
     : host === '127.0.0.1' || host === '::1' || host === 'localhost'
       ? `  Listening on ${host} only (this machine); --host 0.0.0.0 to share it on the network.\n`
       : `  Listening on ${host}.\n`;
-  process.stdout.write(
-    `Hotline lab: http://${shown}:${address.port}/\n` +
-      reach +
-      `  WebSocket, SSE, long polling, short polling and interval polling, measured live.\n` +
-      `  Numbers as JSON: http://${shown}:${address.port}/stats — Ctrl-C to stop.\n`,
-  );
-  await untilSignal();
-  await lab.close();
-  return 0;
+  return { shown, reach };
+}
+
+/** Listens; if it cannot (the port is taken), closes first, so that no Redis link or node keeps the process alive. */
+async function listenOrClose<A>(lab: { listen(port: number, host?: string): Promise<A>; close(): Promise<void> }, port: number, host: string): Promise<A> {
+  try {
+    return await lab.listen(port, host);
+  } catch (error) {
+    await lab.close().catch(() => undefined);
+    throw error;
+  }
 }
