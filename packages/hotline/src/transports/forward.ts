@@ -77,11 +77,14 @@ export interface SessionRouterOptions {
  * The routing of one node's foreign session requests. Owner found and reached: proxied.
  * Owner not in the directory (it died, or the id was never a session): the answer of an
  * unknown session, so the client opens a new one at once and recovers by position. Owner
- * listed but unreachable (refused, reset, no connect within `connectTimeout`), or the
- * directory failing: 502 `HL_ERR_NODE_UNREACHABLE`, which the client retries with backoff
- * while the session may live — a node restarting or a brief partition costs a delay, not
- * the session; a node that stays down leaves the directory, and the retries then get
- * "unknown session" (or run out), and the client reconnects.
+ * listed but refusing connections: its process is gone (sessions live in the memory of
+ * the process that made them, and a node listens until its last session ends, drains
+ * included), so the session is too — answered as unknown at once, rather than after the
+ * directory entry expires. Owner listed but not answering (reset, no connect within
+ * `connectTimeout`), or the directory failing: 502 `HL_ERR_NODE_UNREACHABLE`, which the
+ * client retries with backoff while the session may live — a brief partition costs a
+ * delay, not the session; a node that stays away leaves the directory, and the retries
+ * then get "unknown session" (or run out), and the client reconnects.
  */
 export class SessionRouter {
   private readonly connectTimeout: number;
@@ -184,7 +187,7 @@ export class SessionRouter {
       if (!socket.connecting) connected = true;
       else socket.once('connect', () => (connected = true));
     });
-    upstream.on('error', () => {
+    upstream.on('error', (error) => {
       if (over) return;
       if (!response.headersSent) {
         over = true;
@@ -196,7 +199,8 @@ export class SessionRouter {
           this.proxy(request, response, base, true);
           return;
         }
-        this.answers.respond(response, 502, 'HL_ERR_NODE_UNREACHABLE', "the session's node cannot be reached");
+        if (refused(error)) this.answers.respond(response, 400, 'HL_ERR_UNKNOWN_SESSION', 'unknown session id');
+        else this.answers.respond(response, 502, 'HL_ERR_NODE_UNREACHABLE', "the session's node cannot be reached");
         return;
       }
       end();
@@ -249,11 +253,12 @@ export class SessionRouter {
       upstream.pipe(socket);
       socket.pipe(upstream);
     });
-    upstream.on('error', () => {
+    upstream.on('error', (error) => {
       clearTimeout(timer);
       if (!open) {
         this.live.delete(entry);
-        this.answers.refuse(socket, 502, "the session's node cannot be reached");
+        if (refused(error)) this.answers.refuse(socket, 400, 'unknown session id');
+        else this.answers.refuse(socket, 502, "the session's node cannot be reached");
       } else socket.destroy();
     });
     upstream.on('close', () => {
@@ -276,6 +281,11 @@ function requestHead(head: UpgradeHead): string {
     for (const one of Array.isArray(value) ? value : [value]) text += `${name}: ${one}\r\n`;
   }
   return text + `${FORWARDED_HEADER}: 1\r\n\r\n`;
+}
+
+/** The owner's address answered, and nothing listens there: its process, and its sessions, are gone. */
+function refused(error: Error): boolean {
+  return (error as NodeJS.ErrnoException).code === 'ECONNREFUSED';
 }
 
 function destroyOnError(this: Socket): void {

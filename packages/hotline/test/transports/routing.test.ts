@@ -234,22 +234,44 @@ describe('routing to the owning node (no sticky sessions)', () => {
     peer.socket.destroy();
   });
 
-  it('answers 502 HL_ERR_NODE_UNREACHABLE when the owner is listed but down, or the directory fails', async () => {
+  it('answers a session whose listed owner refuses connections (its process is gone) as unknown, at once', async () => {
     const dead = await freePort();
     directory.urls.set('deadNode1234', `http://127.0.0.1:${dead}`);
+    try {
+      const sid = newSessionId('deadNode1234');
+      const answer = await fetch(b.url(`/r?transport=long-polling&sid=${sid}&ack=0`));
+      assert.deepEqual(await errorOf(answer), [400, 'HL_ERR_UNKNOWN_SESSION']);
+      const post = await fetch(b.url(`/r?transport=polling&sid=${sid}&ack=0`), { method: 'POST', body: '1;t2:hi' });
+      assert.deepEqual(await errorOf(post), [400, 'HL_ERR_UNKNOWN_SESSION']);
+      const peer = await RawPeer.connect(b.port);
+      peer.write(upgradeRequest(`/r?transport=websocket&sid=${sid}`, KEY));
+      assert.equal((await peer.readHead()).status, 400);
+      peer.socket.destroy();
+    } finally {
+      directory.forget('deadNode1234');
+    }
+  });
+
+  it('answers 502 HL_ERR_NODE_UNREACHABLE when the owner is listed but does not answer, or the directory fails', async () => {
+    // Accepts and resets every connection: a node there, but not answering.
+    const resetting = net.createServer((socket) => socket.resetAndDestroy());
+    await new Promise<void>((resolve) => resetting.listen(0, '127.0.0.1', resolve));
+    directory.urls.set('deadNode1234', `http://127.0.0.1:${(resetting.address() as AddressInfo).port}`);
     const sid = newSessionId('deadNode1234');
     const answer = await fetch(b.url(`/r?transport=long-polling&sid=${sid}&ack=0`));
     assert.deepEqual(await errorOf(answer), [502, 'HL_ERR_NODE_UNREACHABLE']);
     const post = await fetch(b.url(`/r?transport=polling&sid=${sid}&ack=0`), { method: 'POST', body: '1;t2:hi' });
     assert.deepEqual(await errorOf(post), [502, 'HL_ERR_NODE_UNREACHABLE']);
-    const peer = await RawPeer.connect(b.port);
-    peer.write(upgradeRequest(`/r?transport=websocket&sid=${sid}`, KEY));
-    assert.equal((await peer.readHead()).status, 502);
-    peer.socket.destroy();
+    resetting.close();
     directory.failing = new Error('broker down');
     try {
-      const failed = await fetch(b.url(`/r?transport=long-polling&sid=${newSessionId(a.server.topics.instanceId)}&ack=0`));
+      const other = newSessionId(a.server.topics.instanceId);
+      const failed = await fetch(b.url(`/r?transport=long-polling&sid=${other}&ack=0`));
       assert.deepEqual(await errorOf(failed), [502, 'HL_ERR_NODE_UNREACHABLE']);
+      const peer = await RawPeer.connect(b.port);
+      peer.write(upgradeRequest(`/r?transport=websocket&sid=${other}`, KEY));
+      assert.equal((await peer.readHead()).status, 502);
+      peer.socket.destroy();
     } finally {
       directory.failing = null;
       directory.forget('deadNode1234');
