@@ -34,6 +34,19 @@ export const FORWARDED_HEADER = 'hotline-forwarded';
 export const DEFAULT_CONNECT_TIMEOUT = 3_000;
 
 /**
+ * How long a node's advertised URL is reused without asking the directory again. Behind a
+ * balancer without affinity most requests of a session land on another node, each a
+ * lookup (a Redis round trip) without this; with it, about one per owner and period. A
+ * URL kept too long cannot misroute: an instance id names one process, so a stale entry
+ * points at a process that is gone — refused, and answered "unknown session", the
+ * answer the directory would have given — or at another that answers the forwarded
+ * request as an unknown session itself.
+ */
+export const DIRECTORY_CACHE_TTL = 2_000;
+/** Owners remembered at most; a cluster has a handful of nodes, a stream of dead ones is bounded. */
+const DIRECTORY_CACHE_SIZE = 256;
+
+/**
  * Hop-by-hop fields (RFC 9110 §7.6.1): meaningful for one connection only, so never
  * forwarded — with any field that `Connection` names. `Proxy-Connection` and `Keep-Alive`
  * are the obsolete ones the RFC says to remove too.
@@ -71,6 +84,8 @@ export interface ForwardAnswers {
 export interface SessionRouterOptions {
   /** ms to connect to the owner before it counts as unreachable. Default 3 s. */
   connectTimeout?: number;
+  /** ms a looked-up owner URL is reused (`DIRECTORY_CACHE_TTL`); 0: a lookup per request. */
+  directoryCacheTtl?: number;
 }
 
 /**
@@ -94,6 +109,10 @@ export class SessionRouter {
   /** What is being forwarded now, to end at shutdown. */
   private readonly live = new Set<{ destroy(): void }>();
   private closed = false;
+  private readonly cacheTtl: number;
+  /** Owners found, with when; and lookups in flight, shared by the requests that wait on them. */
+  private readonly found = new Map<string, { url: URL; at: number }>();
+  private readonly looking = new Map<string, Promise<URL | undefined>>();
 
   constructor(
     private readonly instanceId: string,
@@ -102,6 +121,7 @@ export class SessionRouter {
     options: SessionRouterOptions = {},
   ) {
     this.connectTimeout = options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT;
+    this.cacheTtl = options.directoryCacheTtl ?? DIRECTORY_CACHE_TTL;
   }
 
   /**
@@ -146,18 +166,48 @@ export class SessionRouter {
     this.httpsAgent?.destroy();
   }
 
-  private async locate(owner: string): Promise<URL | undefined> {
-    const found = await this.nodes.lookup(owner);
-    if (found === undefined) return undefined;
-    const url = new URL(found);
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`node ${owner} advertised ${found}`);
+  /**
+   * The owner's URL: remembered for `cacheTtl`, else one lookup however many requests ask
+   * at once (a storm of reconnecting clients costs the directory one read per owner).
+   * Only owners found are remembered: one not found yet may be a node still starting.
+   */
+  private locate(owner: string): Promise<URL | undefined> {
+    const known = this.found.get(owner);
+    if (known !== undefined && Date.now() - known.at < this.cacheTtl) return Promise.resolve(known.url);
+    let lookup = this.looking.get(owner);
+    if (lookup === undefined) {
+      lookup = this.lookup(owner).finally(() => this.looking.delete(owner));
+      this.looking.set(owner, lookup);
+    }
+    return lookup;
+  }
+
+  private async lookup(owner: string): Promise<URL | undefined> {
+    const advertised = await this.nodes.lookup(owner);
+    if (advertised === undefined) {
+      this.found.delete(owner);
+      return undefined;
+    }
+    const url = new URL(advertised);
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new Error(`node ${owner} advertised ${advertised}`);
+    if (this.cacheTtl > 0) {
+      this.found.delete(owner);
+      if (this.found.size >= DIRECTORY_CACHE_SIZE) this.found.delete(this.found.keys().next().value!);
+      this.found.set(owner, { url, at: Date.now() });
+    }
     return url;
+  }
+
+  /** The owner refused a connection: its process is gone; ask the directory next time. */
+  private forget(base: URL): void {
+    for (const [owner, known] of this.found) if (known.url.href === base.href) this.found.delete(owner);
   }
 
   private proxy(request: IncomingMessage, response: ServerResponse, base: URL, retried = false): void {
     const secure = base.protocol === 'https:';
     const headers = endToEndHeaders(request.headers);
     headers[FORWARDED_HEADER] = '1';
+    headers.forwarded = withForwarded(request.headers.forwarded, request.socket);
     const upstream = (secure ? https : http).request({
       protocol: base.protocol,
       hostname: base.hostname.replace(/^\[|\]$/g, ''),
@@ -199,8 +249,10 @@ export class SessionRouter {
           this.proxy(request, response, base, true);
           return;
         }
-        if (refused(error)) this.answers.respond(response, 400, 'HL_ERR_UNKNOWN_SESSION', 'unknown session id');
-        else this.answers.respond(response, 502, 'HL_ERR_NODE_UNREACHABLE', "the session's node cannot be reached");
+        if (refused(error)) {
+          this.forget(base);
+          this.answers.respond(response, 400, 'HL_ERR_UNKNOWN_SESSION', 'unknown session id');
+        } else this.answers.respond(response, 502, 'HL_ERR_NODE_UNREACHABLE', "the session's node cannot be reached");
         return;
       }
       end();
@@ -248,7 +300,7 @@ export class SessionRouter {
       clearTimeout(timer);
       upstream.setNoDelay(true);
       socket.setNoDelay(true);
-      upstream.write(requestHead(head));
+      upstream.write(requestHead(head, withForwarded(head.headers.forwarded, socket)));
       if (rest.length > 0) upstream.write(rest);
       upstream.pipe(socket);
       socket.pipe(upstream);
@@ -257,8 +309,10 @@ export class SessionRouter {
       clearTimeout(timer);
       if (!open) {
         this.live.delete(entry);
-        if (refused(error)) this.answers.refuse(socket, 400, 'unknown session id');
-        else this.answers.refuse(socket, 502, "the session's node cannot be reached");
+        if (refused(error)) {
+          this.forget(base);
+          this.answers.refuse(socket, 400, 'unknown session id');
+        } else this.answers.refuse(socket, 502, "the session's node cannot be reached");
       } else socket.destroy();
     });
     upstream.on('close', () => {
@@ -274,13 +328,28 @@ export class SessionRouter {
 }
 
 /** The request head again, as the owner must read it, marked forwarded. */
-function requestHead(head: UpgradeHead): string {
+function requestHead(head: UpgradeHead, forwarded: string): string {
   let text = `${head.method ?? 'GET'} ${head.url ?? '/'} HTTP/1.1\r\n`;
   for (const [name, value] of Object.entries(head.headers)) {
-    if (value === undefined || name === FORWARDED_HEADER) continue;
+    if (value === undefined || name === FORWARDED_HEADER || name === 'forwarded') continue;
     for (const one of Array.isArray(value) ? value : [value]) text += `${name}: ${one}\r\n`;
   }
-  return text + `${FORWARDED_HEADER}: 1\r\n\r\n`;
+  return text + `forwarded: ${forwarded}\r\n${FORWARDED_HEADER}: 1\r\n\r\n`;
+}
+
+/**
+ * `Forwarded` (RFC 7239) with this hop appended (§4: a proxy adds its element after those
+ * already there), so that the owner's application can still see who connected to this
+ * node and over what: `for` the peer's address (§6: an IPv6 one quoted, in brackets),
+ * `proto` the scheme it used. The other nodes are trusted; a client's own `Forwarded` is
+ * passed on as it came, and is only as trustworthy as the first proxy makes it.
+ */
+export function withForwarded(existing: string | string[] | undefined, socket: Socket): string {
+  const address = socket.remoteAddress;
+  const node = address === undefined ? 'unknown' : net.isIPv6(address) ? `"[${address}]"` : address;
+  const element = `for=${node};proto=${(socket as Socket & { encrypted?: boolean }).encrypted === true ? 'https' : 'http'}`;
+  const before = Array.isArray(existing) ? existing.join(', ') : existing;
+  return before === undefined || before.trim() === '' ? element : `${before}, ${element}`;
 }
 
 /** The owner's address answered, and nothing listens there: its process, and its sessions, are gone. */

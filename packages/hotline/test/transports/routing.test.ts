@@ -7,7 +7,7 @@ import { WebSocket } from '../../src/client/websocket.js';
 import { Server } from '../../src/server/server.js';
 import { decodeBatch } from '../../src/protocol/session/wire.js';
 import { enableHttpTransports, type HttpTransports } from '../../src/transports/http-transports.js';
-import { endToEndHeaders, FORWARDED_HEADER } from '../../src/transports/forward.js';
+import { endToEndHeaders, FORWARDED_HEADER, withForwarded } from '../../src/transports/forward.js';
 import { checkInstanceId, MAX_SESSION_ID_LENGTH, newSessionId, sessionOwner } from '../../src/transports/session-owner.js';
 import type { Peer } from '../../src/types.js';
 import { RawPeer, acceptFor, upgradeRequest } from '../support/raw.js';
@@ -58,6 +58,21 @@ async function startNode(directory: SharedDirectory): Promise<Node> {
 async function stopNode(node: Node): Promise<void> {
   node.transports.close();
   await node.server.close({ timeout: 200 });
+}
+
+/** Counts the requests that reach `node` forwarded by another node, until `stop`. */
+function forwardedTo(node: Node): { readonly count: number; stop(): void } {
+  let count = 0;
+  const listener = (request: IncomingMessage) => {
+    if (request.headers[FORWARDED_HEADER] !== undefined) count++;
+  };
+  node.server.httpServer!.on('request', listener);
+  return {
+    get count() {
+      return count;
+    },
+    stop: () => node.server.httpServer!.off('request', listener),
+  };
 }
 
 /** Sends every request that names a session to `port`; the handshake goes where it was aimed. */
@@ -148,7 +163,7 @@ describe('routing to the owning node (no sticky sessions)', () => {
 
   for (const transport of HTTP_ONLY) {
     it(`serves a ${transport} session made on A whose every later request goes to B, messages both ways`, async () => {
-      const lookups = directory.lookups;
+      const forwarded = forwardedTo(a);
       const client = open(a.url('/r'), transport, { fetch: sessionRequestsTo(b.port) });
       const rec = recorder(client);
       await next(client, 'open');
@@ -168,7 +183,8 @@ describe('routing to the owning node (no sticky sessions)', () => {
       assert.ok(rec.messages[21] === big, 'the large message came back whole');
       assert.equal(a.transports.session(client.sid)?.transport, transport);
       assert.equal(b.transports.size, 0, 'B holds no session');
-      assert.ok(directory.lookups > lookups, 'B looked the owner up');
+      assert.ok(forwarded.count > 0, 'B forwarded the requests to A');
+      forwarded.stop();
       client.close();
       await closed(client);
     });
@@ -265,7 +281,8 @@ describe('routing to the owning node (no sticky sessions)', () => {
     resetting.close();
     directory.failing = new Error('broker down');
     try {
-      const other = newSessionId(a.server.topics.instanceId);
+      // An owner never looked up: nothing remembered to answer from.
+      const other = newSessionId('failingNode1');
       const failed = await fetch(b.url(`/r?transport=long-polling&sid=${other}&ack=0`));
       assert.deepEqual(await errorOf(failed), [502, 'HL_ERR_NODE_UNREACHABLE']);
       const peer = await RawPeer.connect(b.port);
@@ -276,6 +293,44 @@ describe('routing to the owning node (no sticky sessions)', () => {
       directory.failing = null;
       directory.forget('deadNode1234');
     }
+  });
+
+  it('looks an owner up once for many requests: concurrent ones share a lookup, later ones reuse it', async () => {
+    // A node of its own, so that nothing is remembered from the other tests.
+    const c = await startNode(directory);
+    try {
+      const sids = await Promise.all(Array.from({ length: 25 }, () => openLongPoll(a)));
+      const post = (sid: string) => fetch(c.url(`/r?transport=long-polling&sid=${sid}&ack=0`), { method: 'POST', body: '1;t2:hi' });
+      const lookups = directory.lookups;
+      const concurrent = await Promise.all(sids.slice(0, 20).map(post));
+      for (const sid of sids.slice(20)) concurrent.push(await post(sid));
+      for (const answer of concurrent) {
+        assert.ok(answer.ok, `${answer.status} ${await answer.clone().text()}`);
+        await answer.arrayBuffer();
+      }
+      assert.equal(directory.lookups - lookups, 1, 'one lookup for 25 requests');
+    } finally {
+      await stopNode(c);
+    }
+  });
+
+  it('tells the owner who connected to the forwarding node: Forwarded (RFC 7239), appended to what came', async () => {
+    const sid = await openLongPoll(a);
+    const seen: Array<string | undefined> = [];
+    const listener = (request: IncomingMessage) => {
+      if (request.headers[FORWARDED_HEADER] !== undefined) seen.push(request.headers.forwarded);
+    };
+    a.server.httpServer!.on('request', listener);
+    try {
+      const post = (headers: Record<string, string>) => fetch(b.url(`/r?transport=long-polling&sid=${sid}&ack=0`), { method: 'POST', body: '1;t2:hi', headers });
+      await (await post({})).arrayBuffer();
+      await (await post({ Forwarded: 'for=192.0.2.60;proto=https' })).arrayBuffer();
+    } finally {
+      a.server.httpServer!.off('request', listener);
+    }
+    assert.deepEqual(seen, ['for=127.0.0.1;proto=http', 'for=192.0.2.60;proto=https, for=127.0.0.1;proto=http']);
+    const v6 = { remoteAddress: '::1' } as Socket;
+    assert.equal(withForwarded(['for=a', 'for=b'], v6), 'for=a, for=b, for="[::1]";proto=http');
   });
 
   it('never forwards a request that was forwarded already: unknown session where it lands', async () => {
@@ -320,7 +375,7 @@ describe('routing to the owning node (no sticky sessions)', () => {
   for (const transport of ['long-polling', 'sse'] as const) {
     it(`a client behind a round-robin balancer in front of A and B works on ${transport}`, async () => {
       const balancer = await roundRobin([a.port, b.port]);
-      const lookups = directory.lookups;
+      const forwarded = [forwardedTo(a), forwardedTo(b)];
       try {
         const client = open(`http://127.0.0.1:${balancer.port}/r`, transport);
         const rec = recorder(client);
@@ -332,7 +387,8 @@ describe('routing to the owning node (no sticky sessions)', () => {
         await rec.until(31);
         assert.deepEqual(rec.messages, [...Array.from({ length: 30 }, (_, i) => `rr-${i}`), 'from the owner']);
         assert.ok(balancer.counts[0]! > 0 && balancer.counts[1]! > 0, `both nodes got connections: ${balancer.counts.join(', ')}`);
-        assert.ok(directory.lookups > lookups, 'some requests landed on the other node and were routed');
+        assert.ok(forwarded[0]!.count + forwarded[1]!.count > 0, 'some requests landed on the other node and were routed');
+        for (const f of forwarded) f.stop();
         client.close();
         await closed(client);
       } finally {
