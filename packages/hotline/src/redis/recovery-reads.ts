@@ -141,8 +141,8 @@ export class RecoveryReads {
     next.from = Math.min(next.from, offset + 1);
     next.end = Math.max(next.end, offset + 1 + asker.limit);
     next.members.push(asker);
-    // Sent once the callers of this turn have come; later ones join it in flight.
-    if (reads.flying === null && next.members.length === 1) queueMicrotask(() => this.send(epoch));
+    // Sent once the callers of this event-loop turn have come; later ones join it in flight.
+    if (reads.flying === null && next.members.length === 1) setImmediate(() => this.send(epoch));
   }
 
   private send(epoch: string): void {

@@ -24,6 +24,14 @@ const fresh = (name: string) => `${name}:${process.pid}:${topicSeq++}`;
 
 type Ask = { since: StreamPosition; limit: number };
 
+/** Scripts Redis ran (EVALSHA and EVAL), as it counts them; not an EVALSHA refused as unknown (NOSCRIPT, then EVAL). */
+async function scriptsRun(admin: ReturnType<typeof createClient>): Promise<number> {
+  const info = await admin.info('commandstats');
+  let calls = 0;
+  for (const match of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+),.*failed_calls=(\d+)/gm)) calls += Number(match[1]) - Number(match[2]);
+  return calls;
+}
+
 describe('coalesced recovery reads of the Redis engine', { skip, timeout: 30_000 }, () => {
   let redis: RedisServer;
   let admin: ReturnType<typeof createClient>;
@@ -34,13 +42,7 @@ describe('coalesced recovery reads of the Redis engine', { skip, timeout: 30_000
     await engine.connect();
     return engine;
   };
-  /** Scripts Redis ran (EVALSHA and EVAL), as it counts them; not an EVALSHA refused as unknown (NOSCRIPT, then EVAL). */
-  const scripts = async () => {
-    const info = await admin.info('commandstats');
-    let calls = 0;
-    for (const match of info.matchAll(/^cmdstat_(?:evalsha|eval):calls=(\d+),.*failed_calls=(\d+)/gm)) calls += Number(match[1]) - Number(match[2]);
-    return calls;
-  };
+  const scripts = () => scriptsRun(admin);
   /** A listening node with `count` publications on a fresh topic, all delivered to it. */
   const published = async (count: number, options: RedisEngineOptions = {}) => {
     const engine = await node(options);
@@ -148,6 +150,76 @@ describe('coalesced recovery reads of the Redis engine', { skip, timeout: 30_000
     const result = await engine.recover(topic, { epoch, offset: 1 }, 100);
     assert.equal((await scripts()) - before, 1);
     assert.equal(result.recovered && result.messages.length, 2);
+  });
+});
+
+describe('presence and the node directory in a reconnect storm', { skip, timeout: 30_000 }, () => {
+  let redis: RedisServer;
+  let admin: ReturnType<typeof createClient>;
+  const calls = async (name: string) => Number(new RegExp(`^cmdstat_${name}:calls=(\\d+)`, 'm').exec(await admin.info('commandstats'))?.[1] ?? 0);
+  before(async () => {
+    redis = await RedisServer.start();
+    admin = createClient({ url: redis.url });
+    await admin.connect();
+  });
+  after(async () => {
+    await admin?.close();
+    await redis?.stop();
+  });
+
+  it('sends the joins and the members asked of one topic in one turn as one JOIN and one sweep', async () => {
+    const engine = bound(new RedisEngine<PublishedMessage>({ url: redis.url }));
+    const watcher = bound(new RedisEngine<PublishedMessage>({ url: redis.url }));
+    try {
+      await Promise.all([engine.connect(), watcher.connect()]);
+      const topic = fresh('presence');
+      const events: string[] = [];
+      watcher.presence.watch(topic, (event) => events.push(`${event.type} ${event.member.id}`));
+      await delay(100); // the watcher's SUBSCRIBE is in
+      const before = await scriptsRun(admin);
+      const answers: Promise<{ id: string }[]>[] = [];
+      for (let i = 0; i < 100; i++) {
+        engine.presence.join(topic, { id: `${engine.instanceId}.${i}`, data: { i } });
+        answers.push(engine.presence.members(topic));
+      }
+      const lists = await Promise.all(answers);
+      assert.equal((await scriptsRun(admin)) - before, 2, 'one JOIN and one sweep for 100 members');
+      // Whoever joined and asked is in the answer (the joins go first).
+      for (const [i, list] of lists.entries()) assert.ok(list.some((member) => member.id === `${engine.instanceId}.${i}`), `member ${i} sees itself`);
+      assert.equal(lists[0]!.length, 100);
+      await eventually(() => events.length === 100, 2_000, '100 join events');
+      assert.deepEqual(events, Array.from({ length: 100 }, (_, i) => `join ${engine.instanceId}.${i}`));
+      // A join and a leave in one turn stay in that order.
+      engine.presence.join(topic, { id: `${engine.instanceId}.x`, data: null });
+      engine.presence.leave(topic, `${engine.instanceId}.x`);
+      engine.presence.join(topic, { id: `${engine.instanceId}.0`, data: { i: 'again' } });
+      const members = await engine.presence.members(topic);
+      assert.equal(members.length, 100);
+      assert.ok(!members.some((member) => member.id === `${engine.instanceId}.x`));
+      assert.deepEqual(members.find((member) => member.id === `${engine.instanceId}.0`)?.data, { i: 'again' });
+      await eventually(() => events.length === 102, 2_000, 'the join and leave of x');
+      assert.deepEqual(events.slice(100), [`join ${engine.instanceId}.x`, `leave ${engine.instanceId}.x`]);
+    } finally {
+      await Promise.all([engine.close(), watcher.close()]);
+    }
+  });
+
+  it('shares one GET among the lookups of one node asked while it is on its way', async () => {
+    const a = bound(new RedisEngine<PublishedMessage>({ url: redis.url }));
+    const b = bound(new RedisEngine<PublishedMessage>({ url: redis.url }));
+    try {
+      await Promise.all([a.connect(), b.connect()]);
+      a.nodes.advertise('http://127.0.0.1:8081');
+      await delay(50);
+      const before = await calls('get');
+      const found = await Promise.all(Array.from({ length: 500 }, () => b.nodes.lookup(a.instanceId)));
+      assert.equal((await calls('get')) - before, 1);
+      assert.deepEqual(new Set(found), new Set(['http://127.0.0.1:8081']));
+      await a.close();
+      assert.equal(await b.nodes.lookup(a.instanceId), undefined, 'forgotten once it left');
+    } finally {
+      await Promise.all([a.close(), b.close()]);
+    }
   });
 });
 
