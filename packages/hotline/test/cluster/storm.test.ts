@@ -246,8 +246,8 @@ describe(`a reconnect storm of ${CLIENTS} clients onto 2 nodes`, { skip, timeout
         `recovery READs by node: ${b!.recoveryReads}, ${c!.recoveryReads}; commands run inside scripts, publishes' included: ${inside}`,
     );
     // Bounded by topics × nodes, not by clients. Measured (5,000 clients, 4 topics, 2 nodes, 2
-    // busy cores, all back within 3.3 to 4.4 s): 32 to 40 requests — 8 SUBSCRIBE (one per topic
-    // and node), 24 to 32 READs (3 or 4 per topic and node: about one per second of storm,
+    // busy cores, all back within 2.3 to 4.4 s): 24 to 40 requests — 8 SUBSCRIBE (one per topic
+    // and node), 16 to 32 READs (2 to 4 per topic and node: about one per second of storm,
     // `RECOVERY_REUSE`). Read one by one, the recoveries were 20,000 READs.
     assert.ok(requests <= 8 * TOPICS.length * 2, `${requests} Redis requests for the storm`);
     assert.ok(b!.recoveryReads + c!.recoveryReads <= 6 * TOPICS.length * 2, `${b!.recoveryReads + c!.recoveryReads} recovery READs`);
