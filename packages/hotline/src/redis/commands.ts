@@ -21,11 +21,20 @@ export interface RedisClientLike {
 const AS_BUFFERS = { typeMapping: { [RESP_TYPES.BLOB_STRING]: Buffer } };
 
 /**
- * The engine's command connection: scripts by `EVALSHA`, sent again in full (`EVAL`) when
- * Redis no longer has them (it restarted, or `SCRIPT FLUSH`), and a deadline on every
- * command so that a publish never waits forever on a link that is down.
+ * The engine's command connection: a script in full (`EVAL`, which also loads it) until
+ * Redis ran it once, then by `EVALSHA`, sent again in full when Redis no longer has it (it
+ * restarted, or `SCRIPT FLUSH`); and a deadline on every command so that a publish never
+ * waits forever on a link that is down.
+ *
+ * Why not `EVALSHA` first, always: a refused one is sent again after its answer, behind
+ * the commands sent meanwhile — a presence leave could then land after the join that
+ * followed it. In full the first time, commands keep their order (but for a script that a
+ * restarted Redis forgot: the caveat stays for that one command).
  */
 export class Commands {
+  /** Scripts Redis is known to hold (it ran them on this connection). */
+  private readonly loaded = new Set<string>();
+
   constructor(
     readonly client: RedisClientLike,
     private readonly timeout: number,
@@ -33,6 +42,11 @@ export class Commands {
 
   async run(script: Script, keys: readonly (string | Buffer)[], args: readonly (string | Buffer | number)[]): Promise<unknown> {
     const tail = [String(keys.length), ...keys, ...args.map((arg) => (typeof arg === 'number' ? String(arg) : arg))];
+    if (!this.loaded.has(script.sha)) {
+      const reply = await this.client.sendCommand(['EVAL', script.source, ...tail], this.options());
+      this.loaded.add(script.sha);
+      return reply;
+    }
     try {
       return await this.client.sendCommand(['EVALSHA', script.sha, ...tail], this.options());
     } catch (error) {

@@ -9,6 +9,13 @@ import type { Keys } from './keys.js';
  */
 export class RedisNodeDirectory implements NodeDirectory {
   private url: string | null = null;
+  /**
+   * Lookups in flight, by instance id. When a node dies, every client of its HTTP sessions
+   * comes back with a session id that names it, and each request asks where that node is:
+   * those asked while a GET for it is on its way share that GET. None is kept past its
+   * answer, so that a node that left is forgotten at once.
+   */
+  private readonly asking = new Map<string, Promise<string | undefined>>();
 
   constructor(
     private readonly commands: Commands,
@@ -23,10 +30,15 @@ export class RedisNodeDirectory implements NodeDirectory {
     this.refresh().catch((error) => this.report(error));
   }
 
-  async lookup(instanceId: string): Promise<string | undefined> {
-    if (instanceId === this.instanceId) return this.url ?? undefined;
-    const reply = await this.commands.send(['GET', this.keys.node(instanceId)]);
-    return reply === null || reply === undefined ? undefined : text(reply);
+  lookup(instanceId: string): Promise<string | undefined> {
+    if (instanceId === this.instanceId) return Promise.resolve(this.url ?? undefined);
+    const asking = this.asking.get(instanceId);
+    if (asking !== undefined) return asking;
+    const answer = this.commands.send(['GET', this.keys.node(instanceId)]).then((reply) => (reply === null || reply === undefined ? undefined : text(reply)));
+    this.asking.set(instanceId, answer);
+    const done = () => void this.asking.delete(instanceId);
+    answer.then(done, done);
+    return answer;
   }
 
   async refresh(): Promise<void> {

@@ -23,6 +23,14 @@ export interface PresenceFeed {
 export class RedisPresence implements PresenceRegistry {
   /** This node's members, by topic: what `refresh` keeps alive and `close` takes away. */
   private readonly local = new Map<string, Map<string, string>>();
+  /**
+   * What waits for the end of this event-loop turn, by topic: the joins (id → data) and the
+   * `members` asked. In a reconnect storm every returning client joins and asks: one JOIN
+   * and one sweep per topic and turn then answer them all. Joins go first, so that whoever
+   * joined and asked sees itself.
+   */
+  private readonly queued = new Map<string, { joins: Map<string, string>; asking: { resolve(members: PresenceMember[]): void; reject(error: unknown): void }[] }>();
+  private flushing: NodeJS.Immediate | null = null;
   private readonly watchers = new Map<string, { listeners: Set<(event: PresenceEvent) => void>; onMessage: (message: Buffer) => void }>();
 
   constructor(
@@ -39,22 +47,54 @@ export class RedisPresence implements PresenceRegistry {
     let members = this.local.get(topic);
     if (members === undefined) this.local.set(topic, (members = new Map()));
     members.set(id, data);
-    this.commands
-      .run(JOIN, [this.keys.presenceMembers(topic), this.keys.presenceExpiries(topic)], [this.keys.presenceChannel(topic), this.ttl, id, data])
-      .catch((error) => this.report(failed(`presence join on ${topic}`, error)));
+    this.queue(topic).joins.set(id, data);
   }
 
   leave(topic: string, memberId: string): void {
     const members = this.local.get(topic);
     if (members?.delete(memberId) && members.size === 0) this.local.delete(topic);
+    // What was queued before goes before the leave: a join and a leave in one turn stay in order.
+    this.flush(topic);
     this.send(topic, memberId).catch((error) => this.report(failed(`presence leave on ${topic}`, error)));
   }
 
-  async members(topic: string): Promise<PresenceMember[]> {
-    const reply = (await this.commands.run(SWEEP, [this.keys.presenceMembers(topic), this.keys.presenceExpiries(topic)], [this.keys.presenceChannel(topic), this.ttl, '1'])) as unknown[];
-    const out: PresenceMember[] = [];
-    for (let i = 0; i + 1 < reply.length; i += 2) out.push({ id: text(reply[i]), data: parse(text(reply[i + 1])) });
-    return out;
+  members(topic: string): Promise<PresenceMember[]> {
+    return new Promise((resolve, reject) => this.queue(topic).asking.push({ resolve, reject }));
+  }
+
+  private queue(topic: string) {
+    let queued = this.queued.get(topic);
+    if (queued === undefined) this.queued.set(topic, (queued = { joins: new Map(), asking: [] }));
+    this.flushing ??= setImmediate(() => {
+      this.flushing = null;
+      for (const topic of [...this.queued.keys()]) this.flush(topic);
+    });
+    return queued;
+  }
+
+  /** Sends what waits for `topic`: its joins in one script, then one sweep for everyone who asked. */
+  private flush(topic: string): void {
+    const queued = this.queued.get(topic);
+    if (queued === undefined) return;
+    this.queued.delete(topic);
+    const keys = [this.keys.presenceMembers(topic), this.keys.presenceExpiries(topic)];
+    if (queued.joins.size > 0) {
+      const args: (string | number)[] = [this.keys.presenceChannel(topic), this.ttl];
+      for (const [id, data] of queued.joins) args.push(id, data);
+      this.commands.run(JOIN, keys, args).catch((error) => this.report(failed(`presence join on ${topic}`, error)));
+    }
+    if (queued.asking.length === 0) return;
+    this.commands.run(SWEEP, keys, [this.keys.presenceChannel(topic), this.ttl, '1']).then(
+      (reply) => {
+        const list = reply as unknown[];
+        const out: PresenceMember[] = [];
+        for (let i = 0; i + 1 < list.length; i += 2) out.push({ id: text(list[i]), data: parse(text(list[i + 1])) });
+        for (const { resolve } of queued.asking) resolve(out.map((member) => ({ ...member })));
+      },
+      (error: unknown) => {
+        for (const { reject } of queued.asking) reject(error);
+      },
+    );
   }
 
   async count(topic: string): Promise<number> {
@@ -97,6 +137,9 @@ export class RedisPresence implements PresenceRegistry {
 
   /** The node stops: its members leave now rather than at their expiry. */
   async close(): Promise<void> {
+    for (const topic of [...this.queued.keys()]) this.flush(topic);
+    if (this.flushing !== null) clearImmediate(this.flushing);
+    this.flushing = null;
     const leaving = [...this.local].flatMap(([topic, members]) => [...members.keys()].map((id) => this.send(topic, id)));
     this.local.clear();
     for (const [topic, watch] of this.watchers) this.feed.unlisten(this.keys.presenceChannel(topic), watch.onMessage);

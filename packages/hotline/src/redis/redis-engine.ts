@@ -19,6 +19,7 @@ import { Commands, type RedisClientLike, text, unavailable } from './commands.js
 import { Keys } from './keys.js';
 import { RedisNodeDirectory } from './node-directory.js';
 import { RedisPresence } from './presence.js';
+import { type Answer, type History, RecoveryReads } from './recovery-reads.js';
 import { PUBLISH, READ, Script } from './scripts.js';
 import { type FeedEntry, TopicFeed } from './topic-feed.js';
 
@@ -46,6 +47,12 @@ const META_TTL_FLOOR = 86_400_000;
 const PENDING_TTL = 30_000;
 /** ms between attempts to fill a gap while Redis does not answer. */
 const FILL_RETRY = 250;
+/**
+ * ms a recovery read goes on answering the recoveries of its topic (extended by the live
+ * feed): a reconnect storm then costs a few reads per topic and node, whatever the number
+ * of clients. Short next to any history TTL, so what it answers was in Redis a moment ago.
+ */
+const RECOVERY_REUSE = 1_000;
 
 /** A topic this node listens to on Redis: its channel, its ordered feed, its subscription. */
 interface Listening {
@@ -56,6 +63,8 @@ interface Listening {
   readonly subscribed: Promise<void>;
   /** Local publishes waiting for `subscribed`, so that this node sees what it publishes after subscribing. */
   gate: Promise<void> | null;
+  /** The topic's recovery reads, coalesced (a reconnect storm's clients share them). */
+  readonly recoveries: RecoveryReads;
 }
 
 /**
@@ -100,6 +109,11 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
   /** Links that are down and were reported so (one report per outage, not per retry). */
   private readonly down = new Set<string>();
   private subscriberWasReady = false;
+  /** Fire-and-forget publishes that failed, and whether the last publish failed (the outage was reported). */
+  private droppedCount = 0;
+  private publishing: 'ok' | 'failing' = 'ok';
+  /** `recoveryReads` of topics no longer listened to. */
+  private recoveryReadsOfGone = 0;
 
   constructor(options: RedisEngineOptions = {}) {
     checkOptions(options, [...ENGINE_OPTION_KEYS, ...OWN_KEYS], 'the Redis engine options');
@@ -193,8 +207,14 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     return this.tree.subscriberCount(topic);
   }
 
+  /**
+   * Fire and forget: a publish Redis does not take is counted (`droppedPublishes`) and
+   * reported once per outage — the first failure warns, the next ones are only counted
+   * until a publish goes through again — so that an outage under load does not turn into
+   * one warning per publish.
+   */
   publish(topic: string, data: Buffer, isBinary: boolean, options?: EnginePublishOptions<M>): number {
-    this.send(topic, data, isBinary, options).catch((error) => this.report(error));
+    this.send(topic, data, isBinary, options).catch((error: Error) => this.dropped(error));
     const except = options?.except;
     const count = this.tree.subscriberCount(topic);
     return except !== undefined && this.tree.isSubscribed(except, topic) ? count - 1 : count;
@@ -202,6 +222,20 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
 
   publishAcknowledged(topic: string, data: Buffer, isBinary: boolean, options?: EnginePublishOptions<M>): Promise<PublishAck> {
     return this.send(topic, data, isBinary, options);
+  }
+
+  /** Fire-and-forget publishes Redis did not take (its link was down, or it did not answer in time), since the engine started. */
+  get droppedPublishes(): number {
+    return this.droppedCount;
+  }
+
+  private dropped(error: Error): void {
+    if ((error as HotlineError).code !== 'HL_ERR_ENGINE_UNAVAILABLE') return this.report(error);
+    this.droppedCount++;
+    if (this.publishing === 'failing') return;
+    this.publishing = 'failing';
+    const message = `${error.message}; publishes are dropped until Redis takes one again (${this.droppedCount} dropped so far: engine.droppedPublishes)`;
+    this.report(new HotlineError('HL_ERR_ENGINE_UNAVAILABLE', message, { cause: error }));
   }
 
   private send(topic: string, data: Buffer, isBinary: boolean, options: EnginePublishOptions<M> | undefined): Promise<PublishAck> {
@@ -240,6 +274,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     return reply.then(
       (value) => {
         const [epoch, offset, duplicate] = value as [Buffer, number, number];
+        this.publishing = 'ok';
         if (duplicate === 1 && tag !== 0) this.pending.delete(tag);
         return { epoch: text(epoch), offset: Number(offset), duplicate: duplicate === 1 };
       },
@@ -250,15 +285,32 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     );
   }
 
+  /**
+   * Recovery of a topic this node listens to goes through its coalesced reads
+   * (`RecoveryReads`): concurrent recoveries share one READ. Any other is read alone.
+   */
   async recover(topic: string, since: StreamPosition, limit: number): Promise<RecoveryResult<M>> {
-    await this.listening.get(topic)?.subscribed;
-    const history = await this.read(topic, since.epoch, since.offset + 1, undefined, limit + 1);
-    const view = { epoch: history.epoch, offset: history.seq, oldest: history.oldest, expired: history.expired };
-    return decideRecovery(since, view, () => history.entries.map((entry) => this.message(topic, entry)), limit);
+    const listening = this.listening.get(topic);
+    await listening?.subscribed;
+    let answer: Answer;
+    if (listening !== undefined && this.listening.get(topic) === listening) {
+      answer = await listening.recoveries.recover(since, limit);
+    } else {
+      const history = await this.read(topic, since.epoch, since.offset + 1, undefined, limit + 1);
+      answer = { epoch: history.epoch, offset: history.seq, oldest: history.oldest, expired: history.expired, entries: history.entries };
+    }
+    return decideRecovery(since, answer, () => answer.entries.map((entry) => this.message(topic, entry)), limit);
+  }
+
+  /** READs sent for recoveries, coalesced ones counted once (for tests and diagnostics). */
+  get recoveryReads(): number {
+    let sent = this.recoveryReadsOfGone;
+    for (const { recoveries } of this.listening.values()) sent += recoveries.sent;
+    return sent;
   }
 
   /** A topic's stream from Redis: its position, what it keeps, and the entries asked for (when `epoch` is its epoch). */
-  private async read(topic: string, epoch: string | undefined, from: number, to: number | undefined, count: number) {
+  private async read(topic: string, epoch: string | undefined, from: number, to: number | undefined, count: number): Promise<History> {
     const reply = (await this.commands.run(
       READING,
       [this.keys.meta(topic), this.keys.stream(topic)],
@@ -266,6 +318,9 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     )) as [Buffer, number, number, number, [Buffer, Buffer[]][]];
     const [current, seq, oldest, exists, raw] = reply;
     const currentEpoch = text(current);
+    // Entries up to the stream's end, or fewer than asked: nothing after them was left out.
+    const lastId = raw.length === 0 ? undefined : /^([0-9]+)-/.exec(text(raw[raw.length - 1]![0]))?.[1];
+    const complete = raw.length < count || (lastId !== undefined && Number(lastId) >= Number(seq));
     const entries: FeedEntry[] = [];
     for (const [id, fields] of raw) {
       const entry = streamEntry(currentEpoch, id, fields);
@@ -274,7 +329,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     }
     // No stream for a topic with publications and a history: it expired (its TTL).
     const expired = seq > 0 && exists === 0 && this.options.historySize > 0;
-    return { epoch: currentEpoch, seq: Number(seq), oldest: Number(oldest), expired, entries };
+    return { epoch: currentEpoch, seq: Number(seq), oldest: Number(oldest), expired, entries, asked: epoch ?? '', from, complete };
   }
 
   // ---- Live feeds ---------------------------------------------------------------------------
@@ -282,7 +337,11 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
   private listen(topic: string): void {
     const channel = this.keys.channel(topic);
     const feed: TopicFeed = new TopicFeed({
-      deliver: (entry) => this.deliver(topic, entry),
+      deliver: (entry) => {
+        // Before anyone sees it: a recovery answered meanwhile reaches exactly the feed's position.
+        recoveries.delivered(entry);
+        this.deliver(topic, entry);
+      },
       fetch: (from, to) => this.fill(topic, feed, from, to),
     });
     const onMessage = (message: Buffer) => {
@@ -296,7 +355,13 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
       feed.live(decoded);
     };
     const subscribed = this.subscriber.subscribe(channel, onMessage, true).catch((error) => this.report(unavailable(`subscribing to ${topic}`, error)));
-    const listening: Listening = { channel, feed, onMessage, subscribed, gate: null };
+    const recoveries = new RecoveryReads({
+      read: (epoch, from, count) => this.read(topic, epoch, from, undefined, count),
+      feed,
+      historySize: this.options.historySize,
+      reuse: Math.min(RECOVERY_REUSE, Math.floor(this.options.historyTtl / 2)),
+    });
+    const listening: Listening = { channel, feed, onMessage, subscribed, gate: null, recoveries };
     const gate = subscribed.then(() => {
       if (listening.gate === gate) listening.gate = null;
     });
@@ -308,6 +373,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     const listening = this.listening.get(topic);
     if (listening === undefined) return;
     this.listening.delete(topic);
+    this.recoveryReadsOfGone += listening.recoveries.sent;
     this.retrying.delete(listening.feed);
     this.subscriber.unsubscribe(listening.channel, listening.onMessage, true).catch(() => undefined);
   }

@@ -102,19 +102,27 @@ return {}
 `;
 
 /**
- * A member joins: KEYS: members hash, expiries zset. ARGV: channel, presenceTtl, id,
- * data (JSON). A join event only for a member that was not there (a refresh of its data
- * is silent, as in the memory engine).
+ * Members join: KEYS: members hash, expiries zset. ARGV: channel, presenceTtl, then an id
+ * and its data (JSON) per member — the joins of one topic on a node in one event-loop turn,
+ * so that a reconnect storm costs a script per topic and turn, not per member. A join
+ * event only for a member that was not there (a refresh of its data is silent, as in the
+ * memory engine). Returns how many were new.
  */
 export const PRESENCE_JOIN = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local ttl = tonumber(ARGV[2])
-local added = redis.call('HSET', KEYS[1], ARGV[3], ARGV[4])
-redis.call('ZADD', KEYS[2], now + ttl, ARGV[3])
+local added = 0
+for i = 3, #ARGV - 1, 2 do
+  local new = redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1])
+  redis.call('ZADD', KEYS[2], now + ttl, ARGV[i])
+  if new == 1 then
+    added = added + 1
+    redis.call('PUBLISH', ARGV[1], 'j ' .. ARGV[i] .. '\\n' .. ARGV[i + 1])
+  end
+end
 redis.call('PEXPIRE', KEYS[1], 3 * ttl)
 redis.call('PEXPIRE', KEYS[2], 3 * ttl)
-if added == 1 then redis.call('PUBLISH', ARGV[1], 'j ' .. ARGV[3] .. '\\n' .. ARGV[4]) end
 return added
 `;
 
