@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { type StaticFile, sendJson, sendNotFound, sendStatic } from './http-answers.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Server } from 'hotline';
 import { type Handler, type Peer, type PubSubEngine, type PublishedMessage, UpgradeRejection } from 'hotline';
@@ -114,7 +113,7 @@ class LabRequestError extends Error {
 }
 const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../web/', import.meta.url));
 
-const STATIC: Record<string, { file: string; type: string }> = {
+const STATIC: Record<string, StaticFile> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/lab.js': { file: 'lab.js', type: 'text/javascript; charset=utf-8' },
@@ -292,21 +291,8 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       return;
     }
     const entry = STATIC[pathname];
-    if (entry !== undefined && (method === 'GET' || method === 'HEAD')) {
-      let body: Buffer;
-      try {
-        body = await readFile(path.join(webRoot, entry.file));
-      } catch {
-        response.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' });
-        response.end(`The lab page is not built (${path.join(webRoot, entry.file)} is missing): run \`npm run build:web\`.\n`);
-        return;
-      }
-      response.writeHead(200, { 'Content-Type': entry.type, 'Content-Length': body.length, 'Cache-Control': 'no-cache' });
-      response.end(method === 'HEAD' ? undefined : body);
-      return;
-    }
-    response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
-    response.end('Not found\n');
+    if (entry !== undefined && (method === 'GET' || method === 'HEAD')) return sendStatic(response, method, webRoot, entry);
+    sendNotFound(response);
   }
 
   /** Which counter a request belongs to: its transport on the stream route, 'chat', or 'lab'. */
@@ -404,17 +390,6 @@ function transportOf(request: IncomingMessage): LabTransport | null {
   if (!url.startsWith(STREAM_PATH + '?')) return null;
   const t = new URLSearchParams(url.slice(STREAM_PATH.length + 1)).get('transport');
   return t !== null && LAB_TRANSPORTS.includes(t as LabTransport) ? (t as LabTransport) : null;
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, {
-    'Content-Type': 'application/json; charset=utf-8',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-    ...headers,
-  });
-  response.end(text);
 }
 
 async function readJson(request: IncomingMessage): Promise<unknown> {

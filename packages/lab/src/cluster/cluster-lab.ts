@@ -1,7 +1,6 @@
-import { readFile } from 'node:fs/promises';
+import { type StaticFile, sendJson, sendNotFound, sendStatic } from '../http-answers.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import net, { type AddressInfo } from 'node:net';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChangeBudget } from '../change-budget.js';
 import { isSameOrigin } from '../same-origin.js';
@@ -40,7 +39,7 @@ export interface ClusterLab {
 }
 
 const DEFAULT_WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
-const STATIC: Record<string, { file: string; type: string }> = {
+const STATIC: Record<string, StaticFile> = {
   '/': { file: 'cluster.html', type: 'text/html; charset=utf-8' },
   '/cluster': { file: 'cluster.html', type: 'text/html; charset=utf-8' },
   '/cluster.js': { file: 'cluster.js', type: 'text/javascript; charset=utf-8' },
@@ -90,21 +89,8 @@ export async function createClusterLab(options: ClusterLabOptions): Promise<Clus
       return sendJson(response, 202, { node: index, restartIn: 2000 });
     }
     const entry = STATIC[pathname];
-    if (entry !== undefined && (method === 'GET' || method === 'HEAD')) {
-      let body: Buffer;
-      try {
-        body = await readFile(path.join(webRoot, entry.file));
-      } catch {
-        response.writeHead(503, { 'Content-Type': 'text/plain; charset=utf-8' });
-        response.end(`The cluster page is not built (${path.join(webRoot, entry.file)} is missing): run \`npm run build\`.\n`);
-        return;
-      }
-      response.writeHead(200, { 'Content-Type': entry.type, 'Content-Length': body.length, 'Cache-Control': 'no-cache' });
-      response.end(method === 'HEAD' ? undefined : body);
-      return;
-    }
-    response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });
-    response.end('Not found\n');
+    if (entry !== undefined && (method === 'GET' || method === 'HEAD')) return sendStatic(response, method, webRoot, entry);
+    sendNotFound(response);
   }
 
   const server = http.createServer({ requestTimeout: 300_000, keepAliveTimeout: 65_000 }, (request, response) => {
@@ -175,12 +161,6 @@ async function readBody(request: IncomingMessage): Promise<Buffer | null> {
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);
-}
-
-function sendJson(response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(text), 'Cache-Control': 'no-store', ...headers });
-  response.end(text);
 }
 
 /** A free TCP port on 127.0.0.1 for a node (the OS picks it; a node keeps it across restarts). */
