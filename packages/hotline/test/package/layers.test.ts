@@ -30,7 +30,8 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   transports: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket', 'pubsub', 'server'],
   // The error tree is plain JavaScript (no Node): the client throws the same HotlineError.
   browser: ['errors', 'protocol'],
-  cli: ['errors', 'protocol', 'types', 'client', 'server', 'transports', 'browser'],
+  // `echo --redis` loads the Redis engine, only when asked for (the redis package stays optional).
+  cli: ['errors', 'protocol', 'types', 'client', 'server', 'transports', 'browser', 'redis'],
   redis: ['errors', 'protocol', 'types', 'pubsub'],
   index: ['errors', 'protocol', 'types', 'client', 'server', 'transports', 'browser', 'pubsub', 'websocket'],
 };
