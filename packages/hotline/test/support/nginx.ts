@@ -25,6 +25,13 @@ export function nginxMissing(): string | undefined {
   return why;
 }
 
+export interface NginxOptions {
+  /** The first upstream is the primary, the others backups that take over when it fails. */
+  failover?: boolean;
+  /** Client connections to be ready for. Default 2,000. */
+  connections?: number;
+}
+
 export class Nginx {
   private constructor(
     private readonly child: ChildProcess,
@@ -32,17 +39,31 @@ export class Nginx {
     readonly port: number,
   ) {}
 
-  static async start(upstreams: readonly number[]): Promise<Nginx> {
+  /**
+   * Round-robin over `upstreams`; or, with `failover`, every connection to the primary
+   * while it answers and to the backups (round-robin) once it does not — so that all
+   * clients start on one node and all land on the others at once when it dies. Sized for
+   * `connections` clients.
+   */
+  static async start(upstreams: readonly number[], options: NginxOptions = {}): Promise<Nginx> {
     const dir = mkdtempSync(path.join(tmpdir(), 'hotline-nginx-'));
     for (const sub of ['client', 'proxy', 'fastcgi', 'uwsgi', 'scgi']) mkdirSync(path.join(dir, sub));
     const port = await freePort();
+    const connections = options.connections ?? 2_000;
+    // Each client holds two (its own and the upstream one), and a storm overlaps the
+    // closing connections with the new ones: room for three each.
+    const workerConnections = 3 * connections + 1_000;
+    const servers = options.failover
+      ? [`    server 127.0.0.1:${upstreams[0]} max_fails=1 fail_timeout=120s;`, ...upstreams.slice(1).map((p) => `    server 127.0.0.1:${p} backup;`)]
+      : upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=0;`);
     const config = `
 daemon off;
 master_process off;
 worker_processes 1;
+worker_rlimit_nofile ${workerConnections + 1_000};
 pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 4096; }
+error_log ${dir}/error.log ${options.failover ? 'crit' : 'warn'};
+events { worker_connections ${workerConnections}; multi_accept on; }
 http {
   access_log off;
   client_body_temp_path ${dir}/client;
@@ -52,10 +73,10 @@ http {
   scgi_temp_path ${dir}/scgi;
   map $http_upgrade $connection_upgrade { default upgrade; '' ''; }
   upstream nodes {
-${upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=0;`).join('\n')}
+${servers.join('\n')}
   }
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port} backlog=4096;
     location / {
       proxy_pass http://nodes;
       proxy_http_version 1.1;
@@ -65,7 +86,9 @@ ${upstreams.map((p) => `    server 127.0.0.1:${p} max_fails=0;`).join('\n')}
       proxy_buffering off;
       proxy_request_buffering off;
       proxy_read_timeout 120s;
-      proxy_next_upstream off;
+      # Round-robin: never a second node for one request (a POST must not apply twice).
+      # Failover: a connection the dead primary refused goes to a backup.
+      proxy_next_upstream ${options.failover ? 'error timeout' : 'off'};
     }
   }
 }
