@@ -355,7 +355,13 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     });
     client.on('ready', () => {
       this.down.delete(name);
-      if (client !== this.subscriber) return this.retryFills();
+      if (client !== this.subscriber) {
+        // Redis may be back empty (restarted without persistence): list this node and its
+        // members again now, not at the next refresh, or the other nodes answer its HTTP
+        // sessions as unknown until then.
+        if (this.host !== null && this.closed === null) this.refresh();
+        return this.retryFills();
+      }
       // Subscribed again (the client resubscribes before it is ready): fill what went by.
       if (this.subscriberWasReady) for (const { feed } of this.listening.values()) feed.resume();
       this.subscriberWasReady = true;
