@@ -1,0 +1,73 @@
+/**
+ * The faults a cluster must ride through whole, on a Redis with `appendonly yes` and
+ * `appendfsync always`: one node's link to Redis broken for a second or two (severed:
+ * connections reset and refused; stalled: nothing passes, connections stay) while the
+ * publisher, direct to Redis, goes on; and Redis itself killed with `kill -9` and
+ * restarted from its append-only file. For every client: no visible gap, no loss
+ * flagged, every acknowledged publish delivered, and the epoch unchanged. The schedule
+ * (which node, when, how long) is drawn from a fixed seed.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { prng } from '../support/bytes.js';
+import { nginxMissing } from '../support/nginx.js';
+import { redisMissing } from '../support/redis-server.js';
+import { delay } from '../support/timing.js';
+import { Cluster } from './harness.js';
+
+const skip = redisMissing() ?? nginxMissing();
+
+for (const seed of [1, 7]) {
+  describe(`a cluster on a Redis with appendfsync always, fault schedule of seed ${seed}`, { skip, timeout: 120_000 }, () => {
+    const cluster = new Cluster();
+    const draw = prng(seed);
+    before(async () => {
+      await cluster.start({ persistent: true });
+      cluster.connectClients(2);
+      // Every client subscribed before the first fault: from now on, everything acknowledged is due to all.
+      cluster.startPublishing(10);
+      await delay(300);
+      await cluster.stopPublishing();
+      await cluster.settle(10_000);
+    });
+    after(() => cluster.stop());
+
+    /** Runs `fault` mid-stream, then checks that nobody saw anything of it. */
+    async function ridesThrough(fault: () => Promise<void>): Promise<void> {
+      const from = cluster.acked.length;
+      const epoch = cluster.acked.at(-1)?.epoch;
+      cluster.startPublishing(10);
+      await delay(500 + Math.floor(draw() * 300));
+      const since = Date.now();
+      await fault();
+      await delay(800);
+      await cluster.stopPublishing();
+      const epochs = new Set(cluster.acked.slice(from).map((d) => d.epoch));
+      if (epoch !== undefined) epochs.add(epoch);
+      assert.equal(epochs.size, 1, 'the topic kept its epoch');
+      await cluster.settle(15_000, since - 1_000);
+      cluster.assertChecked();
+      cluster.assertNothingFlagged(since - 1_000);
+      cluster.assertAllDelivered(from);
+    }
+
+    for (const how of ['sever', 'stall'] as const) {
+      it(`loses nothing when one node's link to Redis is ${how === 'sever' ? 'severed' : 'stalled'} for a second or two`, async () => {
+        await ridesThrough(async () => {
+          const link = cluster.links[Math.floor(draw() * cluster.links.length)]!;
+          link[how]();
+          await delay(1_000 + Math.floor(draw() * 1_000));
+          link.restore();
+        });
+      });
+    }
+
+    it('loses nothing when Redis is killed and restarted from its append-only file', async () => {
+      await ridesThrough(async () => {
+        await cluster.redis.kill();
+        await delay(200 + Math.floor(draw() * 300));
+        await cluster.redis.launch();
+      });
+    });
+  });
+}
