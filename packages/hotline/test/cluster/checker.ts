@@ -37,14 +37,16 @@ export type Observed =
 /** The verdict on one client's events. */
 interface Verdict {
   readonly deliveries: Delivery[];
-  readonly recoveries: ObservedRecovery[];
+  readonly recoveries: Recovery[];
   readonly violations: string[];
 }
+
+type Recovery = Extract<Observed, { type: 'recovery' }>;
 
 /** The rules, over one client's events in the order it saw them. */
 export function judge(name: string, events: readonly Observed[]): Verdict {
   const deliveries: Delivery[] = [];
-  const recoveries: ObservedRecovery[] = [];
+  const recoveries: Recovery[] = [];
   const violations: string[] = [];
   let last: { epoch: string; offset: number } | undefined;
   let flagged = false;
@@ -123,7 +125,7 @@ export class Checked {
     return this.judged.deliveries;
   }
 
-  get recoveries(): readonly ObservedRecovery[] {
+  get recoveries(): readonly Recovery[] {
     return this.judged.recoveries;
   }
 

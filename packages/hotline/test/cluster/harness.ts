@@ -79,6 +79,37 @@ export class Cluster {
     await this.loop;
   }
 
+  /** Publishes a little and waits for every client to get it: from then on, everything acknowledged is due to all. */
+  async warmUp(): Promise<void> {
+    this.startPublishing(10);
+    await delay(300);
+    await this.stopPublishing();
+    await this.settle(10_000);
+  }
+
+  /**
+   * Runs `fault` mid-stream (the publisher going on, at a start drawn from `draw`), then
+   * checks that no client saw anything of it: same epoch, no gap, no loss flagged, every
+   * acknowledged publish delivered.
+   */
+  async ridesThrough(draw: () => number, fault: () => Promise<void>): Promise<void> {
+    const from = this.acked.length;
+    const epoch = this.acked.at(-1)?.epoch;
+    this.startPublishing(10);
+    await delay(500 + Math.floor(draw() * 300));
+    const since = Date.now();
+    await fault();
+    await delay(800);
+    await this.stopPublishing();
+    const epochs = new Set(this.acked.slice(from).map((d) => d.epoch));
+    if (epoch !== undefined) epochs.add(epoch);
+    assert.equal(epochs.size, 1, 'the topic kept its epoch');
+    await this.settle(15_000, since - 1_000);
+    this.assertChecked();
+    this.assertNothingFlagged(since - 1_000);
+    this.assertAllDelivered(from);
+  }
+
   /** Waits until every client is at the last acknowledged publish (or `ms` passed); says what the laggards saw since `since`. */
   async settle(ms: number, since = 0): Promise<void> {
     const last = this.acked.at(-1);
