@@ -81,8 +81,12 @@ export class Cluster {
 
   /** Publishes a little and waits for every client to get it: from then on, everything acknowledged is due to all. */
   async warmUp(): Promise<void> {
+    const from = this.acked.length;
     this.startPublishing(10);
     await delay(300);
+    // A first publish may be slow (the script loaded, an fsync on a busy disk): until one is acknowledged.
+    const deadline = Date.now() + 10_000;
+    while (this.acked.length === from && Date.now() < deadline) await delay(50);
     await this.stopPublishing();
     await this.settle(10_000);
   }
