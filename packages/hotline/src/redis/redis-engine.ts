@@ -81,6 +81,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
   private readonly keys: Keys;
   private readonly metaTtl: number;
   private readonly commands: Commands;
+  private readonly commandTimeout: number;
   private readonly subscriber: RedisClientLike;
   private readonly ownsClient: boolean;
   private readonly tree = new TopicTree<M>();
@@ -115,6 +116,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     this.ownsClient = client === undefined;
     this.subscriber = commandClient.duplicate();
     this.commands = new Commands(commandClient, commandTimeout);
+    this.commandTimeout = commandTimeout;
     this.watchLink(commandClient, 'commands');
     this.watchLink(this.subscriber, 'subscriptions');
     const report = (error: Error) => this.report(error);
@@ -247,9 +249,26 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
 
   async recover(topic: string, since: StreamPosition, limit: number): Promise<RecoveryResult<M>> {
     await this.listening.get(topic)?.subscribed;
-    const history = await this.read(topic, since.epoch, since.offset + 1, undefined, limit + 1);
+    const history = await this.readWithin(topic, since.epoch, since.offset + 1, limit + 1);
     const view = { epoch: history.epoch, offset: history.seq, oldest: history.oldest, expired: history.expired };
     return decideRecovery(since, view, () => history.entries.map((entry) => this.message(topic, entry)), limit);
+  }
+
+  /**
+   * A history read for a recovery, given `commandTimeout` to succeed: node-redis fails the
+   * commands it queued as soon as one reconnection attempt fails, long before the deadline,
+   * and a client told "not recovered" for a link back within a second would refetch for nothing.
+   */
+  private async readWithin(topic: string, epoch: string, from: number, count: number) {
+    const deadline = Date.now() + this.commandTimeout;
+    for (;;) {
+      try {
+        return await this.read(topic, epoch, from, undefined, count);
+      } catch (error) {
+        if (this.closed !== null || Date.now() + FILL_RETRY >= deadline) throw unavailable(`recovering ${topic}`, error);
+        await new Promise((resolve) => setTimeout(resolve, FILL_RETRY));
+      }
+    }
   }
 
   /** A topic's stream from Redis: its position, what it keeps, and the entries asked for (when `epoch` is its epoch). */

@@ -3,7 +3,8 @@
  * `appendfsync always`: one node's link to Redis broken for a second or two (severed:
  * connections reset and refused; stalled: nothing passes, connections stay) while the
  * publisher, direct to Redis, goes on; and Redis itself killed with `kill -9` and
- * restarted from its append-only file. For every client: no visible gap, no loss
+ * restarted from its append-only file; and a node killed while another one's link is
+ * severed. For every client: no visible gap, no loss
  * flagged, every acknowledged publish delivered, and the epoch unchanged. The schedule
  * (which node, when, how long) is drawn from a fixed seed.
  */
@@ -37,6 +38,19 @@ for (const seed of [1, 7]) {
         });
       });
     }
+
+    it("loses nothing when a node is killed while another node's link to Redis is severed", async () => {
+      await cluster.ridesThrough(draw, async () => {
+        const victim = Math.floor(draw() * cluster.nodes.length);
+        // The killed node's clients come back, in part, on the node that cannot reach Redis: their recovery waits for the link.
+        const link = cluster.links[(victim + 1 + Math.floor(draw() * 2)) % cluster.links.length]!;
+        link.sever();
+        await cluster.nodes[victim]!.kill();
+        await delay(1_000 + Math.floor(draw() * 1_000));
+        link.restore();
+        await cluster.nodes[victim]!.restart();
+      });
+    });
 
     it('loses nothing when Redis is killed and restarted from its append-only file', async () => {
       await cluster.ridesThrough(draw, async () => {
