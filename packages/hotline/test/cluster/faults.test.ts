@@ -4,8 +4,8 @@
  * connections reset and refused; stalled: nothing passes, connections stay) while the
  * publisher, direct to Redis, goes on; and Redis itself killed with `kill -9` and
  * restarted from its append-only file; and a node killed while another one's link is
- * severed. For every client: no visible gap, no loss
- * flagged, every acknowledged publish delivered, and the epoch unchanged. The schedule
+ * severed. For every client: no visible gap, no loss flagged, every acknowledged publish
+ * delivered, and the epoch unchanged. The schedule
  * (which node, when, how long) is drawn from a fixed seed.
  */
 import { after, before, describe, it } from 'node:test';
