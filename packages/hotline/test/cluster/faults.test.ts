@@ -5,8 +5,8 @@
  * publisher, direct to Redis, goes on; and Redis itself killed with `kill -9` and
  * restarted from its append-only file; and a node killed while another one's link is
  * severed. For every client: no visible gap, no loss flagged, every acknowledged publish
- * delivered, and the epoch unchanged. The schedule
- * (which node, when, how long) is drawn from a fixed seed.
+ * delivered, and the epoch unchanged. The schedule (which node, when, how long) is drawn
+ * from a fixed seed.
  */
 import { after, before, describe, it } from 'node:test';
 import { prng } from '../support/bytes.js';
