@@ -90,6 +90,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
   private readonly keys: Keys;
   private readonly metaTtl: number;
   private readonly commands: Commands;
+  private readonly commandTimeout: number;
   private readonly subscriber: RedisClientLike;
   private readonly ownsClient: boolean;
   private readonly tree = new TopicTree<M>();
@@ -102,7 +103,6 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
   private tag = 0;
   private host: EngineHost<M> | null = null;
   private connected: Promise<void> | null = null;
-  private readonly connectTimeout: number;
   private refreshTimer: NodeJS.Timeout | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   private closed: Promise<void> | null = null;
@@ -125,12 +125,12 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     if (url !== undefined && (typeof url !== 'string' || !/^rediss?:\/\//.test(url))) throw invalidArgument(`the Redis engine options: url must be a redis:// or rediss:// URL (got ${shown(url)})`);
     if (client !== undefined && !isClient(client)) throw invalidArgument(`the Redis engine options: client must be a node-redis client (createClient from 'redis') (got ${shown(client)})`);
     this.keys = new Keys(prefix);
-    this.connectTimeout = commandTimeout;
     this.metaTtl = Math.max(META_TTL_FLOOR, 2 * this.options.historyTtl, 2 * this.options.dedupWindow);
     const commandClient = (client as RedisClientLike | undefined) ?? (createClient({ url: url ?? 'redis://127.0.0.1:6379' }) as unknown as RedisClientLike);
     this.ownsClient = client === undefined;
     this.subscriber = commandClient.duplicate();
     this.commands = new Commands(commandClient, commandTimeout);
+    this.commandTimeout = commandTimeout;
     this.watchLink(commandClient, 'commands');
     this.watchLink(this.subscriber, 'subscriptions');
     const report = (error: Error) => this.report(error);
@@ -158,7 +158,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
    * resolves wait in the client's queue. `bind` calls it if you did not.
    */
   connect(): Promise<void> {
-    this.connected ??= Promise.all([ready(this.commands.client, this.connectTimeout), ready(this.subscriber, this.connectTimeout)]).then(
+    this.connected ??= Promise.all([ready(this.commands.client, this.commandTimeout), ready(this.subscriber, this.commandTimeout)]).then(
       () => undefined,
       (error: unknown) => {
         this.connected = null;
@@ -296,7 +296,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     if (listening !== undefined && this.listening.get(topic) === listening) {
       answer = await listening.recoveries.recover(since, limit);
     } else {
-      const history = await this.read(topic, since.epoch, since.offset + 1, undefined, limit + 1);
+      const history = await this.readWithin(topic, since.epoch, since.offset + 1, limit + 1);
       answer = { epoch: history.epoch, offset: history.seq, oldest: history.oldest, expired: history.expired, entries: history.entries };
     }
     return decideRecovery(since, answer, () => answer.entries.map((entry) => this.message(topic, entry)), limit);
@@ -307,6 +307,23 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     let sent = this.recoveryReadsOfGone;
     for (const { recoveries } of this.listening.values()) sent += recoveries.sent;
     return sent;
+  }
+
+  /**
+   * A history read for a recovery, given `commandTimeout` to succeed: node-redis fails the
+   * commands it queued as soon as one reconnection attempt fails, long before the deadline,
+   * and a client told "not recovered" for a link back within a second would refetch for nothing.
+   */
+  private async readWithin(topic: string, epoch: string | undefined, from: number, count: number) {
+    const deadline = Date.now() + this.commandTimeout;
+    for (;;) {
+      try {
+        return await this.read(topic, epoch, from, undefined, count);
+      } catch (error) {
+        if (this.closed !== null || Date.now() + FILL_RETRY >= deadline) throw unavailable(`recovering ${topic}`, error);
+        await new Promise((resolve) => setTimeout(resolve, FILL_RETRY));
+      }
+    }
   }
 
   /** A topic's stream from Redis: its position, what it keeps, and the entries asked for (when `epoch` is its epoch). */
@@ -356,7 +373,7 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     };
     const subscribed = this.subscriber.subscribe(channel, onMessage, true).catch((error) => this.report(unavailable(`subscribing to ${topic}`, error)));
     const recoveries = new RecoveryReads({
-      read: (epoch, from, count) => this.read(topic, epoch, from, undefined, count),
+      read: (epoch, from, count) => this.readWithin(topic, epoch, from, count),
       feed,
       historySize: this.options.historySize,
       reuse: Math.min(RECOVERY_REUSE, Math.floor(this.options.historyTtl / 2)),
@@ -426,7 +443,13 @@ export class RedisEngine<M extends PublishedMessage = PublishedMessage> implemen
     });
     client.on('ready', () => {
       this.down.delete(name);
-      if (client !== this.subscriber) return this.retryFills();
+      if (client !== this.subscriber) {
+        // Redis may be back empty (restarted without persistence): list this node and its
+        // members again now, not at the next refresh, or the other nodes answer its HTTP
+        // sessions as unknown until then.
+        if (this.host !== null && this.closed === null) this.refresh();
+        return this.retryFills();
+      }
       // Subscribed again (the client resubscribes before it is ready): fill what went by.
       if (this.subscriberWasReady) for (const { feed } of this.listening.values()) feed.resume();
       this.subscriberWasReady = true;
