@@ -138,8 +138,8 @@ export class HttpTransports implements ServerTransport {
   }
 
   /** @internal */
-  subscribe(session: HostedSession, topic: string): void {
-    this.server.topics.subscribe(session, topic);
+  subscribe(session: HostedSession, topic: string): boolean {
+    return this.server.topics.subscribe(session, topic);
   }
 
   /** @internal */

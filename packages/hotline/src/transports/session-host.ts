@@ -22,7 +22,8 @@ export interface SessionHost extends LinkHost, RecoveryHost {
   readonly maxBufferedAmount: number;
   /** The server's budget of bytes queued for every peer (`maxOutboundBytes`). */
   readonly outbound: ByteBudget;
-  subscribe(session: HostedSession, topic: string): void;
+  /** True when the session was not subscribed to `topic` yet. */
+  subscribe(session: HostedSession, topic: string): boolean;
   unsubscribe(session: HostedSession, topic: string): void;
   isSubscribed(session: HostedSession, topic: string): boolean;
   topicsOf(session: HostedSession): string[];

@@ -189,9 +189,7 @@ export class HttpSession<D = unknown> implements Peer<D>, Subscriber, CarriedSes
   subscribe(topic: string): void {
     checkTopic(topic);
     if (this.core.readyState !== ReadyState.OPEN) return;
-    const fresh = this.envelope !== null && !this.host.isSubscribed(this, topic);
-    this.host.subscribe(this, topic);
-    if (fresh) this.envelope!.subscribed(this.host, this, topic);
+    if (this.host.subscribe(this, topic)) this.envelope?.subscribed(this.host, this, topic);
   }
 
   unsubscribe(topic: string): void {

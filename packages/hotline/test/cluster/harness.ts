@@ -114,6 +114,16 @@ export class Cluster {
     this.assertAllDelivered(from);
   }
 
+  /** A fault: a node drawn from `draw` killed (`kill -9`) and restarted 1 to 1.5 s later. Resolves with when it was killed. */
+  async crashNode(draw: () => number): Promise<number> {
+    const victim = this.nodes[Math.floor(draw() * this.nodes.length)]!;
+    const killed = Date.now();
+    await victim.kill();
+    await delay(1_000 + Math.floor(draw() * 500));
+    await victim.restart();
+    return killed;
+  }
+
   /** Waits until every client is at the last acknowledged publish (or `ms` passed); says what the laggards saw since `since`. */
   async settle(ms: number, since = 0): Promise<void> {
     const last = this.acked.at(-1);

@@ -3,7 +3,7 @@ import { INTERVAL_LIMITS, createLab } from '../lab-server.js';
 import { STREAM_LIMITS } from '../stream-message.js';
 import { NODE_LIMITS } from '../cluster/cluster-protocol.js';
 import { UsageError, integer, parseArgs } from './args.js';
-import { RedisUnusable, probeRedis, withRedisPackage, withinConnectTimeout } from './redis-reach.js';
+import { RedisUnusable, unusable, withRedisPackage } from './redis-reach.js';
 
 export const SERVE_USAGE = `Usage: hotline serve [options]
 
@@ -100,11 +100,16 @@ function redisUrl(value: string): string {
 /** A connected engine, or null once the reason it is not was said on one line (exit code 1). */
 async function connectRedis(url: string): Promise<PubSubEngine<PublishedMessage> | null> {
   try {
-    await probeRedis(url);
     // Loaded only with --redis: the `redis` package is the library's optional peer dependency.
     const { RedisEngine } = await withRedisPackage(() => import('hotline/redis'));
     const engine = new RedisEngine<PublishedMessage>({ url });
-    await withinConnectTimeout(url, engine.connect(), () => engine.close());
+    try {
+      await engine.connect();
+    } catch (error) {
+      // It would keep trying in the background; the command stops instead.
+      await engine.close().catch(() => undefined);
+      throw unusable(url, error);
+    }
     return engine;
   } catch (error) {
     if (!(error instanceof RedisUnusable)) throw error;
@@ -120,11 +125,10 @@ async function serveCluster(
   let lab: Awaited<ReturnType<(typeof import('../cluster/cluster-lab.js'))['createClusterLab']>>;
   try {
     const { createClusterLab } = await withRedisPackage(() => import('../cluster/cluster-lab.js'));
-    await probeRedis(options.redisUrl);
     lab = await createClusterLab({ redisUrl: options.redisUrl, nodes: options.nodes, rate: options.rate });
   } catch (error) {
     if (!(error instanceof RedisUnusable) && (error as { code?: string }).code !== 'HL_ERR_ENGINE_UNAVAILABLE') throw error;
-    process.stderr.write(`hotline serve: ${error instanceof RedisUnusable ? error.message : `cannot use Redis at ${options.redisUrl}`}\n`);
+    process.stderr.write(`hotline serve: ${(error instanceof RedisUnusable ? error : unusable(options.redisUrl, error)).message}\n`);
     return 1;
   }
   const address = await listenOrClose(lab, options.port, options.host);
