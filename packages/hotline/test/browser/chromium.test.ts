@@ -1,11 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { HeadlessTab, chromiumMissing } from '../support/chromium.js';
 
 import { Server } from '../../src/server/server.js';
 import { enableHttpTransports, type HttpTransports } from '../../src/transports/http-transports.js';
@@ -16,7 +16,6 @@ import type { Peer } from '../../src/types.js';
  * server, imports the client bundle from /hotline.js and runs the same checks over each.
  */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const TRANSPORTS = ['websocket', 'sse', 'long-polling', 'polling', 'interval-polling'] as const;
 
@@ -37,12 +36,11 @@ function page(request: IncomingMessage, response: ServerResponse): void {
   }
 }
 
-describe('every transport from headless Chromium', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, () => {
+describe('every transport from headless Chromium', { skip: chromiumMissing() }, () => {
   let server: Server;
   let transports: HttpTransports;
-  let context: BrowserContext;
+  let browser: HeadlessTab | undefined;
   let tab: Page;
-  let profile: string;
   let origin = '';
   const seen: Array<{ transport: string; ua: string }> = [];
 
@@ -75,22 +73,15 @@ describe('every transport from headless Chromium', { skip: !existsSync(CHROMIUM)
     transports = enableHttpTransports(server, { interval: 50, hold: 2000, heartbeat: 1000, ackDelay: 100 });
     const address = await server.listen(0, '127.0.0.1', page);
     origin = `http://127.0.0.1:${address.port}`;
-    profile = mkdtempSync(join(tmpdir(), 'hotline-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    tab = context.pages()[0] ?? (await context.newPage());
-    await tab.goto(origin + '/');
+    browser = await HeadlessTab.open(origin + '/');
+    tab = browser.tab;
     await tab.waitForFunction(() => (globalThis as unknown as { ready?: boolean }).ready === true);
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     transports?.close();
     await server?.close({ timeout: 200 });
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   it('serves the client bundle at /hotline.js with an ETag', async () => {

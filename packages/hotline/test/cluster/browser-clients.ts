@@ -4,22 +4,12 @@
  * topic as `Observed` events; `sync` brings the new ones back and hands them to the
  * checker, so that the browser clients are judged by the same rules as the Node ones.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import type { TransportName } from '../../src/browser/options.js';
+import { HeadlessTab } from '../support/chromium.js';
 import { Checked, type Observed } from './checker.js';
 
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-
-/** undefined when Chromium is there; otherwise the reason, for `skip` (a failure under CI=true). */
-export function chromiumMissing(): string | undefined {
-  if (existsSync(CHROMIUM)) return undefined;
-  const why = `no Chromium at ${CHROMIUM} (CHROMIUM_PATH): the browser cluster tests are skipped`;
-  if (process.env.CI === 'true') throw new Error(`${why} — and CI=true, so this is a failure`);
-  return why;
-}
+export { chromiumMissing } from '../support/chromium.js';
 
 interface Plan {
   readonly name: string;
@@ -30,24 +20,17 @@ export class BrowserClients {
   readonly checked: Checked[] = [];
   private readonly seen = new Map<string, Observed[]>();
 
-  private constructor(
-    private readonly context: BrowserContext,
-    private readonly tab: Page,
-    private readonly profile: string,
-  ) {}
+  private readonly tab: Page;
+
+  private constructor(private readonly browser: HeadlessTab) {
+    this.tab = browser.tab;
+  }
 
   /** Opens `url` (the cluster's page) in a new headless Chromium. */
   static async open(url: string): Promise<BrowserClients> {
-    const profile = mkdtempSync(join(tmpdir(), 'hotline-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    const tab = context.pages()[0] ?? (await context.newPage());
-    await tab.goto(url);
-    await tab.waitForFunction(() => 'hotline' in globalThis, undefined, { timeout: 10_000 });
-    return new BrowserClients(context, tab, profile);
+    const browser = await HeadlessTab.open(url);
+    await browser.tab.waitForFunction(() => 'hotline' in globalThis, undefined, { timeout: 10_000 });
+    return new BrowserClients(browser);
   }
 
   /** Connects `perTransport` clients on each transport to `path` (the page's origin), all on `topic`. */
@@ -105,7 +88,6 @@ export class BrowserClients {
   }
 
   async close(): Promise<void> {
-    await this.context.close();
-    rmSync(this.profile, { recursive: true, force: true });
+    await this.browser.close();
   }
 }

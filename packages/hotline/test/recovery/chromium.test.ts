@@ -1,11 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
+import { HeadlessTab, chromiumMissing } from '../support/chromium.js';
 
 import { Server } from '../../src/server/server.js';
 import { enableHttpTransports, type HttpTransports } from '../../src/transports/http-transports.js';
@@ -13,7 +13,6 @@ import type { Peer } from '../../src/types.js';
 
 /** The browser bundle recovers over WebSocket: headless Chromium, the page importing /hotline.js. */
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>hotline</title>
@@ -36,12 +35,11 @@ interface Seen {
   recoveries: Array<{ topic: string; recovered: boolean; offset: number; missed: number | null }>;
 }
 
-describe('recovery from headless Chromium', { skip: !existsSync(CHROMIUM) && `no Chromium at ${CHROMIUM}` }, () => {
+describe('recovery from headless Chromium', { skip: chromiumMissing() }, () => {
   let server: Server;
   let transports: HttpTransports;
-  let context: BrowserContext;
+  let browser: HeadlessTab | undefined;
   let tab: Page;
-  let profile: string;
   const peers: Peer[] = [];
 
   before(async () => {
@@ -56,21 +54,14 @@ describe('recovery from headless Chromium', { skip: !existsSync(CHROMIUM) && `no
     });
     transports = enableHttpTransports(server);
     const address = await server.listen(0, '127.0.0.1', page);
-    profile = mkdtempSync(join(tmpdir(), 'hotline-chromium-'));
-    context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
-    tab = context.pages()[0] ?? (await context.newPage());
-    await tab.goto(`http://127.0.0.1:${address.port}/`);
+    browser = await HeadlessTab.open(`http://127.0.0.1:${address.port}/`);
+    tab = browser.tab;
   });
 
   after(async () => {
-    await context?.close();
+    await browser?.close();
     transports?.close();
     await server?.close({ timeout: 200 });
-    if (profile) rmSync(profile, { recursive: true, force: true });
   });
 
   const seen = () => tab.evaluate(() => (globalThis as unknown as { seen: Seen }).seen);
