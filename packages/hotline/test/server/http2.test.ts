@@ -9,6 +9,8 @@ import { WebSocket } from '../../src/client/websocket.js';
 import { type DecodedFrame, decodeFrames } from '../support/bytes.js';
 import { clientFrame, closePayload } from '../support/raw.js';
 import { cert, key } from '../support/tls.js';
+import { SharedDirectory } from '../support/shared-directory.js';
+import { enableHttpTransports } from '../../src/transports/http-transports.js';
 
 /**
  * WebSocket over HTTP/2 (RFC 8441), server side, with node:http2's client sending the
@@ -389,6 +391,38 @@ describe('HTTP/2 options', () => {
     await goaway;
     await closed;
     session.destroy();
+  });
+
+  it('forwards an HTTP session\'s requests that arrive over HTTP/2 to the node that owns it, over HTTP/1.1', async () => {
+    const directory = new SharedDirectory();
+    const owner = new Server({ engine: directory.engine() });
+    const front = new Server({ engine: directory.engine() });
+    for (const server of [owner, front]) server.route('/r', { message: (peer: Peer, data: Buffer, isBinary: boolean) => void peer.send(data, isBinary) });
+    const ownerTransports = enableHttpTransports(owner, { hold: 2000 });
+    const frontTransports = enableHttpTransports(front, { hold: 2000 });
+    const ownerAddress = await owner.listen(0, '127.0.0.1');
+    directory.urls.set(owner.topics.instanceId, `http://127.0.0.1:${ownerAddress.port}`);
+    const frontAddress = await front.listen({ port: 0, host: '127.0.0.1', tls: { key, cert } });
+    const session = await connectSession(frontAddress.port);
+    try {
+      const opened = await fetch(`http://127.0.0.1:${ownerAddress.port}/r?transport=long-polling`);
+      const handshake = Buffer.from(await opened.arrayBuffer()).toString();
+      const sid = /"sid":"([^"]+)"/.exec(handshake)![1]!;
+      const post = session.request({ ':method': 'POST', ':path': `/r?transport=long-polling&sid=${sid}`, 'content-type': 'text/plain' });
+      post.end('1;t5:hello');
+      const [posted] = (await once(post, 'response')) as [IncomingHttpHeaders];
+      post.resume();
+      assert.equal(posted[':status'], 204);
+      const poll = await get(session, `/r?transport=long-polling&sid=${sid}`);
+      assert.equal(poll.status, 200);
+      assert.match(poll.body, /hello/);
+      assert.ok(directory.lookups >= 1, 'routed through the directory');
+    } finally {
+      session.close();
+      ownerTransports.close();
+      frontTransports.close();
+      await Promise.all([owner.close({ timeout: 100 }), front.close({ timeout: 100 })]);
+    }
   });
 
   it('checks the listen options', async () => {
