@@ -23,6 +23,12 @@ import type { ConnectionOwner } from '../../src/websocket/owner.js';
 import { closed, nextMessage, openClient, record } from '../support/client.js';
 import { cert, key } from '../support/tls.js';
 import { eventually, withTimeout } from '../support/timing.js';
+import { run } from '../cli/run.js';
+import { parseConnect } from '../../src/cli/connect-options.js';
+import { fileURLToPath } from 'node:url';
+
+/** The certificate's file, for `hotline connect --ca`. */
+const CA = fileURLToPath(new URL('../../../test/support/tls/localhost.crt', import.meta.url));
 
 /** What the server side of one WebSocket saw. */
 interface Peer {
@@ -300,5 +306,37 @@ describe('the WebSocket client over HTTP/2, to a server without the extended CON
     assert.match(String(error.message), /SETTINGS_ENABLE_CONNECT_PROTOCOL/);
     assert.equal(close.code, 1006);
     assert.equal(h2.peers.length, 0);
+  });
+});
+
+describe('hotline connect --http2', { timeout: 20_000 }, () => {
+  let h2: H2Server;
+  let refusing: H2Server;
+  before(async () => {
+    [h2, refusing] = await Promise.all([h2Server(true), h2Server(false)]);
+  });
+  after(() => Promise.all([h2.close(), refusing.close()]));
+
+  it('exchanges messages over HTTP/2 with --ca, and with --insecure', async () => {
+    const [trusted, insecure] = await Promise.all([
+      run(['connect', '--http2', '--ca', CA, '-x', 'hi', '-x', 'there', `${h2.url}/echo`]),
+      run(['connect', '--http2', '--insecure', '-x', 'hi', `${h2.url}/echo`]),
+    ]);
+    assert.deepEqual([trusted.stdout, trusted.stderr, trusted.code], ['hi\nthere\n', '', 0]);
+    assert.deepEqual([insecure.stdout, insecure.stderr, insecure.code], ['hi\n', '', 0]);
+    assert.ok(h2.peers.every((peer) => peer.headers[':protocol'] === 'websocket'));
+    assert.equal(h2.peers.length, 2);
+  });
+
+  it('exits 1 naming the missing SETTINGS_ENABLE_CONNECT_PROTOCOL', async () => {
+    const result = await run(['connect', '--http2', '--ca', CA, '-x', 'hi', `${refusing.url}/echo`]);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /SETTINGS_ENABLE_CONNECT_PROTOCOL.*\(HL_ERR_HANDSHAKE_UPGRADE\)\n$/);
+  });
+
+  it('refuses --http2 with --transport, a usage error', () => {
+    assert.throws(() => parseConnect(['--http2', '--transport', 'sse', 'https://127.0.0.1:1/']), /--http2 applies to WebSocket/);
+    const parsed = parseConnect(['--http2', '-k', 'wss://127.0.0.1:1/']);
+    assert.ok(!parsed.help && !parsed.transport && parsed.options.http2 === true && parsed.options.tls?.rejectUnauthorized === false);
   });
 });
