@@ -13,6 +13,7 @@ import { WebSocket } from '../../src/client/websocket.js';
 import type { CloseEvent, ErrorEvent } from '../../src/client/events.js';
 import { Http2StreamReset } from '../../src/client/http2-connect.js';
 import { streamSocketOf } from '../../src/http2/stream-socket.js';
+import { Server } from '../../src/server/server.js';
 import { Side } from '../../src/protocol/side.js';
 import { parseExtensions } from '../../src/protocol/extensions.js';
 import { negotiateServer } from '../../src/protocol/permessage-deflate.js';
@@ -227,7 +228,7 @@ describe('the WebSocket client over HTTP/2 (RFC 8441)', { timeout: 20_000 }, () 
     const seen = record(ws);
     const { error, close } = await failureOf(ws);
     assert.ok(error instanceof Http2StreamReset);
-    assert.equal(error.code, 'HL_ERR_SOCKET');
+    assert.equal(error.code, 'HL_ERR_STREAM_RESET');
     assert.equal(error.http2ErrorCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
     assert.deepEqual([close.code, close.wasClean], [1006, false]);
     assert.deepEqual(seen.map((e) => e.type), ['open', 'error', 'close']);
@@ -236,8 +237,10 @@ describe('the WebSocket client over HTTP/2 (RFC 8441)', { timeout: 20_000 }, () 
   it('ends every WebSocket on a connection the server drops', async () => {
     const first = await openClient(`${h2.url}/echo`, [], TRUSTED);
     const second = new WebSocket(`${h2.url}/lose-connection`, [], TRUSTED);
-    const [a, b] = await Promise.all([closed(first), closed(second)]);
-    assert.deepEqual([a.code, a.wasClean, b.code], [1006, false, 1006]);
+    const lost = failureOf(first);
+    const [a, b] = await Promise.all([lost, failureOf(second)]);
+    assert.deepEqual([a.close.code, a.close.wasClean, b.close.code], [1006, false, 1006]);
+    assert.equal(a.error.code, 'HL_ERR_STREAM_RESET');
   });
 
   it('multiplexes two WebSockets on one TLS connection, and closes it after the last', async () => {
@@ -306,6 +309,88 @@ describe('the WebSocket client over HTTP/2, to a server without the extended CON
     assert.match(String(error.message), /SETTINGS_ENABLE_CONNECT_PROTOCOL/);
     assert.equal(close.code, 1006);
     assert.equal(h2.peers.length, 0);
+  });
+});
+
+describe("the WebSocket client over HTTP/2, against Hotline's server (listen with tls)", { timeout: 20_000 }, () => {
+  let server: Server;
+  let url: string;
+  let connections = 0;
+  const versions: Array<string | undefined> = [];
+
+  before(async () => {
+    server = new Server({ perMessageDeflate: true });
+    server.route('/echo', {
+      upgrade: (request) => void versions.push(request.httpVersion),
+      message: (peer, data, isBinary) => void peer.send(data, isBinary),
+    });
+    server.route('/close-me', { open: (peer) => peer.close(4321, 'server says bye') });
+    const { port } = await server.listen({ port: 0, host: '127.0.0.1', tls: { key, cert } });
+    server.tlsServer!.on('secureConnection', () => (connections += 1));
+    url = `wss://127.0.0.1:${port}`;
+  });
+  after(() => server.close());
+
+  it('opens over HTTP/2 (the upgrade hook sees 2.0) and carries text, binary and 1 MiB', async () => {
+    const ws = await openClient(`${url}/echo`, [], TRUSTED);
+    assert.equal(versions.at(-1), '2.0');
+    ws.binaryType = 'nodebuffer';
+    ws.send('héllo');
+    assert.equal(await nextMessage(ws), 'héllo');
+    const big = Buffer.alloc(1024 * 1024, 7);
+    ws.send(big);
+    assert.ok(((await nextMessage(ws, 5000)) as Buffer).equals(big));
+    ws.close(4000, 'bye');
+    const event = await closed(ws);
+    assert.deepEqual([event.code, event.wasClean], [4000, true]);
+  });
+
+  it("closes with the server's code and reason", async () => {
+    const event = await closed(new WebSocket(`${url}/close-me`, [], TRUSTED));
+    assert.deepEqual([event.code, event.reason, event.wasClean], [4321, 'server says bye', true]);
+  });
+
+  it('multiplexes two WebSockets on one TLS connection', async () => {
+    const before = connections;
+    const [one, two] = await Promise.all([openClient(`${url}/echo`, [], TRUSTED), openClient(`${url}/echo`, [], TRUSTED)]);
+    assert.equal(connections - before, 1);
+    one.send('one');
+    two.send('two');
+    assert.deepEqual(await Promise.all([nextMessage(one), nextMessage(two)]), ['one', 'two']);
+    one.close();
+    two.close();
+    await Promise.all([closed(one), closed(two)]);
+  });
+
+  it('negotiates permessage-deflate', async () => {
+    const ws = await openClient(`${url}/echo`, [], { ...TRUSTED, perMessageDeflate: true });
+    assert.match(ws.extensions, /^permessage-deflate/);
+    const text = 'compress me '.repeat(1000);
+    ws.send(text);
+    assert.equal(await nextMessage(ws), text);
+    ws.close();
+    await closed(ws);
+  });
+
+  it('fails with the status of a refused CONNECT (404 on no route)', async () => {
+    const { error, close } = await failureOf(new WebSocket(`${url}/nowhere`, [], TRUSTED));
+    assert.deepEqual([error.code, error.status, close.code], ['HL_ERR_HANDSHAKE_STATUS', 404, 1006]);
+  });
+
+  it('fails with HL_ERR_HANDSHAKE_UPGRADE when the server has webSocketOverHttp2: false', async () => {
+    const plain = new Server({ webSocketOverHttp2: false });
+    plain.route('/echo', { message: (peer, data, isBinary) => void peer.send(data, isBinary) });
+    const { port } = await plain.listen({ port: 0, host: '127.0.0.1', tls: { key, cert } });
+    try {
+      const { error } = await failureOf(new WebSocket(`wss://127.0.0.1:${port}/echo`, [], TRUSTED));
+      assert.equal(error.code, 'HL_ERR_HANDSHAKE_UPGRADE');
+      // The same server over HTTP/1.1 still opens.
+      const ws = await openClient(`wss://127.0.0.1:${port}/echo`, [], { tls: { ca: cert } });
+      ws.close();
+      await closed(ws);
+    } finally {
+      await plain.close();
+    }
   });
 });
 
