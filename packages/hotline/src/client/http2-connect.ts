@@ -122,7 +122,7 @@ export class ExtendedConnect {
     }
     this.cancelWait = waitForSettings(this.lease.session, (error) => {
       this.cancelWait = null;
-      if (error !== null) this.fail(socketError(error));
+      if (error !== null) this.fail(noHttp2(error, url) ?? socketError(error));
       else this.sendConnect();
     });
   }
@@ -232,6 +232,24 @@ export class Http2StreamReset extends HotlineError {
     super('HL_ERR_STREAM_RESET', `the WebSocket's HTTP/2 stream was reset ${when} (${http2ErrorName(http2ErrorCode)})`, cause === null ? undefined : { cause });
     this.http2ErrorCode = http2ErrorCode;
   }
+}
+
+/**
+ * A connection that failed before the server's SETTINGS because the server does not speak
+ * HTTP/2 at all: over TLS it refused ALPN "h2" (RFC 7301 §3.2, the no_application_protocol
+ * alert); in cleartext, what came back was no HTTP/2 (an HTTP/1.1 server answering the
+ * connection preface, RFC 9113 §3.4). The same answer as a server without the extended
+ * CONNECT: this server cannot carry a WebSocket over HTTP/2.
+ */
+function noHttp2(error: Error, url: URL): HandshakeError | null {
+  const code = (error as { code?: string }).code;
+  if (code === 'ERR_SSL_TLSV1_ALERT_NO_APPLICATION_PROTOCOL') {
+    return new HandshakeError('HL_ERR_HANDSHAKE_UPGRADE', 0, 'the server does not speak HTTP/2 (it refused ALPN "h2", RFC 9113 §3.2)');
+  }
+  if (code === 'ERR_HTTP2_ERROR' && url.protocol === 'ws:') {
+    return new HandshakeError('HL_ERR_HANDSHAKE_UPGRADE', 0, 'the server does not speak cleartext HTTP/2 (it did not answer the connection preface, RFC 9113 §3.3)');
+  }
+  return null;
 }
 
 function socketError(error: unknown): HotlineError {

@@ -49,6 +49,7 @@ const echoOwner: ConnectionOwner<Peer> = {
 };
 
 const sweep = new Sweep(250);
+const silentStreams: ServerHttp2Stream[] = [];
 
 interface H2Server {
   server: Http2SecureServer;
@@ -67,6 +68,8 @@ function onStream(this: H2Server, stream: ServerHttp2Stream, headers: IncomingHt
   }
   if (path === '/missing') return void stream.respond({ ':status': 404 }, { endStream: true });
   if (path === '/bad') return void stream.respond({ ':status': 400 }, { endStream: true });
+  // Never answers: the client's handshake deadline ends it.
+  if (path === '/silent') return void silentStreams.push(stream);
   const answer: Record<string, string | number> = { ':status': 200 };
   const offered = headers['sec-websocket-protocol'];
   if (path === '/protocol' && typeof offered === 'string') answer['sec-websocket-protocol'] = offered.split(',').at(-1)!.trim();
@@ -102,8 +105,10 @@ function onStream(this: H2Server, stream: ServerHttp2Stream, headers: IncomingHt
   if (path === '/lose-connection') stream.session?.destroy();
 }
 
-async function h2Server(enableConnectProtocol: boolean): Promise<H2Server> {
-  const server = http2.createSecureServer({ key, cert, settings: { enableConnectProtocol } });
+async function h2Server(enableConnectProtocol: boolean, secure = true): Promise<H2Server> {
+  const settings = { enableConnectProtocol };
+  // Cleartext (h2c, prior knowledge) for ws:// URLs; both kinds emit the same events.
+  const server = (secure ? http2.createSecureServer({ key, cert, settings }) : http2.createServer({ settings })) as Http2SecureServer;
   const state: H2Server = {
     server,
     url: '',
@@ -114,10 +119,10 @@ async function h2Server(enableConnectProtocol: boolean): Promise<H2Server> {
       server.close(() => resolve());
     }),
   };
-  server.on('secureConnection', () => (state.connections += 1));
+  server.on(secure ? 'secureConnection' : 'connection', () => (state.connections += 1));
   server.on('stream', onStream.bind(state));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  state.url = `wss://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  state.url = `${secure ? 'wss' : 'ws'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   return state;
 }
 
@@ -288,10 +293,44 @@ describe('the WebSocket client over HTTP/2 (RFC 8441)', { timeout: 20_000 }, () 
     await closed(ws);
   });
 
+  it('fails with HL_ERR_HANDSHAKE_TIMEOUT when the CONNECT is never answered, and resets the stream', async () => {
+    const ws = new WebSocket(`${h2.url}/silent`, [], { ...TRUSTED, handshakeTimeout: 100 });
+    const { error, close } = await failureOf(ws);
+    assert.deepEqual([error.code, close.code], ['HL_ERR_HANDSHAKE_TIMEOUT', 1006]);
+    await eventually(() => silentStreams.at(-1)?.rstCode === http2.constants.NGHTTP2_CANCEL, 2000, 'the stream to be reset (CANCEL)');
+  });
+
+  it('closing while connecting over HTTP/2 fails the connection, and resets the stream', async () => {
+    const ws = new WebSocket(`${h2.url}/silent`, [], TRUSTED);
+    const count = silentStreams.length;
+    await eventually(() => silentStreams.length > count, 2000, 'the CONNECT to arrive');
+    ws.close();
+    const { error, close } = await failureOf(ws);
+    assert.deepEqual([error.code, close.code], ['HL_ERR_INVALID_STATE', 1006]);
+    await eventually(() => silentStreams.at(-1)!.rstCode === http2.constants.NGHTTP2_CANCEL, 2000, 'the stream to be reset (CANCEL)');
+  });
+
   it('refuses headers that HTTP/2 forbids when the WebSocket is made', () => {
     assert.throws(() => new WebSocket(`${h2.url}/echo`, [], { ...TRUSTED, headers: { Connection: 'keep-alive' } }), { code: 'HL_ERR_INVALID_ARGUMENT' });
     assert.throws(() => new WebSocket(`${h2.url}/echo`, [], { ...TRUSTED, headers: { ':path': '/x' } }), { code: 'HL_ERR_INVALID_ARGUMENT' });
     assert.throws(() => new WebSocket(`${h2.url}/echo`, [], { http2: { sesion: null } as never }), { code: 'HL_ERR_INVALID_ARGUMENT' });
+  });
+});
+
+describe('the WebSocket client over cleartext HTTP/2 (ws://, prior knowledge)', { timeout: 10_000 }, () => {
+  let h2c: H2Server;
+  before(async () => {
+    h2c = await h2Server(true, false);
+  });
+  after(() => h2c.close());
+
+  it('opens with :scheme http and echoes', async () => {
+    const ws = await openClient(`${h2c.url}/echo`, [], { http2: true });
+    assert.equal(h2c.peers.at(-1)!.headers[':scheme'], 'http');
+    ws.send('clear');
+    assert.equal(await nextMessage(ws), 'clear');
+    ws.close();
+    assert.equal((await closed(ws)).wasClean, true);
   });
 });
 
@@ -390,6 +429,27 @@ describe("the WebSocket client over HTTP/2, against Hotline's server (listen wit
       await closed(ws);
     } finally {
       await plain.close();
+    }
+  });
+
+  it('fails with HL_ERR_HANDSHAKE_UPGRADE on a server without HTTP/2: ALPN h2 refused, or cleartext HTTP/1.1', async () => {
+    const https1 = new Server();
+    const plain = new Server();
+    const [secure, clear] = await Promise.all([
+      https1.listen({ port: 0, host: '127.0.0.1', tls: { key, cert }, http2: false }),
+      plain.listen(0, '127.0.0.1'),
+    ]);
+    try {
+      const [overTls, cleartext] = await Promise.all([
+        failureOf(new WebSocket(`wss://127.0.0.1:${secure.port}/echo`, [], TRUSTED)),
+        failureOf(new WebSocket(`ws://127.0.0.1:${clear.port}/echo`, [], { http2: true })),
+      ]);
+      assert.equal(overTls.error.code, 'HL_ERR_HANDSHAKE_UPGRADE');
+      assert.match(String(overTls.error.message), /ALPN/);
+      assert.equal(cleartext.error.code, 'HL_ERR_HANDSHAKE_UPGRADE');
+      assert.match(String(cleartext.error.message), /cleartext HTTP\/2/);
+    } finally {
+      await Promise.all([https1.close(), plain.close()]);
     }
   });
 });
