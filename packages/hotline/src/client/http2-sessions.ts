@@ -38,10 +38,13 @@ interface Tracked {
   settingsReceived: boolean;
 }
 
-/** Pools per `tls` options object: one for the WebSockets given none. */
+/** Pools per `tls` options object. */
 const pools = new WeakMap<object, Map<string, Entry>>();
-const untlsPool = new Map<string, Entry>();
+/** The pool of the WebSockets given no `tls` options. */
+const defaultPool = new Map<string, Entry>();
 const tracked = new WeakMap<ClientHttp2Session, Tracked>();
+/** Each session this module opened, to its pool entry. */
+const entries = new WeakMap<ClientHttp2Session, Entry>();
 
 /**
  * A lease on the session for `origin` (`https://host:port` or `http://host:port`): the one
@@ -52,7 +55,7 @@ export function acquireSession(origin: string, tls: RequestOptions | undefined, 
     track(given);
     return new Lease({ session: given, key: '', pool: new Map(), owned: false, users: 1 });
   }
-  const pool = tls === undefined ? untlsPool : poolFor(tls);
+  const pool = tls === undefined ? defaultPool : poolFor(tls);
   let entry = pool.get(origin);
   if (entry === undefined || entry.session.closed || entry.session.destroyed) {
     const session = http2.connect(origin, sessionOptions(tls));
@@ -69,8 +72,6 @@ export function acquireSession(origin: string, tls: RequestOptions | undefined, 
   entry.users += 1;
   return new Lease(entry);
 }
-
-const entries = new WeakMap<ClientHttp2Session, Entry>();
 
 function forgetSession(this: ClientHttp2Session): void {
   const entry = entries.get(this);
