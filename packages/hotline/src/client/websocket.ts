@@ -3,7 +3,7 @@ import https from 'node:https';
 import type { ClientHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { CloseCode, HandshakeError, HotlineError } from '../errors.js';
-import { isToken, generateKey, requestHeaders, validateResponse } from '../protocol/handshake.js';
+import { type ValidatedResponse, isToken, generateKey, requestHeaders, validateResponse } from '../protocol/handshake.js';
 import { Side } from '../protocol/side.js';
 import { isApplicationCloseCode } from '../protocol/close-code.js';
 import { ReadyState } from '../protocol/ready-state.js';
@@ -21,13 +21,11 @@ import {
   resolveDeflateOptions,
 } from '../protocol/permessage-deflate.js';
 import { CloseEvent, ErrorEvent } from './events.js';
-import { type WebSocketOptions, resolveClientOptions } from './options.js';
+import { type ResolvedClientOptions, type WebSocketOptions, resolveClientOptions } from './options.js';
 import { toControlPayload } from '../websocket/payload.js';
 import type { StreamSocket } from '../websocket/stream-socket.js';
 import { streamSocketOf } from '../http2/stream-socket.js';
-import type { ValidatedResponse } from '../protocol/handshake.js';
 import { ExtendedConnect, type ExtendedConnectTarget, Http2StreamReset } from './http2-connect.js';
-import { type ResolvedClientOptions } from './options.js';
 import type { Payload } from '../types.js';
 
 export type { WebSocketOptions } from './options.js';
@@ -387,7 +385,12 @@ export class WebSocket extends EventTarget implements ExtendedConnectTarget {
    * §5), then `socket` becomes the shell's transport.
    */
   private open(socket: StreamSocket, head: Buffer, validated: ValidatedResponse, status: number): void {
-    const options = this.resolved!;
+    const options = this.resolved;
+    // The connection already failed (a deadline, close() while connecting): too late.
+    if (options === null) {
+      socket.destroy();
+      return;
+    }
     const negotiation = this.negotiation;
     this.resolved = null;
     this.negotiation = undefined;
@@ -464,6 +467,8 @@ export class WebSocket extends EventTarget implements ExtendedConnectTarget {
   private fail(error: unknown): void {
     if (this.failed || this.closedReported) return;
     this.failed = true;
+    this.resolved = null;
+    this.negotiation = undefined;
     const request = this.request;
     this.endHandshake();
     request?.destroy();
