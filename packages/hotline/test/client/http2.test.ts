@@ -36,11 +36,14 @@ interface Peer {
   path: string;
   headers: IncomingHttpHeaders;
   shell: WebSocketShell<Peer>;
+  session: import('node:http2').ServerHttp2Session;
   closedWith?: { code: number; reason: string; wasClean: boolean };
 }
 
 const echoOwner: ConnectionOwner<Peer> = {
   message(peer, data, isBinary) {
+    // RFC 9113 §6.8: a graceful GOAWAY; the streams already open go on (this echo too).
+    if (peer.path === '/goaway' && data.toString() === 'goaway') peer.session.goaway(http2.constants.NGHTTP2_NO_ERROR);
     peer.shell.send(data, isBinary);
   },
   close(peer, code, reason, wasClean) {
@@ -77,7 +80,7 @@ function onStream(this: H2Server, stream: ServerHttp2Stream, headers: IncomingHt
   const negotiated = typeof headers['sec-websocket-extensions'] === 'string' ? negotiateServer(parseExtensions(headers['sec-websocket-extensions'])) : null;
   if (negotiated !== null) answer['sec-websocket-extensions'] = negotiated.response;
   stream.respond(answer);
-  const peer = { path, headers } as Peer;
+  const peer = { path, headers, session: stream.session! } as Peer;
   peer.shell = new WebSocketShell(streamSocketOf(stream), echoOwner, peer, sweep, {
     side: Side.SERVER,
     maxPayload: 4 * 1024 * 1024,
@@ -266,6 +269,23 @@ describe('the WebSocket client over HTTP/2 (RFC 8441)', { timeout: 20_000 }, () 
     await eventually(() => h2.peers.some((p) => p.closedWith?.reason === 'second'), 2000, 'the server to see the close');
     assert.equal(h2.peers.find((p) => p.closedWith?.reason === 'second')!.closedWith!.code, 4002);
     await withTimeout(sessionsClosed, 2000, 'the client to close its HTTP/2 connection after the last WebSocket');
+  });
+
+  it('after a graceful GOAWAY, keeps the WebSockets open and opens new ones on a new connection', async () => {
+    const before = h2.connections;
+    const old = await openClient(`${h2.url}/goaway`, [], TRUSTED);
+    // The echo comes after the GOAWAY on the wire: once it is here, the client has seen it.
+    old.send('goaway');
+    assert.equal(await nextMessage(old), 'goaway');
+    const fresh = await openClient(`${h2.url}/echo`, [], TRUSTED);
+    assert.equal(h2.connections - before, 2);
+    old.send('still open');
+    fresh.send('fresh');
+    assert.deepEqual(await Promise.all([nextMessage(old), nextMessage(fresh)]), ['still open', 'fresh']);
+    old.close();
+    fresh.close();
+    const events = await Promise.all([closed(old), closed(fresh)]);
+    assert.deepEqual(events.map((e) => e.wasClean), [true, true]);
   });
 
   it('opens on a session the application gives, and leaves it open', async () => {
