@@ -222,14 +222,14 @@ export class ExtendedConnect {
 /**
  * The WebSocket's stream was reset (RST_STREAM, RFC 9113 §6.4) or its connection went
  * (GOAWAY, a failure): the close is 1006 (RFC 6455 §7.1.5, no Close frame came) and this
- * error, `HL_ERR_STREAM_RESET` as on the server's side, names the HTTP/2 error code
+ * error, `HL_ERR_SOCKET` as a lost TCP connection's, names the HTTP/2 error code
  * (`http2ErrorCode`, RFC 9113 §7: 0x8 CANCEL, 0x2 INTERNAL_ERROR, ...).
  */
 export class Http2StreamReset extends HotlineError {
   readonly http2ErrorCode: number;
 
   constructor(http2ErrorCode: number, when: string, cause: Error | null) {
-    super('HL_ERR_STREAM_RESET', `the WebSocket's HTTP/2 stream was reset ${when} (${http2ErrorName(http2ErrorCode)})`, cause === null ? undefined : { cause });
+    super('HL_ERR_SOCKET', `the WebSocket's HTTP/2 stream was reset ${when} (${http2ErrorName(http2ErrorCode)})`, cause === null ? undefined : { cause });
     this.http2ErrorCode = http2ErrorCode;
   }
 }

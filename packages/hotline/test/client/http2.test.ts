@@ -236,7 +236,7 @@ describe('the WebSocket client over HTTP/2 (RFC 8441)', { timeout: 20_000 }, () 
     const seen = record(ws);
     const { error, close } = await failureOf(ws);
     assert.ok(error instanceof Http2StreamReset);
-    assert.equal(error.code, 'HL_ERR_STREAM_RESET');
+    assert.equal(error.code, 'HL_ERR_SOCKET');
     assert.equal(error.http2ErrorCode, http2.constants.NGHTTP2_INTERNAL_ERROR);
     assert.deepEqual([close.code, close.wasClean], [1006, false]);
     assert.deepEqual(seen.map((e) => e.type), ['open', 'error', 'close']);
@@ -248,7 +248,8 @@ describe('the WebSocket client over HTTP/2 (RFC 8441)', { timeout: 20_000 }, () 
     const lost = failureOf(first);
     const [a, b] = await Promise.all([lost, failureOf(second)]);
     assert.deepEqual([a.close.code, a.close.wasClean, b.close.code], [1006, false, 1006]);
-    assert.equal(a.error.code, 'HL_ERR_STREAM_RESET');
+    assert.equal(a.error.code, 'HL_ERR_SOCKET');
+    assert.ok(a.error instanceof Http2StreamReset);
   });
 
   it('multiplexes two WebSockets on one TLS connection, and closes it after the last', async () => {
