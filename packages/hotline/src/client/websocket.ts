@@ -25,7 +25,7 @@ import { type ResolvedClientOptions, type WebSocketOptions, resolveClientOptions
 import { toControlPayload } from '../websocket/payload.js';
 import type { StreamSocket } from '../websocket/stream-socket.js';
 import { streamSocketOf } from '../http2/stream-socket.js';
-import { ExtendedConnect, type ExtendedConnectTarget, Http2StreamReset } from './http2-connect.js';
+import { ExtendedConnect, Http2StreamReset } from './http2-connect.js';
 import type { Payload } from '../types.js';
 
 export type { WebSocketOptions } from './options.js';
@@ -75,7 +75,7 @@ function domException(message: string, name: 'SyntaxError' | 'InvalidStateError'
 
 type Handler<E extends Event> = ((this: WebSocket, event: E) => unknown) | null;
 
-export class WebSocket extends EventTarget implements ExtendedConnectTarget {
+export class WebSocket extends EventTarget {
   static readonly CONNECTING = ReadyState.CONNECTING;
   static readonly OPEN = ReadyState.OPEN;
   static readonly CLOSING = ReadyState.CLOSING;
@@ -316,6 +316,8 @@ export class WebSocket extends EventTarget implements ExtendedConnectTarget {
           tls: options.tls,
           session: options.http2 === true ? undefined : options.http2.session,
         },
+        // The WebSocket is the handshake's target (http2Opened, http2Failed: internal, so
+        // not declared as an `implements` that the published declarations would lack).
         this,
       );
       return;
