@@ -70,11 +70,17 @@ export class Http1Opening implements Opening {
     refuseConnection(this.socket, error);
   }
 
+  private guarded = false;
+
   guard(): void {
-    if (!this.socket.listeners('error').includes(destroyOnError)) this.socket.on('error', destroyOnError);
+    if (this.guarded) return;
+    this.guarded = true;
+    this.socket.on('error', destroyOnError);
   }
 
   unguard(): void {
+    if (!this.guarded) return;
+    this.guarded = false;
     this.socket.off('error', destroyOnError);
   }
 }
