@@ -49,9 +49,13 @@ Options:
       --interval MS        ms between polls (polling, interval-polling; default the
                            server's)
       --deflate            offer permessage-deflate (WebSocket)
+      --http2              open the WebSocket over HTTP/2 (RFC 8441: wss:// with ALPN
+                           h2, ws:// as cleartext HTTP/2); fails if the server does
+                           not accept WebSockets over HTTP/2
       --ca FILE            trust the CA certificate(s) in FILE (PEM) for wss:// and
                            https://, e.g. a self-signed certificate
-      --no-check           do not verify the server's certificate (wss://, https://)
+  -k, --insecure, --no-check
+                           do not verify the server's certificate (wss://, https://)
       --no-color           no colours (also: the NO_COLOR environment variable)
   -h, --help               show this help
 
@@ -73,6 +77,7 @@ Examples:
   hotline connect -x hello -x '{"op":"ping"}' ws://127.0.0.1:9001/
   printf 'one\\ntwo\\n' | hotline connect --transport interval-polling http://127.0.0.1:9001/
   hotline connect --ca cert.pem wss://127.0.0.1:9443/
+  hotline connect --http2 --ca cert.pem wss://127.0.0.1:9443/
 `;
 
 export const ECHO_USAGE = `Usage: hotline echo --port N [options]
