@@ -1,0 +1,314 @@
+/**
+ * Bad input over HTTP/2 (RFC 9113, RFC 8441), sent frame by frame by a raw client: every
+ * malformed or hostile exchange gets its precise answer (a status, a RST_STREAM code, a
+ * GOAWAY code), the `close` hook runs once with 1006 when a stream is cut under a
+ * WebSocket, and after each case another stream on the same connection (where it lives
+ * on) and another connection are still served.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server } from '../../src/server/server.js';
+import type { Peer } from '../../src/types.js';
+import { decodeFrames, type DecodedFrame } from '../support/bytes.js';
+import { clientFrame, closePayload } from '../support/raw.js';
+import { Recorder } from '../support/server.js';
+import { cert, key } from '../support/tls.js';
+import { eventually } from '../support/timing.js';
+import {
+  ErrorCode,
+  FrameType,
+  H2Client,
+  Setting,
+  dataFrame,
+  errorCodeOf,
+  headersFrame,
+  rstStreamFrame,
+  settingsFrame,
+  webSocketConnect,
+} from '../support/h2-frames.js';
+
+interface Tagged {
+  readonly tag: string;
+}
+
+/** The server's own bound on what one peer may have waiting (kept small: a test fills it). */
+const MAX_BUFFERED = 256 * 1024;
+const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+
+const recorder = new Recorder();
+const sendResults: string[] = [];
+let server: Server;
+let port = 0;
+
+before(async () => {
+  server = new Server({ maxBufferedAmount: MAX_BUFFERED });
+  const upgrade = (request: { query: URLSearchParams }) => ({ data: { tag: request.query.get('case') ?? '' } });
+  server.route(
+    '/ws',
+    recorder.echo<Tagged>({
+      upgrade,
+      message(peer, data) {
+        if (data.toString() === 'close-me') peer.close(1000, 'asked');
+      },
+    }),
+  );
+  // Pushes far more than the peer's flow-control window lets through.
+  server.route(
+    '/flood',
+    recorder.handler<Tagged>({
+      upgrade,
+      open(peer) {
+        for (let i = 0; i < 64; i++) sendResults.push(peer.send(CHUNK, true));
+      },
+    }),
+  );
+  const address = await server.listen({ port: 0, host: '127.0.0.1', tls: { key, cert } });
+  port = address.port;
+});
+
+after(async () => {
+  await server.close({ timeout: 500 });
+});
+
+/** Opens a WebSocket on a new stream (RFC 8441 §5) and waits for its 200. */
+async function openWebSocket(client: H2Client, tag: string, path = '/ws'): Promise<number> {
+  const id = client.streamId();
+  client.write(headersFrame(id, webSocketConnect(port, `${path}?case=${tag}`)));
+  const answer = await client.answer(id);
+  assert.equal(answer.status, 200, `extended CONNECT on ${path}: ${JSON.stringify(answer)}`);
+  return id;
+}
+
+/** The WebSocket frames the server sent on a stream, once `count` of them are complete. */
+async function serverFrames(client: H2Client, id: number, count: number): Promise<DecodedFrame[]> {
+  let frames: DecodedFrame[] = [];
+  await eventually(
+    () => {
+      try {
+        frames = decodeFrames(client.dataOf(id));
+      } catch {
+        return false; // a frame cut across DATA frames: more to come
+      }
+      return frames.length >= count;
+    },
+    3000,
+    `${count} WebSocket frame(s) on stream ${id}`,
+  );
+  return frames;
+}
+
+/** A text message echoed on a new WebSocket stream of `client`. */
+async function assertEchoOn(client: H2Client, tag: string): Promise<void> {
+  const id = await openWebSocket(client, tag);
+  client.write(dataFrame(id, clientFrame({ opcode: 0x1, payload: `still here: ${tag}` })));
+  const [echoed] = await serverFrames(client, id, 1);
+  assert.equal(echoed!.payload.toString(), `still here: ${tag}`);
+}
+
+/** Another stream on the same connection (unless it is gone) and another connection are served. */
+async function assertStillServes(client: H2Client | null, tag: string): Promise<void> {
+  if (client !== null) await assertEchoOn(client, `${tag}-same-connection`);
+  const fresh = await H2Client.connect(port);
+  try {
+    await assertEchoOn(fresh, `${tag}-new-connection`);
+  } finally {
+    fresh.close();
+  }
+}
+
+function peersTagged(tag: string): Array<Peer<Tagged>> {
+  return recorder.of('open').map((e) => e.peer as Peer<Tagged>).filter((peer) => peer.data.tag === tag);
+}
+
+function closesTagged(tag: string): Array<{ code: number }> {
+  return recorder.of('close').filter((e) => (e.peer as Peer<Tagged>).data.tag === tag);
+}
+
+describe('HTTP/2: malformed and refused extended CONNECTs', { timeout: 20_000 }, () => {
+  let client: H2Client;
+  before(async () => {
+    client = await H2Client.connect(port);
+  });
+  after(() => client.close());
+
+  it('advertises SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (RFC 8441 §3)', () => {
+    assert.equal(client.serverSettings.get(Setting.ENABLE_CONNECT_PROTOCOL), 1);
+  });
+
+  it('answers a CONNECT with :path and :scheme but no :protocol as malformed (RFC 9113 §8.5: RST_STREAM PROTOCOL_ERROR or 400)', async () => {
+    const id = client.streamId();
+    client.write(headersFrame(id, [[':method', 'CONNECT'], [':scheme', 'https'], [':path', '/ws'], [':authority', `127.0.0.1:${port}`], ['sec-websocket-version', '13']]));
+    const answer = await client.answer(id);
+    assert.ok(answer.reset === ErrorCode.PROTOCOL_ERROR || answer.status === 400, JSON.stringify(answer));
+    await assertStillServes(client, 'connect-no-protocol');
+  });
+
+  it('refuses a :protocol it does not speak ("chat") with 400 or 501, never 200', async () => {
+    const id = client.streamId();
+    client.write(headersFrame(id, [[':method', 'CONNECT'], [':protocol', 'chat'], [':scheme', 'https'], [':path', '/ws'], [':authority', `127.0.0.1:${port}`], ['sec-websocket-version', '13']]));
+    const answer = await client.answer(id);
+    assert.ok(answer.status === 400 || answer.status === 501, JSON.stringify(answer));
+    await assertStillServes(client, 'unknown-protocol');
+  });
+
+  for (const [name, extra] of [
+    ['no sec-websocket-version', []],
+    ['sec-websocket-version: 8', [['sec-websocket-version', '8']]],
+  ] as const) {
+    it(`refuses :protocol websocket with ${name}: 426 with sec-websocket-version: 13 (RFC 6455 §4.4) or 400`, async () => {
+      const id = client.streamId();
+      client.write(headersFrame(id, webSocketConnect(port, '/ws', extra)));
+      const answer = await client.answer(id);
+      assert.ok(answer.status === 426 || answer.status === 400, JSON.stringify(answer));
+      if (answer.status === 426) assert.equal(answer.headers!.get('sec-websocket-version'), '13');
+      await assertStillServes(client, `version-${name}`);
+    });
+  }
+
+  it('answers an extended CONNECT on a path with no route with 404', async () => {
+    const id = client.streamId();
+    client.write(headersFrame(id, webSocketConnect(port, '/nowhere')));
+    const answer = await client.answer(id);
+    assert.equal(answer.status, 404, JSON.stringify(answer));
+    await assertStillServes(client, 'no-route');
+  });
+});
+
+describe('HTTP/2: a WebSocket stream cut or abused', { timeout: 20_000 }, () => {
+  let client: H2Client;
+  before(async () => {
+    client = await H2Client.connect(port);
+  });
+  after(() => client.close());
+
+  it('ignores or resets DATA sent after the WebSocket closed, and goes on', async () => {
+    const id = await openWebSocket(client, 'data-after-close');
+    client.write(dataFrame(id, clientFrame({ opcode: 0x8, payload: closePayload(1000) })));
+    const frames = await serverFrames(client, id, 1);
+    assert.equal(frames[0]!.opcode, 0x8);
+    assert.equal(frames[0]!.payload.readUInt16BE(0), 1000);
+    assert.deepEqual(closesTagged('data-after-close').map((c) => c.code), [1000]);
+    client.write(dataFrame(id, clientFrame({ opcode: 0x1, payload: 'too late' })));
+    await assertStillServes(client, 'data-after-close');
+    assert.equal(recorder.of('message').filter((e) => (e.peer as Peer<Tagged>).data.tag === 'data-after-close').length, 0, 'nothing after the close reaches `message`');
+    assert.deepEqual(closesTagged('data-after-close').map((c) => c.code), [1000], 'close ran once');
+  });
+
+  it('survives a RST_STREAM sent with the HEADERS, before the 200: no peer left open', async () => {
+    const id = client.streamId();
+    client.write(headersFrame(id, webSocketConnect(port, '/ws?case=rst-before-200')), rstStreamFrame(id, ErrorCode.CANCEL));
+    await assertStillServes(client, 'rst-before-200');
+    const opened = peersTagged('rst-before-200').length;
+    assert.equal(closesTagged('rst-before-200').length, opened, 'every peer that opened closed');
+    for (const c of closesTagged('rst-before-200')) assert.equal(c.code, 1006);
+  });
+
+  for (const [tag, cut] of [
+    ['rst-after-200', async (_id: number) => {}],
+    ['rst-mid-frame', async (id: number) => client.write(dataFrame(id, clientFrame({ opcode: 0x2, payload: Buffer.alloc(1000) }).subarray(0, 100)))],
+    [
+      'rst-during-close',
+      async (id: number) => {
+        // The server starts the close handshake; the client cuts the stream instead of answering.
+        client.write(dataFrame(id, clientFrame({ opcode: 0x1, payload: 'close-me' })));
+        const frames = await serverFrames(client, id, 2);
+        assert.equal(frames[1]!.opcode, 0x8, 'the server sent its Close');
+      },
+    ],
+  ] as const) {
+    it(`closes the peer with 1006, once, on a RST_STREAM ${tag.slice(4).replace(/-/g, ' ')}`, async () => {
+      const id = await openWebSocket(client, tag);
+      await eventually(() => peersTagged(tag).length === 1, 2000, 'the peer to open');
+      await cut(id);
+      client.write(rstStreamFrame(id, ErrorCode.CANCEL));
+      await eventually(() => closesTagged(tag).length > 0, 2000, `the close hook (${tag})`);
+      await assertStillServes(client, tag);
+      assert.deepEqual(closesTagged(tag).map((c) => c.code), [1006]);
+    });
+  }
+});
+
+describe('HTTP/2: floods', { timeout: 20_000 }, () => {
+  it('refuses the streams past its SETTINGS_MAX_CONCURRENT_STREAMS with REFUSED_STREAM (RFC 9113 §5.1.2)', async () => {
+    const client = await H2Client.connect(port);
+    try {
+      const max = client.serverSettings.get(Setting.MAX_CONCURRENT_STREAMS);
+      assert.ok(max !== undefined && max <= 1000, `the server bounds concurrent streams (advertised: ${max})`);
+      const ids = Array.from({ length: max + 1 }, () => client.streamId());
+      client.write(...ids.map((id) => headersFrame(id, webSocketConnect(port, '/ws?case=concurrent'))));
+      const last = await client.answer(ids.at(-1)!);
+      assert.equal(last.reset, ErrorCode.REFUSED_STREAM, JSON.stringify(last));
+      await assertStillServes(null, 'concurrent');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('ends a connection that opens and resets thousands of streams (rapid reset, CVE-2023-44487) with GOAWAY, and serves others', async () => {
+    const client = await H2Client.connect(port);
+    try {
+      const frames: Buffer[] = [];
+      for (let i = 0; i < 5000; i++) {
+        const id = client.streamId();
+        frames.push(headersFrame(id, webSocketConnect(port, '/ws?case=rapid-reset')), rstStreamFrame(id, ErrorCode.CANCEL));
+      }
+      client.write(...frames);
+      const goaway = await client.goaway(5000);
+      assert.notEqual(errorCodeOf(goaway), ErrorCode.NO_ERROR, 'an error code');
+      await client.closed;
+      await assertStillServes(null, 'rapid-reset');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('answers a flood of SETTINGS frames without growing: each acknowledged, or GOAWAY ENHANCE_YOUR_CALM', async () => {
+    const client = await H2Client.connect(port);
+    try {
+      client.write(...Array.from({ length: 10_000 }, () => settingsFrame([[Setting.MAX_FRAME_SIZE, 16384]])));
+      await eventually(
+        () => client.ended || client.frames.some((f) => f.type === FrameType.GOAWAY) || client.frames.filter((f) => f.type === FrameType.SETTINGS && f.flags === 1).length >= 10_001,
+        5000,
+        'the SETTINGS flood to be answered',
+      );
+      const goaway = client.frames.find((f) => f.type === FrameType.GOAWAY);
+      if (goaway !== undefined) assert.equal(errorCodeOf(goaway), ErrorCode.ENHANCE_YOUR_CALM);
+      await assertStillServes(goaway === undefined ? client : null, 'settings-flood');
+    } finally {
+      client.close();
+    }
+  });
+
+  for (const [name, setting, code] of [
+    ['SETTINGS_ENABLE_PUSH = 2', [Setting.ENABLE_PUSH, 2], ErrorCode.PROTOCOL_ERROR],
+    ['SETTINGS_INITIAL_WINDOW_SIZE = 2^31', [Setting.INITIAL_WINDOW_SIZE, 2 ** 31], ErrorCode.FLOW_CONTROL_ERROR],
+    ['SETTINGS_MAX_FRAME_SIZE = 2^24', [Setting.MAX_FRAME_SIZE, 2 ** 24], ErrorCode.PROTOCOL_ERROR],
+  ] as const) {
+    it(`ends the connection on ${name} with GOAWAY (RFC 9113 §6.5.2)`, async () => {
+      const client = await H2Client.connect(port);
+      try {
+        client.write(settingsFrame([setting]));
+        const goaway = await client.goaway();
+        assert.equal(errorCodeOf(goaway), code);
+        await assertStillServes(null, `settings-${setting[0]}`);
+      } finally {
+        client.close();
+      }
+    });
+  }
+
+  it('drops what a peer behind a closed flow-control window cannot take, past maxBufferedAmount', async () => {
+    // INITIAL_WINDOW_SIZE 0 (RFC 9113 §6.9.2) and no WINDOW_UPDATE: the stream never reads.
+    const client = await H2Client.connect(port, { settings: [[Setting.INITIAL_WINDOW_SIZE, 0]], windowUpdates: false });
+    try {
+      await openWebSocket(client, 'window-zero', '/flood');
+      await eventually(() => sendResults.length === 64, 2000, 'the server to send');
+      assert.ok(sendResults.includes('dropped'), `some sends dropped: ${sendResults.join(',')}`);
+      const [peer] = peersTagged('window-zero');
+      assert.ok(peer!.bufferedAmount <= MAX_BUFFERED + CHUNK.length, `bufferedAmount ${peer!.bufferedAmount} stays near ${MAX_BUFFERED}`);
+      await assertStillServes(client, 'window-zero');
+    } finally {
+      client.close();
+    }
+  });
+});
