@@ -13,7 +13,7 @@ import { decodeFrames, type DecodedFrame } from '../support/bytes.js';
 import { clientFrame, closePayload } from '../support/raw.js';
 import { Recorder } from '../support/server.js';
 import { cert, key } from '../support/tls.js';
-import { eventually } from '../support/timing.js';
+import { eventually, withTimeout } from '../support/timing.js';
 import {
   ErrorCode,
   FrameType,
@@ -25,6 +25,7 @@ import {
   rstStreamFrame,
   settingsFrame,
   webSocketConnect,
+  windowUpdateFrame,
 } from '../support/h2-frames.js';
 
 interface Tagged {
@@ -34,6 +35,8 @@ interface Tagged {
 /** The server's own bound on what one peer may have waiting (kept small: a test fills it). */
 const MAX_BUFFERED = 256 * 1024;
 const CHUNK = Buffer.alloc(64 * 1024, 0x61);
+/** How long the server waits for the end of a closing handshake (short: a test waits it out). */
+const CLOSE_TIMEOUT = 1000;
 
 const recorder = new Recorder();
 const sendResults: string[] = [];
@@ -41,7 +44,7 @@ let server: Server;
 let port = 0;
 
 before(async () => {
-  server = new Server({ maxBufferedAmount: MAX_BUFFERED });
+  server = new Server({ maxBufferedAmount: MAX_BUFFERED, closeTimeout: CLOSE_TIMEOUT });
   const upgrade = (request: { query: URLSearchParams }) => ({ data: { tag: request.query.get('case') ?? '' } });
   server.route(
     '/ws',
@@ -161,7 +164,7 @@ describe('HTTP/2: malformed and refused extended CONNECTs', { timeout: 20_000 },
       const answer = await client.answer(id);
       assert.ok(answer.status === 426 || answer.status === 400, JSON.stringify(answer));
       if (answer.status === 426) assert.equal(answer.headers!.get('sec-websocket-version'), '13');
-      await assertStillServes(client, `version-${name}`);
+      await assertStillServes(client, `version-${extra.length}`);
     });
   }
 
@@ -181,17 +184,31 @@ describe('HTTP/2: a WebSocket stream cut or abused', { timeout: 20_000 }, () => 
   });
   after(() => client.close());
 
-  it('ignores or resets DATA sent after the WebSocket closed, and goes on', async () => {
+  it('resets or ignores DATA sent after the WebSocket closed and its stream ended (RFC 9113 §5.1: STREAM_CLOSED), and goes on', async () => {
     const id = await openWebSocket(client, 'data-after-close');
-    client.write(dataFrame(id, clientFrame({ opcode: 0x8, payload: closePayload(1000) })));
+    // RFC 8441 §6: END_STREAM is the WebSocket's TCP FIN; the client closes and ends its side.
+    client.write(dataFrame(id, clientFrame({ opcode: 0x8, payload: closePayload(1000) }), true));
     const frames = await serverFrames(client, id, 1);
     assert.equal(frames[0]!.opcode, 0x8);
     assert.equal(frames[0]!.payload.readUInt16BE(0), 1000);
-    assert.deepEqual(closesTagged('data-after-close').map((c) => c.code), [1000]);
+    await eventually(() => closesTagged('data-after-close').length > 0, 2000, 'the close hook');
     client.write(dataFrame(id, clientFrame({ opcode: 0x1, payload: 'too late' })));
     await assertStillServes(client, 'data-after-close');
+    const reset = client.frames.find((f) => f.streamId === id && f.type === FrameType.RST_STREAM);
+    if (reset !== undefined) assert.equal(errorCodeOf(reset), ErrorCode.STREAM_CLOSED);
     assert.equal(recorder.of('message').filter((e) => (e.peer as Peer<Tagged>).data.tag === 'data-after-close').length, 0, 'nothing after the close reaches `message`');
     assert.deepEqual(closesTagged('data-after-close').map((c) => c.code), [1000], 'close ran once');
+  });
+
+  it('ends the stream after the close handshake, even when the client never sends END_STREAM (within closeTimeout)', async () => {
+    const id = await openWebSocket(client, 'close-no-end-stream');
+    client.write(dataFrame(id, clientFrame({ opcode: 0x8, payload: closePayload(1000) })));
+    await serverFrames(client, id, 1);
+    // RFC 6455 §7.1.1: the server closes the transport first; here, END_STREAM (RFC 8441 §6).
+    await client.waitFor((f) => f.streamId === id && ((f.type === FrameType.DATA && (f.flags & 0x1) !== 0) || f.type === FrameType.RST_STREAM), 'END_STREAM or RST_STREAM from the server');
+    await eventually(() => closesTagged('close-no-end-stream').length > 0, CLOSE_TIMEOUT + 1000, 'the close hook');
+    assert.deepEqual(closesTagged('close-no-end-stream').map((c) => c.code), [1000]);
+    await assertStillServes(client, 'close-no-end-stream');
   });
 
   it('survives a RST_STREAM sent with the HEADERS, before the 200: no peer left open', async () => {
@@ -229,7 +246,9 @@ describe('HTTP/2: a WebSocket stream cut or abused', { timeout: 20_000 }, () => 
 });
 
 describe('HTTP/2: floods', { timeout: 20_000 }, () => {
-  it('refuses the streams past its SETTINGS_MAX_CONCURRENT_STREAMS with REFUSED_STREAM (RFC 9113 §5.1.2)', async () => {
+  it('refuses the streams past its SETTINGS_MAX_CONCURRENT_STREAMS with REFUSED_STREAM (RFC 9113 §5.1.2)', {
+    todo: 'server: stream 129 of 128 gets RST_STREAM INTERNAL_ERROR and the whole connection (its 128 WebSockets with it) is closed without GOAWAY; expected RST_STREAM REFUSED_STREAM (or PROTOCOL_ERROR) on that stream only',
+  }, async () => {
     const client = await H2Client.connect(port);
     try {
       const max = client.serverSettings.get(Setting.MAX_CONCURRENT_STREAMS);
@@ -238,25 +257,47 @@ describe('HTTP/2: floods', { timeout: 20_000 }, () => {
       client.write(...ids.map((id) => headersFrame(id, webSocketConnect(port, '/ws?case=concurrent'))));
       const last = await client.answer(ids.at(-1)!);
       assert.equal(last.reset, ErrorCode.REFUSED_STREAM, JSON.stringify(last));
-      await assertStillServes(null, 'concurrent');
+      // The stream limit is no reason to drop the streams within it.
+      await assertStillServes(client, 'concurrent');
     } finally {
       client.close();
     }
   });
 
-  it('ends a connection that opens and resets thousands of streams (rapid reset, CVE-2023-44487) with GOAWAY, and serves others', async () => {
+  /** 5000 streams opened and reset at once, as CVE-2023-44487's clients do. */
+  function rapidReset(client: H2Client): void {
+    const frames: Buffer[] = [];
+    for (let i = 0; i < 5000; i++) {
+      const id = client.streamId();
+      frames.push(headersFrame(id, webSocketConnect(port, '/ws?case=rapid-reset')), rstStreamFrame(id, ErrorCode.CANCEL));
+    }
+    client.write(...frames);
+  }
+
+  it('answers thousands of streams opened and reset at once (rapid reset, CVE-2023-44487) with GOAWAY, and serves others', async () => {
     const client = await H2Client.connect(port);
     try {
-      const frames: Buffer[] = [];
-      for (let i = 0; i < 5000; i++) {
-        const id = client.streamId();
-        frames.push(headersFrame(id, webSocketConnect(port, '/ws?case=rapid-reset')), rstStreamFrame(id, ErrorCode.CANCEL));
-      }
-      client.write(...frames);
+      rapidReset(client);
       const goaway = await client.goaway(5000);
-      assert.notEqual(errorCodeOf(goaway), ErrorCode.NO_ERROR, 'an error code');
-      await client.closed;
+      // nghttp2 stops the flood and Node ends the session with INTERNAL_ERROR (the code of
+      // every nghttp2 session error in node:http2); ENHANCE_YOUR_CALM would say it better.
+      assert.ok(errorCodeOf(goaway) === ErrorCode.ENHANCE_YOUR_CALM || errorCodeOf(goaway) === ErrorCode.INTERNAL_ERROR, `GOAWAY code ${errorCodeOf(goaway)}`);
+      assert.ok(goaway.payload.readUInt32BE(0) < 5000 * 2, 'the last stream processed is short of the flood');
       await assertStillServes(null, 'rapid-reset');
+      await eventually(() => closesTagged('rapid-reset').length === peersTagged('rapid-reset').length, 3000, 'every peer of the flood to close');
+    } finally {
+      client.close();
+    }
+  });
+
+  it('closes the TCP connection after its GOAWAY for a rapid reset (RFC 9113 §5.4.1)', {
+    todo: 'server: GOAWAY INTERNAL_ERROR arrives ~250 ms in, but the TCP connection is still open 8 s later; expected closed right after the GOAWAY',
+  }, async () => {
+    const client = await H2Client.connect(port);
+    try {
+      rapidReset(client);
+      await client.goaway(5000);
+      await withTimeout(client.closed, 2000, 'the server to close TCP');
     } finally {
       client.close();
     }
@@ -272,7 +313,9 @@ describe('HTTP/2: floods', { timeout: 20_000 }, () => {
         'the SETTINGS flood to be answered',
       );
       const goaway = client.frames.find((f) => f.type === FrameType.GOAWAY);
-      if (goaway !== undefined) assert.equal(errorCodeOf(goaway), ErrorCode.ENHANCE_YOUR_CALM);
+      // nghttp2 counts the ACKs it owes (a flood, past 1000); Node ends such a session with INTERNAL_ERROR.
+      if (goaway !== undefined) assert.ok(errorCodeOf(goaway) === ErrorCode.ENHANCE_YOUR_CALM || errorCodeOf(goaway) === ErrorCode.INTERNAL_ERROR, `GOAWAY code ${errorCodeOf(goaway)}`);
+      if (goaway !== undefined) await withTimeout(client.closed, 2000, 'TCP to close after the GOAWAY');
       await assertStillServes(goaway === undefined ? client : null, 'settings-flood');
     } finally {
       client.close();
@@ -289,7 +332,11 @@ describe('HTTP/2: floods', { timeout: 20_000 }, () => {
       try {
         client.write(settingsFrame([setting]));
         const goaway = await client.goaway();
-        assert.equal(errorCodeOf(goaway), code);
+        // RFC 9113 names the code; node:http2 ends every session nghttp2 finds in error with
+        // INTERNAL_ERROR (node:internal/http2/core, onSessionInternalError), which the
+        // server cannot change. Either way the connection must end.
+        assert.ok(errorCodeOf(goaway) === code || errorCodeOf(goaway) === ErrorCode.INTERNAL_ERROR, `GOAWAY code ${errorCodeOf(goaway)}`);
+        await withTimeout(client.closed, 2000, 'TCP to close after the GOAWAY');
         await assertStillServes(null, `settings-${setting[0]}`);
       } finally {
         client.close();
@@ -306,7 +353,11 @@ describe('HTTP/2: floods', { timeout: 20_000 }, () => {
       assert.ok(sendResults.includes('dropped'), `some sends dropped: ${sendResults.join(',')}`);
       const [peer] = peersTagged('window-zero');
       assert.ok(peer!.bufferedAmount <= MAX_BUFFERED + CHUNK.length, `bufferedAmount ${peer!.bufferedAmount} stays near ${MAX_BUFFERED}`);
-      await assertStillServes(client, 'window-zero');
+      // Another stream of the same connection opens; its echo needs credit of its own.
+      const id = await openWebSocket(client, 'window-zero-same-connection');
+      client.write(windowUpdateFrame(id, 1024), dataFrame(id, clientFrame({ opcode: 0x1, payload: 'beside a stalled stream' })));
+      assert.equal((await serverFrames(client, id, 1))[0]!.payload.toString(), 'beside a stalled stream');
+      await assertStillServes(null, 'window-zero');
     } finally {
       client.close();
     }
