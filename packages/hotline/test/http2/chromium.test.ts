@@ -95,7 +95,7 @@ describe('WebSocket over HTTP/2 from headless Chromium', { skip: chromiumMissing
       server = new Server();
       server.route('/ws', {
         upgrade(request) {
-          httpVersions.push((request as { httpVersion?: string }).httpVersion ?? 'none');
+          httpVersions.push(request.httpVersion ?? 'none');
           return {};
         },
         message(peer, data, isBinary) {
