@@ -158,12 +158,13 @@ describe('HTTP/2: malformed and refused extended CONNECTs', { timeout: 20_000 },
     ['no sec-websocket-version', []],
     ['sec-websocket-version: 8', [['sec-websocket-version', '8']]],
   ] as const) {
-    it(`refuses :protocol websocket with ${name}: 426 with sec-websocket-version: 13 (RFC 6455 §4.4) or 400`, async () => {
+    it(`refuses :protocol websocket with ${name}: 426 or 400, with sec-websocket-version: 13 (RFC 6455 §4.4)`, async () => {
       const id = client.streamId();
       client.write(headersFrame(id, webSocketConnect(port, '/ws', extra)));
       const answer = await client.answer(id);
+      // Over HTTP/2, 426's Upgrade has no meaning (RFC 9113 §8.6): 400 with the version is as good.
       assert.ok(answer.status === 426 || answer.status === 400, JSON.stringify(answer));
-      if (answer.status === 426) assert.equal(answer.headers!.get('sec-websocket-version'), '13');
+      assert.equal(answer.headers!.get('sec-websocket-version'), '13', 'the versions the server speaks');
       await assertStillServes(client, `version-${extra.length}`);
     });
   }
@@ -247,7 +248,7 @@ describe('HTTP/2: a WebSocket stream cut or abused', { timeout: 20_000 }, () => 
 
 describe('HTTP/2: floods', { timeout: 20_000 }, () => {
   it('refuses the streams past its SETTINGS_MAX_CONCURRENT_STREAMS with REFUSED_STREAM (RFC 9113 §5.1.2)', {
-    todo: 'server: stream 129 of 128 gets RST_STREAM INTERNAL_ERROR and the whole connection (its 128 WebSockets with it) is closed without GOAWAY; expected RST_STREAM REFUSED_STREAM (or PROTOCOL_ERROR) on that stream only',
+    todo: 'server: stream 129 of 128 ends the whole connection, its 128 WebSockets with it, without GOAWAY (RST_STREAM INTERNAL_ERROR first when the streams come one by one); expected RST_STREAM REFUSED_STREAM (or PROTOCOL_ERROR) on that stream only',
   }, async () => {
     const client = await H2Client.connect(port);
     try {
@@ -350,7 +351,10 @@ describe('HTTP/2: floods', { timeout: 20_000 }, () => {
     try {
       await openWebSocket(client, 'window-zero', '/flood');
       await eventually(() => sendResults.length === 64, 2000, 'the server to send');
-      assert.ok(sendResults.includes('dropped'), `some sends dropped: ${sendResults.join(',')}`);
+      // Nothing reaches the peer: past maxBufferedAmount every send is dropped (uWebSockets' policy).
+      const accepted = sendResults.filter((result) => result !== 'dropped').length;
+      assert.ok(accepted >= 1 && accepted <= MAX_BUFFERED / CHUNK.length + 1, `sends accepted: ${sendResults.join(',')}`);
+      assert.equal(sendResults.at(-1), 'dropped');
       const [peer] = peersTagged('window-zero');
       assert.ok(peer!.bufferedAmount <= MAX_BUFFERED + CHUNK.length, `bufferedAmount ${peer!.bufferedAmount} stays near ${MAX_BUFFERED}`);
       // Another stream of the same connection opens; its echo needs credit of its own.
