@@ -5,17 +5,16 @@
  * origin, which Chromium sends as an extended CONNECT on that connection. The proof that it
  * is an HTTP/2 stream comes from both ends: DevTools sees the handshake answered 200 (not
  * 101) and the page fetched over 'h2'; the server's upgrade hook sees httpVersion '2.0'.
- * Then text, binary, 1 MiB and the close handshake, as over HTTP/1.1.
+ * Then text, binary, 1 MiB and the close handshake, as over HTTP/1.1. Chromium trusts the
+ * test's certificate by its public key (--ignore-certificate-errors-spki-list), as a user
+ * is told to by `hotline echo --self-signed`.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { Page } from 'playwright-core';
 import { Server } from '../../src/server/server.js';
 import { fingerprintsOf } from '../../src/cli/self-signed.js';
-import { CHROMIUM, CHROMIUM_ARGS, chromiumMissing } from '../support/chromium.js';
+import { HeadlessTab, chromiumMissing } from '../support/chromium.js';
 import { cert, key } from '../support/tls.js';
 import { startTlsEcho, type TlsEcho } from './echo-process.js';
 
@@ -23,22 +22,15 @@ import { startTlsEcho, type TlsEcho } from './echo-process.js';
 class TrustingTab {
   readonly handshakes: Array<{ status: number }> = [];
   readonly protocols = new Map<string, string>();
-  private constructor(
-    private readonly context: BrowserContext,
-    readonly page: Page,
-    private readonly profile: string,
-  ) {}
+  private constructor(private readonly headless: HeadlessTab) {}
+
+  get page(): Page {
+    return this.headless.tab;
+  }
 
   static async open(spki: string): Promise<TrustingTab> {
-    const profile = mkdtempSync(join(tmpdir(), 'hotline-chromium-h2-'));
-    const context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [...CHROMIUM_ARGS, `--ignore-certificate-errors-spki-list=${spki}`],
-    });
-    const page = context.pages()[0] ?? (await context.newPage());
-    const tab = new TrustingTab(context, page, profile);
-    const cdp = await context.newCDPSession(page);
+    const tab = new TrustingTab(await HeadlessTab.open('about:blank', [`--ignore-certificate-errors-spki-list=${spki}`]));
+    const cdp = await tab.headless.context.newCDPSession(tab.page);
     cdp.on('Network.webSocketHandshakeResponseReceived', (event) => tab.handshakes.push({ status: event.response.status }));
     cdp.on('Network.responseReceived', (event) => tab.protocols.set(event.response.url, event.response.protocol ?? ''));
     await cdp.send('Network.enable');
@@ -80,9 +72,8 @@ class TrustingTab {
     }, url);
   }
 
-  async close(): Promise<void> {
-    await this.context.close();
-    rmSync(this.profile, { recursive: true, force: true });
+  close(): Promise<void> {
+    return this.headless.close();
   }
 }
 
