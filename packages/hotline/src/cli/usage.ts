@@ -103,6 +103,12 @@ Options:
                            run several behind a load balancer, no sticky sessions
       --advertise ORIGIN   with --redis, how the other nodes reach this one for
                            its HTTP sessions (default http://127.0.0.1:PORT)
+      --tls-key FILE       serve wss:// and https:// with this private key (PEM)
+      --tls-cert FILE      ... and this certificate (PEM); both or neither
+      --self-signed        serve TLS with a certificate made at start for localhost,
+                           127.0.0.1 and ::1; its SHA-256 fingerprints are printed
+      --no-http2           with TLS, HTTP/1.1 only (default: HTTP/2 by ALPN too,
+                           WebSocket over HTTP/2 per RFC 8441)
   -h, --help               show this help
 
 Examples:
@@ -110,6 +116,8 @@ Examples:
   hotline echo --port 0 --host 127.0.0.1 --max-payload 65536
   hotline echo --port 9001      then, in another terminal: hotline connect localhost:9001
   hotline echo --port 9001 --redis redis://127.0.0.1:6379   (and 9002, 9003... on the same Redis)
+  hotline echo --port 9443 --self-signed     then: hotline connect --no-check wss://localhost:9443/
+  hotline echo --port 9443 --tls-key key.pem --tls-cert cert.pem
 `;
 
 export const LAB_MISSING = (command: string) => `Usage: hotline ${command} ...
