@@ -1,6 +1,7 @@
 import { type StaticFile, sendJson, sendNotFound, sendStatic } from './http-answers.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import http2, { type Http2SecureServer } from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Server } from 'hotline';
 import { type Handler, type Peer, type PubSubEngine, type PublishedMessage, UpgradeRejection } from 'hotline';
@@ -14,6 +15,7 @@ import { LAB_TRANSPORTS, type LabTransport } from './palette.js';
 import { EventStream } from './stream.js';
 import { STREAM_LIMITS, serverNow } from './stream-message.js';
 import { WireMeter } from './wire-meter.js';
+import { Http2WireMeter, pathRequest } from './h2-wire-meter.js';
 import { enableLabTransports } from './http-transports.js';
 
 /**
@@ -71,6 +73,12 @@ export interface LabOptions {
    * Default: the server's in-memory engine.
    */
   engine?: PubSubEngine<PublishedMessage>;
+  /**
+   * Serve over TLS with this key and certificate (PEM), HTTP/2 and HTTP/1.1 on the same
+   * port by ALPN (RFC 7301), WebSocket over HTTP/2 by extended CONNECT (RFC 8441). Its
+   * h2 connections are metered by stream (h2-wire-meter.ts). Default: cleartext HTTP/1.1.
+   */
+  tls?: { key: string; cert: string };
 }
 
 export interface LabConfig {
@@ -84,7 +92,9 @@ export interface LabConfig {
 
 export interface Lab {
   readonly server: Server;
-  readonly http: http.Server;
+  readonly http: http.Server | Http2SecureServer;
+  /** The HTTP/2 meter, with `tls`: encrypted bytes and connection-level frames. */
+  readonly h2: Http2WireMeter | null;
   readonly stats: LabStats;
   readonly stream: EventStream;
   readonly chat: Chat;
@@ -136,7 +146,8 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
 
   const server = new Server({ maxConnections: maxPeers * 2 + 100, ...(options.engine !== undefined ? { engine: options.engine } : {}) });
   const meter = new WireMeter(classify, inspect);
-  const stats = new LabStats(meter);
+  const h2Meter = options.tls === undefined ? null : new Http2WireMeter(meter, (path) => classify(pathRequest(path)));
+  const stats = new LabStats(meter, h2Meter);
   const peerCounts = new Map<LabTransport, number>(LAB_TRANSPORTS.map((t) => [t, 0]));
   // Each transport has its own topic, so that each publish can be timed on its own.
   const topic = (t: LabTransport) => `lab/stream/${t}`;
@@ -197,27 +208,52 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     },
   });
 
-  const httpServer = http.createServer(
-    {
-      headersTimeout: server.options.handshakeTimeout,
-      requestTimeout: 300_000,
-      connectionsCheckingInterval: 1000,
-      keepAliveTimeout: 65_000,
-    },
-    (request, response) => {
-      handleLabRequest(request, response).catch((error: unknown) => {
-        if (response.headersSent) response.destroy();
-        else if (error instanceof LabRequestError) sendJson(response, error.status, { error: error.message }, error.headers);
-        else if (error instanceof ReportError) sendJson(response, 400, { error: error.message });
-        // Anything else is the lab's own fault: said without details (they stay here).
-        else sendJson(response, 500, { error: 'internal error' });
-      });
-    },
-  );
+  const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+    handleLabRequest(request, response).catch((error: unknown) => {
+      if (response.headersSent) response.destroy();
+      else if (error instanceof LabRequestError) sendJson(response, error.status, { error: error.message }, error.headers);
+      else if (error instanceof ReportError) sendJson(response, 400, { error: error.message });
+      // Anything else is the lab's own fault: said without details (they stay here).
+      else sendJson(response, 500, { error: 'internal error' });
+    });
+  };
+  const http1Options = {
+    headersTimeout: server.options.handshakeTimeout,
+    requestTimeout: 300_000,
+    connectionsCheckingInterval: 1000,
+    keepAliveTimeout: 65_000,
+  };
+  const httpServer: http.Server | Http2SecureServer =
+    options.tls === undefined
+      ? http.createServer(http1Options, onRequest)
+      : http2.createSecureServer(
+          {
+            key: options.tls.key,
+            cert: options.tls.cert,
+            // ALPN h2 first, http/1.1 for clients that do not speak HTTP/2 (RFC 7301).
+            allowHTTP1: true,
+            // RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 lets a client open a
+            // WebSocket as an extended CONNECT stream.
+            settings: { enableConnectProtocol: true },
+            // Every transport of every viewer on one connection: Node's default of 100
+            // concurrent streams would hold back a busy page's polls.
+            peerMaxConcurrentStreams: 1000,
+          },
+          onRequest as unknown as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void,
+        );
+  // Node's HTTP/1.1 server under allowHTTP1 reads the same timeouts from the server object.
+  if (options.tls !== undefined) Object.assign(httpServer, { headersTimeout: http1Options.headersTimeout, requestTimeout: http1Options.requestTimeout, keepAliveTimeout: http1Options.keepAliveTimeout });
   const transportControl = enableLabTransports(server, { interval: config.interval, hold: config.hold, maxSessions: maxPeers * 2 + 100, transports });
-  server.attach(httpServer);
-  meter.attach(httpServer);
-  attributeHandlerCpu(httpServer, stats);
+  // An http2 server is accepted by `attach` since HTTP/2 support (its requests through the compatibility API).
+  server.attach(httpServer as http.Server);
+  if (h2Meter !== null) {
+    h2Meter.attach(httpServer as Http2SecureServer);
+    meter.attach(httpServer as unknown as http.Server, 'secureConnection');
+  } else {
+    meter.attach(httpServer as http.Server);
+  }
+  attributeHandlerCpu(httpServer as http.Server, stats);
+  const tcpSockets = httpServer instanceof http.Server ? new Set<Socket>() : trackConnections(httpServer);
 
   function peers(t: LabTransport): number {
     return peerCounts.get(t) ?? 0;
@@ -329,6 +365,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   return {
     server,
     http: httpServer,
+    h2: h2Meter,
     stats,
     stream,
     chat,
@@ -354,10 +391,21 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       const closed = listening ? new Promise<void>((resolve) => httpServer.close(() => resolve())) : Promise.resolve();
       await transportControl.close();
       await server.close({ timeout: 1000 });
-      httpServer.closeAllConnections();
+      if (httpServer instanceof http.Server) httpServer.closeAllConnections();
+      else for (const socket of tcpSockets) socket.destroy();
       await closed;
     },
   };
+}
+
+/** The TCP connections of an HTTP/2 server, to end them on close (it has no `closeAllConnections`). */
+function trackConnections(server: Http2SecureServer): Set<Socket> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return sockets;
 }
 
 /**

@@ -54,8 +54,9 @@ export class WireMeter {
    * Listens to a server's sockets. Call before anything else handles its `upgrade`
    * events (the listener is prepended, but the socket must not have been read further).
    */
-  attach(server: http.Server): void {
-    server.on('connection', (socket: Socket) => this.track(socket));
+  attach(server: http.Server, connectionEvent: 'connection' | 'secureConnection' = 'connection'): void {
+    // Over TLS the socket whose bytes are HTTP's is the TLS one ('secureConnection').
+    server.on(connectionEvent, (socket: Socket) => this.track(socket));
     server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => this.onRequest(request, response));
     server.prependListener('upgrade', (request: IncomingMessage, socket: Socket) => this.onUpgrade(request, socket));
   }
