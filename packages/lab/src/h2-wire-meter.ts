@@ -36,7 +36,11 @@ export class Http2WireMeter {
     this.classify = classify;
   }
 
-  attach(server: Http2SecureServer): void {
+  /**
+   * `tap: false` (the bench's server, whose clients count the frames): the connections are
+   * not tapped, so that the server's CPU is its own; requests and answers are still counted.
+   */
+  attach(server: Http2SecureServer, tap = true): void {
     server.on('connection', (socket: Socket) => {
       this.tls.connections++;
       this.tcpSockets.add(socket);
@@ -50,8 +54,8 @@ export class Http2WireMeter {
     // node:http2's own listener starts an HTTP/2 session (or an HTTP/1.1 one) on each
     // secure connection: it is handed the tapped duplex instead of the TLS socket.
     const own = server.listeners('secureConnection') as Array<(socket: TLSSocket) => void>;
-    server.removeAllListeners('secureConnection');
-    server.on('secureConnection', (socket: TLSSocket) => {
+    if (tap) server.removeAllListeners('secureConnection');
+    if (tap) server.on('secureConnection', (socket: TLSSocket) => {
       if (socket.alpnProtocol !== 'h2') {
         for (const listener of own) listener.call(server, socket);
         return;
@@ -70,8 +74,7 @@ export class Http2WireMeter {
       response.once('finish', () => this.meter.inspect?.(owner, response as unknown as ServerResponse));
     });
     server.on('session', (session: ServerHttp2Session) => {
-      const connection = connectionOf(session);
-      if (connection === undefined) return;
+      const connection = connectionOf(session) ?? new Connection(this);
       session.prependListener('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => connection.open(stream, headers));
     });
   }

@@ -79,6 +79,8 @@ export interface LabOptions {
    * h2 connections are metered by stream (h2-wire-meter.ts). Default: cleartext HTTP/1.1.
    */
   tls?: { key: string; cert: string };
+  /** With `tls`: tap the h2 connections to count their frames (default true; the bench's clients count them instead). */
+  tapHttp2?: boolean;
 }
 
 export interface LabConfig {
@@ -247,7 +249,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   // An http2 server is accepted by `attach` since HTTP/2 support (its requests through the compatibility API).
   server.attach(httpServer as http.Server);
   if (h2Meter !== null) {
-    h2Meter.attach(httpServer as Http2SecureServer);
+    h2Meter.attach(httpServer as Http2SecureServer, options.tapHttp2 ?? true);
     meter.attach(httpServer as unknown as http.Server, 'secureConnection');
   } else {
     meter.attach(httpServer as http.Server);
