@@ -55,6 +55,11 @@ export interface UpgradeRequest {
   readonly transport: TransportName;
   /** Subprotocols offered by a WebSocket client (empty for HTTP transports). */
   readonly protocols: readonly string[];
+  /**
+   * The HTTP the request came over: '1.1', or '2.0' — a WebSocket on an HTTP/2 stream
+   * (RFC 8441), or an HTTP session's request multiplexed on an HTTP/2 connection.
+   */
+  readonly httpVersion?: string;
 }
 
 /** What an `upgrade` hook may return to accept a peer. */

@@ -123,6 +123,35 @@ export function validateRequest(request: ClientHandshakeRequest): ValidatedReque
   return { key, protocols, extensions: single(headers['sec-websocket-extensions']) ?? '' };
 }
 
+/**
+ * RFC 8441 §4–5: validates a WebSocket opened over HTTP/2, an extended CONNECT whose
+ * `:protocol` is "websocket" (the caller has checked the method and the protocol). HTTP/2
+ * has no Upgrade nor Connection fields (RFC 9113 §8.2.2) and the handshake no key: the
+ * stream itself is the proof that both ends speak WebSocket (RFC 8441 §5: "Sec-WebSocket-Key
+ * and Sec-WebSocket-Accept are not used"). What is left of §4.2.1 applies as over HTTP/1.1:
+ * version 13, and subprotocols that are tokens. The answer to a wrong version is 400 with
+ * `Sec-WebSocket-Version` rather than 426: a 426 must carry an Upgrade field (RFC 9110
+ * §15.5.22), which HTTP/2 forbids.
+ */
+export function validateExtendedConnect(headers: Headers): ValidatedRequest {
+  // RFC 8441 §4: ":scheme" and ":path" are sent, as for any request with a target;
+  // nghttp2 refuses an extended CONNECT without them before it reaches us.
+  if (!single(headers[':authority']) && !single(headers.host)) {
+    throw new HandshakeError('HL_ERR_HANDSHAKE_HOST', 400, 'missing :authority');
+  }
+  const version = single(headers['sec-websocket-version'])?.trim();
+  if (version !== WEBSOCKET_VERSION) {
+    throw new HandshakeError('HL_ERR_HANDSHAKE_VERSION', 400, 'unsupported sec-websocket-version (expected 13)', {
+      'sec-websocket-version': WEBSOCKET_VERSION,
+    });
+  }
+  const protocols = headerList(headers['sec-websocket-protocol']);
+  for (const protocol of protocols) {
+    if (!isToken(protocol)) throw new HandshakeError('HL_ERR_HANDSHAKE_PROTOCOL', 400, 'invalid Sec-WebSocket-Protocol');
+  }
+  return { key: '', protocols, extensions: single(headers['sec-websocket-extensions']) ?? '' };
+}
+
 export interface AcceptOptions {
   key: string;
   /** The selected subprotocol, or '' (§4.2.2: omitted when none is selected). */

@@ -81,6 +81,14 @@ export interface ServerOptions {
    * An origin only: `http:` or `https:`, a host, an optional port, no path.
    */
   advertise?: string;
+  /**
+   * WebSocket over HTTP/2 streams (RFC 8441): on an HTTP/2 server (`listen({ tls })`, or
+   * an `http2` server attached) the server advertises SETTINGS_ENABLE_CONNECT_PROTOCOL and
+   * accepts the extended CONNECT of browsers and clients that use it, so that a page's
+   * WebSockets share its one connection. Default true; false keeps WebSocket on HTTP/1.1
+   * (browsers then open a connection of their own for it, negotiated by ALPN).
+   */
+  webSocketOverHttp2?: boolean;
 }
 
 export type ResolvedServerOptions = Required<Omit<ServerOptions, 'engine' | 'advertise'>> & {
@@ -143,6 +151,14 @@ export const DEFAULT_SERVER_OPTIONS: Readonly<ResolvedServerOptions> = Object.fr
    * listening address may be 0.0.0.0 or behind NAT).
    */
   advertise: null,
+  /**
+   * On: a browser uses it only when the server offers it, on a connection it already has,
+   * and it saves that browser a TCP and TLS handshake per WebSocket. Intermediaries do
+   * not see inside TLS, so the usual objection to new HTTP/2 features (proxies that
+   * mangle them) does not apply; a server behind a TLS-terminating proxy speaks HTTP/1.1
+   * to it anyway.
+   */
+  webSocketOverHttp2: true,
 });
 
 type Check = (value: unknown) => boolean;
@@ -177,6 +193,7 @@ const CHECKS: { readonly [K in keyof ResolvedServerOptions]: readonly [Check, st
   maxConnections: [positive, 'a positive number'],
   maxOutboundBytes: [positive, 'a positive number'],
   // The codec's options are checked by its own resolver when the server makes its negotiator.
+  webSocketOverHttp2: [boolean, 'a boolean'],
   advertise: [origin, 'an http: or https: origin, as http://10.0.0.5:8080 (no path)'],
   perMessageDeflate: [(value) => typeof value === 'boolean' || (typeof value === 'object' && value !== null), 'a boolean or an options object'],
 };

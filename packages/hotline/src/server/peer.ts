@@ -1,4 +1,4 @@
-import type { Socket } from 'node:net';
+import type { StreamSocket } from '../websocket/stream-socket.js';
 import { invalidArgument } from '../errors.js';
 import { Side } from '../protocol/side.js';
 import { ReadyState } from '../protocol/ready-state.js';
@@ -128,7 +128,7 @@ export class WebSocketPeer<D = unknown> implements Peer<D>, Subscriber<Publicati
   readonly envelope: RecoveryGate | null;
 
   constructor(
-    socket: Socket,
+    socket: StreamSocket,
     sweep: Sweep,
     options: ResolvedServerOptions,
     context: PeerContext<D>,

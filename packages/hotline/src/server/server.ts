@@ -1,9 +1,10 @@
 import http, { type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { Server as HttpsServer } from 'node:https';
+import type { Http2SecureServer, Http2Server, Http2ServerRequest, Http2Session, ServerHttp2Stream } from 'node:http2';
 import net, { type AddressInfo, type Socket } from 'node:net';
 import { HandshakeError, HotlineError, checkOptions, invalidArgument, shown } from '../errors.js';
 import { ReadyState } from '../protocol/ready-state.js';
-import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
+import type { ValidatedRequest } from '../protocol/handshake.js';
 import { findEndOfHead, isWebSocketUpgrade, parseRequestHead } from '../protocol/request-head.js';
 import { originForm } from '../protocol/request-target.js';
 import type { PubSubEngine } from '../pubsub/engine.js';
@@ -45,6 +46,12 @@ import { envelopeOfTarget } from './envelope-request.js';
 import type { RecoveryGate } from './recovery.js';
 import { connectionsWithin, fileDescriptorLimit } from './fd-limit.js';
 import type { Route, ServerTransport, UpgradeHead } from './transport-contract.js';
+import { Http1Opening, Http2Opening, type Opening, refuseConnection } from './opening.js';
+import { type ListenOptions, type ResolvedListenOptions, createSecureListener, isHttp2Server, resolveListenOptions } from './listen-options.js';
+import { Http2Sessions } from '../http2/sessions.js';
+
+export type { ListenOptions } from './listen-options.js';
+export type { Opening } from './opening.js';
 
 export type { Route, ServerTransport, ShutdownOptions, UpgradeHead } from './transport-contract.js';
 
@@ -62,7 +69,8 @@ export interface PublishOptions {
   onDropped?: (peer: Peer<any>) => void;
 }
 
-type AnyHttpServer = http.Server | HttpsServer;
+/** What `attach` accepts: an HTTP/1.1 server, plain or TLS, or an HTTP/2 one (`node:http2`). */
+export type AnyHttpServer = http.Server | HttpsServer | Http2SecureServer | Http2Server;
 
 /**
  * The Hotline server: routes by path to handler objects, speaks WebSocket on the
@@ -99,6 +107,10 @@ export class Server {
   private readonly handshakes = new Set<PendingHandshake>();
   private readonly attached: AnyHttpServer[] = [];
   private ownServer: http.Server | null = null;
+  /** `listen({ tls })`'s own server: HTTP/2 and HTTP/1.1 over TLS (ALPN), or HTTPS alone. */
+  private secureServer: Http2SecureServer | HttpsServer | null = null;
+  /** The HTTP/2 connections of attached servers, closed with GOAWAY at shutdown. */
+  private readonly http2Sessions = new Http2Sessions();
   private listener: net.Server | null = null;
   private closing = false;
   /** The shutdown in progress, once `close()` was called. */
@@ -219,8 +231,14 @@ export class Server {
     return this.topics.subscriberCount(topic);
   }
 
+  /** The HTTP server `listen(port)` made (it answers what is not a plain WebSocket handshake). */
   get httpServer(): http.Server | null {
     return this.ownServer;
+  }
+
+  /** The TLS server `listen({ tls })` made: an `Http2SecureServer` (HTTP/2 and HTTP/1.1), or an `https.Server`. */
+  get tlsServer(): Http2SecureServer | HttpsServer | null {
+    return this.secureServer;
   }
 
   // ---- Attaching and listening -----------------------------------------------------------
@@ -233,18 +251,19 @@ export class Server {
   attach(server: AnyHttpServer): this {
     const own = server.listeners('request') as Array<(req: IncomingMessage, res: ServerResponse) => void>;
     server.removeAllListeners('request');
-    server.on('request', (request: IncomingMessage, response: ServerResponse) => {
+    (server as http.Server).on('request', (request: IncomingMessage, response: ServerResponse) => {
       if (this.handleRequest(request, response)) return;
       for (const listener of own) listener.call(server, request, response);
       if (own.length === 0) notFound(request, response);
     });
-    server.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+    (server as http.Server).on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
       const handled = this.handleUpgrade(request, socket, head);
       // Another library may own other paths on the same server.
       if (!handled && server.listenerCount('upgrade') === 1) {
         abort(socket, new HandshakeError('HL_ERR_NOT_FOUND', 404, 'no WebSocket route here'));
       }
     });
+    if (isHttp2Server(server)) this.attachHttp2(server);
     this.attached.push(server);
     // Other nodes can route this node's HTTP sessions here from now on (`advertise`).
     if (this.options.advertise !== null) this.topics.nodes.advertise(this.options.advertise);
@@ -252,20 +271,47 @@ export class Server {
   }
 
   /**
-   * Listens on its own port. Requests outside the routes go to `fallback` (404 by
-   * default). The request head must arrive within `handshakeTimeout` (408 otherwise).
+   * An HTTP/2 server: its requests come through the compatibility API (the 'request'
+   * listener above, SSE and the pollings multiplexed on one connection), its HTTP/1.1
+   * upgrades through 'upgrade' (`allowHTTP1`), and WebSockets over its streams as extended
+   * CONNECTs (RFC 8441), which node:http2 hands to 'connect'.
+   */
+  private attachHttp2(server: Http2SecureServer | Http2Server): void {
+    // RFC 8441 §3: the server says it understands `:protocol`; a client may not send one before.
+    if (this.options.webSocketOverHttp2) server.updateSettings({ enableConnectProtocol: true });
+    this.http2Sessions.watch(server);
+    server.on('connect', (request: Http2ServerRequest) => {
+      const handled = this.handleStream(request.stream, request.headers);
+      // Another listener may serve other CONNECTs (a proxy, another protocol).
+      if (!handled && server.listenerCount('connect') === 1) refuseUnclaimedConnect(request.stream, request.headers);
+    });
+  }
+
+  /**
+   * Listens on its own port. With `listen({ port, host, tls })` the port speaks TLS:
+   * HTTP/2 and HTTP/1.1 by ALPN, every transport on both (`ListenOptions`). Requests
+   * outside the routes go to `fallback` (404 by default). The request head must arrive within `handshakeTimeout` (408 otherwise).
    *
    * The listener reads the first bytes of each connection itself: a plain WebSocket
    * handshake (nearly all of them) is answered at once, without an HTTP server's parser,
    * request and response objects; anything else is handed, bytes and all, to an
    * `http.Server` (`httpServer`) that answers it as usual, upgrades included.
    */
+  async listen(options: ListenOptions): Promise<AddressInfo>;
+  async listen(port: number, host?: string, fallback?: (request: IncomingMessage, response: ServerResponse) => void): Promise<AddressInfo>;
   async listen(
-    port: number,
+    portOrOptions: number | ListenOptions,
     host?: string,
     fallback?: (request: IncomingMessage, response: ServerResponse) => void,
   ): Promise<AddressInfo> {
-    if (this.ownServer !== null) throw new HotlineError('HL_ERR_INVALID_STATE', 'already listening');
+    if (this.ownServer !== null || this.secureServer !== null) throw new HotlineError('HL_ERR_INVALID_STATE', 'already listening');
+    if (typeof portOrOptions === 'object' && portOrOptions !== null) {
+      const options = resolveListenOptions(portOrOptions);
+      checkListenArguments(options.port, options.host, options.fallback);
+      if (options.tls !== null) return this.listenSecure(options);
+      return this.listen(options.port, options.host, options.fallback);
+    }
+    const port = portOrOptions;
     checkListenArguments(port, host, fallback);
     const server = http.createServer(
       {
@@ -306,9 +352,30 @@ export class Server {
     return listener.address() as AddressInfo;
   }
 
+  /** `listen({ tls })`: node's TLS server reads every connection (ALPN picks h2 or http/1.1). */
+  private async listenSecure(options: ResolvedListenOptions): Promise<AddressInfo> {
+    const server = createSecureListener(options, this.options);
+    this.secureServer = server;
+    (server as HttpsServer).on('request', options.fallback ?? notFound);
+    this.attach(server);
+    const fdLimit = fileDescriptorLimit();
+    if (fdLimit !== null) server.maxConnections = connectionsWithin(fdLimit);
+    // HTTP/2 connections that go quiet (no stream, no ping) are closed as idle peers are.
+    if (this.options.idleTimeout > 0 && isHttp2Server(server)) server.setTimeout(this.options.idleTimeout);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port, options.host, () => {
+        server.off('error', reject);
+        server.on('error', ignoreAcceptError);
+        resolve();
+      });
+    });
+    return server.address() as AddressInfo;
+  }
+
   /** A connection to `listen`'s port: wait for its first bytes, within the handshake timeout. */
   private accept(socket: Socket): void {
-    const waiting = new PendingHandshake(socket, Date.now() + this.options.handshakeTimeout, this, true);
+    const waiting = new PendingHandshake(new Http1Opening(socket), Date.now() + this.options.handshakeTimeout, this, true);
     this.sweep.add(waiting);
     socket.on('error', onHandshakeSocketError);
     socket.once('data', (chunk: Buffer) => this.firstBytes(waiting, chunk));
@@ -324,12 +391,12 @@ export class Server {
     for (const member of this.sweep) if (member instanceof PendingHandshake && member.awaitingHead) silent.push(member);
     for (const waiting of silent.slice(0, Math.ceil(silent.length / 2))) {
       this.sweep.delete(waiting);
-      waiting.socket.destroy();
+      waiting.opening.socket.destroy();
     }
   }
 
   private firstBytes(waiting: PendingHandshake, chunk: Buffer): void {
-    const { socket } = waiting;
+    const socket = waiting.opening.connection!;
     this.sweep.delete(waiting);
     socket.off('error', onHandshakeSocketError);
     if (waiting.expired || socket.destroyed) return;
@@ -346,8 +413,8 @@ export class Server {
     // As an HTTP server leaves a socket for 'upgrade' listeners: not flowing until the
     // connection listens, so bytes that follow (while an async hook runs) wait in it.
     (socket as { readableFlowing: boolean | null }).readableFlowing = null;
-    if (!this.handleUpgrade(head, socket, chunk.subarray(end + 4))) {
-      abort(socket, new HandshakeError('HL_ERR_NOT_FOUND', 404, 'no WebSocket route here'));
+    if (!this.open(head, waiting.opening, chunk.subarray(end + 4))) {
+      waiting.opening.refuse(new HandshakeError('HL_ERR_NOT_FOUND', 404, 'no WebSocket route here'));
     }
   }
 
@@ -365,7 +432,7 @@ export class Server {
     const match = this.routes.match(pathOf(target));
     if (match === null) return false;
     const route = match.route;
-    if (request.httpVersionMajor >= 2 && !isHttp2(request)) {
+    if (request.httpVersionMajor >= 2 && !isHttp2Request(request)) {
       // An "HTTP/2.0" request line on an HTTP/1.1 connection (RFC 9110 §15.6.6).
       respondPlain(response, 505, 'This server speaks HTTP/1.x on this connection.\n');
       return true;
@@ -392,36 +459,61 @@ export class Server {
    * Returns false when no route matches (the socket is left alone).
    */
   handleUpgrade(request: UpgradeHead, socket: Socket, head: Buffer): boolean {
+    return this.open(request, new Http1Opening(socket), head);
+  }
+
+  /**
+   * Runs the server side of a WebSocket opened over HTTP/2 (RFC 8441): an extended CONNECT
+   * (`:method` CONNECT, `:protocol` websocket) on `stream`, with its request `headers`.
+   * `attach` calls it for an `http2` server; call it yourself from a 'stream' listener of
+   * your own. Returns false when the stream is not one (another CONNECT, another
+   * protocol) or no route matches: the stream is left alone.
+   */
+  handleStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): boolean {
+    if (headers[':method'] !== 'CONNECT' || !isWebSocketProtocol(headers[':protocol'])) return false;
+    // RFC 8441 §4: the target is in `:path`, the host in `:authority`; the hook and the
+    // transports read them where an HTTP/1.1 request has them.
+    const head: UpgradeHead = {
+      method: 'CONNECT',
+      url: (headers[':path'] as string | undefined) ?? '/',
+      httpVersion: '2.0',
+      headers: headers.host === undefined && headers[':authority'] !== undefined ? { ...headers, host: headers[':authority'] as string } : headers,
+    };
+    return this.open(head, new Http2Opening(stream), EMPTY);
+  }
+
+  /** The opening handshake, over either HTTP: route, checks, the hook, the answer. */
+  private open(request: UpgradeHead, opening: Opening, head: Buffer): boolean {
     const url = originForm(request.url ?? '/');
     if (url === null) {
       // §4.1: the handshake names a resource; asterisk- and authority-form name none.
-      abort(socket, new HandshakeError('HL_ERR_HANDSHAKE_TARGET', 400, 'the request-target names no resource'));
+      opening.refuse(new HandshakeError('HL_ERR_HANDSHAKE_TARGET', 400, 'the request-target names no resource'));
       return true;
     }
     if (url !== request.url) request = withUrl(request, url);
-    for (let i = 0; i < this.plugged.length; i++) if (this.plugged[i]!.claimUpgrade(request, socket, head)) return true;
+    for (let i = 0; i < this.plugged.length; i++) if (this.plugged[i]!.claimUpgrade(request, opening, head)) return true;
     const path = pathOf(url);
     const match = this.routes.match(path);
     if (match === null) return false;
     const route = match.route;
-    socket.on('error', onHandshakeSocketError);
+    opening.guard();
     if (this.closing) {
-      abort(socket, new HandshakeError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down'));
+      opening.refuse(new HandshakeError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down'));
       return true;
     }
     if (this.drainer !== null) {
-      abort(socket, drainingRefusal());
+      opening.refuse(drainingRefusal());
       return true;
     }
     if (this.peerCount + this.handshakes.size >= this.options.maxConnections) {
-      abort(socket, new HandshakeError('HL_ERR_TOO_MANY_CONNECTIONS', 503, 'too many connections', { 'Retry-After': '1' }));
+      opening.refuse(new HandshakeError('HL_ERR_TOO_MANY_CONNECTIONS', 503, 'too many connections', { 'Retry-After': '1' }));
       return true;
     }
-    let validated;
+    let validated: ValidatedRequest;
     try {
-      validated = validateRequest({ method: request.method ?? '', httpVersion: request.httpVersion, headers: request.headers });
+      validated = opening.validate(request);
     } catch (error) {
-      abort(socket, error as HandshakeError);
+      opening.refuse(error as HandshakeError);
       return true;
     }
     // The universal client's envelope and positions (envelope=1, since): a bad `since` is 400.
@@ -429,38 +521,38 @@ export class Server {
     try {
       envelope = envelopeOfTarget(url);
     } catch (error) {
-      abort(socket, new HandshakeError('HL_ERR_BAD_SINCE', 400, (error as Error).message));
+      opening.refuse(new HandshakeError('HL_ERR_BAD_SINCE', 400, (error as Error).message));
       return true;
     }
-    const upgradeRequest = new WebSocketUpgradeRequest(url, path, match.params, request.headers, socket, validated.protocols);
+    const upgradeRequest = new WebSocketUpgradeRequest(url, path, match.params, request.headers, opening, validated.protocols);
     let accepted: UpgradeAccept<unknown> | void | Promise<UpgradeAccept<unknown> | void>;
     try {
       accepted = route.handler.upgrade?.(upgradeRequest);
     } catch (error) {
-      this.finishHandshake(socket, null, match, validated, head, error, undefined, envelope);
+      this.finishHandshake(opening, null, match, validated, head, error, undefined, envelope);
       return true;
     }
     if (isThenable(accepted)) {
       // Only a hook that answers later needs a deadline (and a place in the count of
       // handshakes in progress); a synchronous answer completes the handshake right here.
-      const pending = new PendingHandshake(socket, Date.now() + this.options.handshakeTimeout, this);
+      const pending = new PendingHandshake(opening, Date.now() + this.options.handshakeTimeout, this);
       this.handshakes.add(pending);
       this.sweep.add(pending);
       Promise.resolve(accepted).then(
-        (value) => this.finishHandshake(socket, pending, match, validated, head, undefined, value, envelope),
-        (error: unknown) => this.finishHandshake(socket, pending, match, validated, head, error ?? new Error('rejected'), undefined, envelope),
+        (value) => this.finishHandshake(opening, pending, match, validated, head, undefined, value, envelope),
+        (error: unknown) => this.finishHandshake(opening, pending, match, validated, head, error ?? new Error('rejected'), undefined, envelope),
       );
     } else {
-      this.finishHandshake(socket, null, match, validated, head, undefined, accepted, envelope);
+      this.finishHandshake(opening, null, match, validated, head, undefined, accepted, envelope);
     }
     return true;
   }
 
   private finishHandshake(
-    socket: Socket,
+    opening: Opening,
     pending: PendingHandshake | null,
     match: RouteMatch,
-    validated: ReturnType<typeof validateRequest>,
+    validated: ValidatedRequest,
     head: Buffer,
     error: unknown,
     accepted: UpgradeAccept<unknown> | void,
@@ -471,34 +563,32 @@ export class Server {
       this.sweep.delete(pending);
       if (pending.expired) return;
     }
-    if (socket.destroyed) return;
+    if (opening.gone) return;
     if (error !== undefined) {
-      abort(socket, upgradeError(error));
+      opening.refuse(upgradeError(error));
       return;
     }
     const protocol = accepted?.protocol ?? '';
     if (protocol !== '' && !validated.protocols.includes(protocol)) {
       // §4.2.2: the server selects one of the protocols the client offered, or none.
-      abort(socket, new HandshakeError('HL_ERR_HANDSHAKE_PROTOCOL', 500, ''));
+      opening.refuse(new HandshakeError('HL_ERR_HANDSHAKE_PROTOCOL', 500, ''));
       return;
     }
     let negotiated;
-    let response: string;
     try {
       negotiated = this.extensionNegotiator(validated.extensions, this);
-      response = acceptResponse({
+      opening.accept({
         key: validated.key,
         protocol,
         extensions: negotiated.response,
         ...(accepted?.headers ? { headers: accepted.headers } : {}),
       });
     } catch (failure) {
-      abort(socket, failure instanceof HandshakeError ? failure : new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, ''));
+      opening.refuse(failure instanceof HandshakeError ? failure : new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, ''));
       return;
     }
-    socket.off('error', onHandshakeSocketError);
-    socket.write(response);
-    const peer = new WebSocketPeer(socket, this.sweep, this.options, this.peerContext(match.route), {
+    opening.unguard();
+    const peer = new WebSocketPeer(opening.socket, this.sweep, this.options, this.peerContext(match.route), {
       params: match.params,
       protocol,
       extensions: negotiated.response,
@@ -529,7 +619,7 @@ export class Server {
     this.handshakes.delete(pending);
     this.sweep.delete(pending);
     const what = pending.awaitingHead ? 'request head' : 'handshake';
-    abort(pending.socket, new HandshakeError('HL_ERR_HANDSHAKE_TIMEOUT', 408, `${what} timed out`));
+    pending.opening.refuse(new HandshakeError('HL_ERR_HANDSHAKE_TIMEOUT', 408, `${what} timed out`));
   }
 
   // ---- Pub/sub ---------------------------------------------------------------------------
@@ -652,7 +742,7 @@ export class Server {
     for (const pending of [...this.handshakes]) {
       this.handshakes.delete(pending);
       this.sweep.delete(pending);
-      abort(pending.socket, drainingRefusal());
+      pending.opening.refuse(drainingRefusal());
     }
     // The listener goes at once, so a load balancer's health check sees the node leave —
     // unless HTTP sessions are open: a poller needs new connections until its turn comes,
@@ -672,7 +762,7 @@ export class Server {
     for (const pending of [...this.handshakes]) {
       this.handshakes.delete(pending);
       this.sweep.delete(pending);
-      abort(pending.socket, new HandshakeError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down'));
+      pending.opening.refuse(new HandshakeError('HL_ERR_SERVER_CLOSING', 503, 'server is shutting down'));
     }
     // Pollers fetch their close packet and acknowledge it with requests of their own: while
     // HTTP sessions end, the server still takes connections (and answers new sessions
@@ -705,6 +795,8 @@ export class Server {
     const engineClosed = this.topics.close().catch(() => undefined);
     stoppedListening ??= this.stopListening();
     this.ownServer?.closeAllConnections();
+    (this.secureServer as HttpsServer | null)?.closeAllConnections?.();
+    this.http2Sessions.destroyAll();
     await withDeadline(Promise.all([stoppedListening, engineClosed]), CLOSE_MARGIN);
   }
 
@@ -715,17 +807,18 @@ export class Server {
    * margin, since each of those sockets ends on a deadline of its own.
    */
   private stopListening(): Promise<unknown> {
-    const own = this.ownServer;
-    const listener = this.listener;
+    const own = this.ownServer ?? this.secureServer;
     const stopped = Promise.all([
       own === null ? null : new Promise<void>((resolve) => own.close(() => resolve())),
       this.closeListener(),
     ]);
-    own?.closeIdleConnections();
+    (own as http.Server | null)?.closeIdleConnections?.();
+    // An HTTP/2 connection is asked to go away: its open streams finish, none starts.
+    this.http2Sessions.goAway();
     for (const member of this.sweep) {
       if (member instanceof PendingHandshake && member.awaitingHead) {
         this.sweep.delete(member);
-        member.socket.destroy();
+        member.opening.socket.destroy();
       }
     }
     return stopped;
@@ -763,12 +856,17 @@ class WebSocketUpgradeRequest implements UpgradeRequest {
     readonly path: string,
     readonly params: RouteParams,
     readonly headers: IncomingHttpHeaders,
-    private readonly socket: Socket,
+    private readonly opening: Opening,
     readonly protocols: readonly string[],
   ) {}
 
+  /** '1.1' for an upgrade, '2.0' for an extended CONNECT on an HTTP/2 stream (RFC 8441). */
+  get httpVersion(): '1.1' | '2.0' {
+    return this.opening.httpVersion;
+  }
+
   get remoteAddress(): string {
-    return this.socket.remoteAddress ?? '';
+    return this.opening.socket.remoteAddress ?? '';
   }
 
   get query(): URLSearchParams {
@@ -788,7 +886,7 @@ class WebSocketUpgradeRequest implements UpgradeRequest {
 class PendingHandshake implements Sweepable {
   expired = false;
   constructor(
-    readonly socket: Socket,
+    readonly opening: Opening,
     private readonly deadline: number,
     private readonly server: Server,
     readonly awaitingHead = false,
@@ -847,7 +945,7 @@ function withUrl(request: UpgradeHead, url: string): UpgradeHead {
 }
 
 /** A request that arrived over HTTP/2 (through node:http2's compatibility API). */
-function isHttp2(request: IncomingMessage): boolean {
+function isHttp2Request(request: IncomingMessage): boolean {
   return (request as { stream?: unknown }).stream !== undefined;
 }
 
@@ -882,25 +980,7 @@ function upgradeError(error: unknown): HandshakeError {
 
 /** Writes the refusal and closes the socket (the socket never became a WebSocket). */
 function abort(socket: Socket, error: HandshakeError): void {
-  if (socket.destroyed) return;
-  // A reset while the refusal is written must not become an unhandled 'error'.
-  if (!socket.listeners('error').includes(onHandshakeSocketError)) socket.on('error', onHandshakeSocketError);
-  if (socket.writable) {
-    let response: string;
-    try {
-      response = rejectResponse(error.status, error.message, error.headers as Record<string, string>);
-    } catch {
-      response = rejectResponse(500, '');
-    }
-    socket.end(response);
-    // A peer that never reads must not hold the socket open, nor one that keeps sending
-    // (an idle timeout would restart with every byte): the refusal has a hard deadline.
-    // What it sends meanwhile is not read.
-    socket.pause();
-    setTimeout(destroySocket, REFUSAL_LINGER, socket).unref();
-  } else {
-    socket.destroy();
-  }
+  refuseConnection(socket, error);
 }
 
 function drainingRefusal(): HandshakeError {
@@ -908,18 +988,32 @@ function drainingRefusal(): HandshakeError {
   return new HandshakeError('HL_ERR_DRAINING', 503, 'HL_ERR_DRAINING: server is draining for a restart, connect again');
 }
 
-/** ms a refused socket is given to read its answer before it is destroyed. */
-const REFUSAL_LINGER = 1000;
-
-function destroySocket(socket: Socket): void {
-  socket.destroy();
-}
-
 function ignoreAcceptError(): void {}
 
 function onHandshakeSocketError(this: Socket): void {
   this.destroy();
 }
+
+/** `:protocol` names WebSocket: RFC 8441 §4 registers "websocket", compared as a token (case-insensitively). */
+function isWebSocketProtocol(value: unknown): boolean {
+  return typeof value === 'string' && value.toLowerCase() === 'websocket';
+}
+
+/**
+ * A CONNECT on an HTTP/2 stream that no listener took: without `:protocol` it asks for a
+ * tunnel, which this server is not (405); with another protocol, one it does not speak
+ * (501); a WebSocket on a path with no route, 404. The connection's other streams go on.
+ */
+function refuseUnclaimedConnect(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+  const protocol = headers[':protocol'];
+  let error: HandshakeError;
+  if (protocol === undefined) error = new HandshakeError('HL_ERR_CONNECT_PROTOCOL', 405, 'CONNECT needs a :protocol here (RFC 8441)', { allow: 'GET, POST' });
+  else if (!isWebSocketProtocol(protocol)) error = new HandshakeError('HL_ERR_CONNECT_PROTOCOL', 501, `the :protocol ${JSON.stringify(String(protocol))} is not spoken here`);
+  else error = new HandshakeError('HL_ERR_NOT_FOUND', 404, 'no WebSocket route here');
+  new Http2Opening(stream).refuse(error);
+}
+
+const EMPTY = Buffer.alloc(0);
 
 function notFound(_request: IncomingMessage, response: ServerResponse): void {
   response.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' });

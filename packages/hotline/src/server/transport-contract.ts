@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import type { Opening } from './opening.js';
 import type { Handler, Peer, RouteParams } from '../types.js';
 
 /**
@@ -21,8 +21,11 @@ import type { Handler, Peer, RouteParams } from '../types.js';
 export interface ServerTransport {
   /** A plain HTTP request for `route`; returns false when it is not this transport's. */
   handleRequest(request: IncomingMessage, response: ServerResponse, route: Route, params: RouteParams): boolean;
-  /** An upgrade request; returns true when the transport took the socket. */
-  claimUpgrade(request: UpgradeHead, socket: Socket, head: Buffer): boolean;
+  /**
+   * An opening handshake (an HTTP/1.1 upgrade, or an extended CONNECT on an HTTP/2
+   * stream: `opening.httpVersion`); returns true when the transport took it.
+   */
+  claimUpgrade(request: UpgradeHead, opening: Opening, head: Buffer): boolean;
   /**
    * Ends everything the transport serves with `code` and `reason`; resolves once it is
    * over, at the latest after `timeout` ms (when whatever is left is dropped).

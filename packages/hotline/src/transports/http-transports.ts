@@ -6,6 +6,7 @@ import type { Subscriber } from '../pubsub/topic-tree.js';
 import type { ByteBudget } from '../resources/byte-budget.js';
 import type { Server } from '../server/server.js';
 import type { Route, ServerTransport, ShutdownOptions, UpgradeHead } from '../server/transport-contract.js';
+import type { Opening } from '../server/opening.js';
 import { type Payload, type Peer, ReadyState, type RouteParams, TRANSPORTS, Transport, type TransportName, UpgradeRejection } from '../types.js';
 import { serveClientBundle } from './client-bundle.js';
 import { corsHeaders, preflight } from './cors.js';
@@ -30,6 +31,7 @@ import { rejectResponse } from '../protocol/handshake.js';
 import { requestedAck } from './transport-choice.js';
 import { UnreadResponses } from './unread.js';
 import { Upload } from './upload.js';
+import { closeAfterAnswer } from './connection-close.js';
 
 /**
  * The HTTP transports of a `Server`: SSE, long polling, short polling and fixed-interval
@@ -320,8 +322,8 @@ export class HttpTransports implements ServerTransport {
   }
 
   /** An upgrade naming a session moves it onto a WebSocket; every other upgrade is the server's. */
-  claimUpgrade(request: UpgradeHead, socket: Socket, head: Buffer): boolean {
-    return claimSessionUpgrade(this, request, socket, head);
+  claimUpgrade(request: UpgradeHead, opening: Opening, head: Buffer): boolean {
+    return claimSessionUpgrade(this, request, opening, head);
   }
 
   /** @internal A session of another node, not ended here: its upgrade goes to its owner. */
@@ -365,7 +367,7 @@ export class HttpTransports implements ServerTransport {
     const declared = Number(request.headers['content-length'] ?? NaN);
     if (declared > limit) {
       // 413 before reading a byte; the connection closes so the unread body goes with it.
-      response.setHeader('Connection', 'close');
+      closeAfterAnswer(response);
       throw new TransportError('HL_ERR_BODY_TOO_LARGE', 413, `body over ${limit} bytes`);
     }
     const upload = new Upload(request, response, session, ack, this);

@@ -93,6 +93,7 @@ export function handshake(
     remoteAddress: request.socket.remoteAddress ?? '',
     transport,
     protocols: [],
+    httpVersion: request.httpVersion,
   };
   let accepted: UpgradeAccept<unknown> | void | PromiseLike<UpgradeAccept<unknown> | void>;
   try {

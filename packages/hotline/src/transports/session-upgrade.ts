@@ -1,6 +1,7 @@
 import type { Socket } from 'node:net';
 import { CloseCode, HandshakeError } from '../errors.js';
-import { acceptResponse, rejectResponse, validateRequest } from '../protocol/handshake.js';
+import { rejectResponse } from '../protocol/handshake.js';
+import type { Opening } from '../server/opening.js';
 import type { QueuedPacket } from '../protocol/session/server-session.js';
 import { encodeUpgradeMessage } from '../protocol/session/upgrade-messages.js';
 import type { Server } from '../server/server.js';
@@ -39,7 +40,7 @@ export interface UpgradeRegistry {
  * Claims a WebSocket handshake that names a session; returns false for any other
  * upgrade (the server's as before). A refusal ends the socket on a deadline (refusal.ts).
  */
-export function claimSessionUpgrade(registry: UpgradeRegistry, request: UpgradeHead, socket: Socket, head: Buffer): boolean {
+export function claimSessionUpgrade(registry: UpgradeRegistry, request: UpgradeHead, opening: Opening, head: Buffer): boolean {
   const url = request.url ?? '/';
   const q = url.indexOf('?');
   if (q === -1) return false;
@@ -49,23 +50,27 @@ export function claimSessionUpgrade(registry: UpgradeRegistry, request: UpgradeH
   const path = url.slice(0, q);
   const server = registry.server;
   if (server.findRoute(path) === null) return false;
-  socket.on('error', destroySocket);
+  opening.guard();
+  const connection = opening.connection;
   try {
-    const validated = validateRequest({ method: request.method ?? '', httpVersion: request.httpVersion, headers: request.headers });
+    const validated = opening.validate(request);
     const session = registry.lookup(sid, path);
-    if (session === undefined && registry.forwardUpgrade(sid, request, socket, head)) {
-      socket.off('error', destroySocket);
+    // A tunnel to the owner carries the bytes of an HTTP/1.1 connection; a session met over
+    // an HTTP/2 stream stays on its HTTP transport, whose requests are forwarded one by one.
+    if (session === undefined && connection !== null && registry.forwardUpgrade(sid, request, connection, head)) {
+      opening.unguard();
       return true;
     }
     if (session === undefined) throw new HandshakeError('HL_ERR_UNKNOWN_SESSION', 400, 'unknown session id');
     if (typeof session === 'string') throw new HandshakeError(ENDED[session][0], 410, 'session ended');
     if (!session.upgradable) throw new HandshakeError('HL_ERR_TRANSPORT_MISMATCH', 400, 'session cannot be upgraded now');
-    socket.off('error', destroySocket);
-    socket.write(acceptResponse({ key: validated.key, protocol: '', extensions: '' }));
-    session.attachProbe(new SessionSocket(socket, head, server, session));
+    opening.accept({ key: validated.key, protocol: '', extensions: '' });
+    opening.unguard();
+    session.attachProbe(new SessionSocket(opening.socket, head, server, session));
   } catch (error) {
     const refusal = error instanceof HandshakeError ? error : new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, '');
-    refuseSocket(socket, rejectResponse(refusal.status, refusal.message, refusal.headers as Record<string, string>), server.sweep);
+    if (connection !== null) refuseSocket(connection, rejectResponse(refusal.status, refusal.message, refusal.headers as Record<string, string>), server.sweep);
+    else opening.refuse(refusal);
   }
   return true;
 }
@@ -92,8 +97,4 @@ export function expireProbe(socket: SessionSocket): void {
 /** A second upgrade of the same session replaces the probe of the first. */
 export function replaceProbe(socket: SessionSocket): void {
   socket.close(CloseCode.POLICY_VIOLATION, 'replaced by another upgrade');
-}
-
-function destroySocket(this: Socket): void {
-  this.destroy();
 }

@@ -5,6 +5,7 @@ import { isApplicationCloseCode } from '../protocol/close-code.js';
 import type { ResolvedHttpTransportOptions } from './options.js';
 import type { HttpSession } from './session.js';
 import { PacketCounter, TooManyPackets, WireError, decodeBatch } from '../protocol/session/wire.js';
+import { closeAfterAnswer } from './connection-close.js';
 
 /**
  * One upstream body (a POST of a session) being read: counted against `maxBody` as it
@@ -87,7 +88,7 @@ export class Upload {
       return;
     }
     // The rest of the body is not worth reading: the connection closes after the answer.
-    this.response.setHeader('Connection', 'close');
+    closeAfterAnswer(this.response);
     this.answered(new TransportError('HL_ERR_BODY_TIMEOUT', 408, 'the request body arrived too slowly'));
   }
 
@@ -105,7 +106,7 @@ export class Upload {
       return;
     }
     if (this.size > maxBody) {
-      this.response.setHeader('Connection', 'close');
+      closeAfterAnswer(this.response);
       this.answered(new TransportError('HL_ERR_BODY_TOO_LARGE', 413, `body over ${maxBody} bytes`));
       // Read on and drop the rest, so that the answer is not stuck behind it.
       this.request.resume();

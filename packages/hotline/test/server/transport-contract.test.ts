@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { describe, it } from 'node:test';
-import { Server, type Route, type ServerTransport, type ShutdownOptions, type UpgradeHead } from '../../src/server/server.js';
+import { Server, type Route, type ServerTransport, type ShutdownOptions, type UpgradeHead, type Opening } from '../../src/server/server.js';
 import { RawPeer, upgradeRequest } from '../support/raw.js';
 
 const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
@@ -30,10 +30,10 @@ class RecordingTransport implements ServerTransport {
     return true;
   }
 
-  claimUpgrade(request: UpgradeHead, socket: Socket): boolean {
+  claimUpgrade(request: UpgradeHead, opening: Opening): boolean {
     this.upgrades.push(request.url ?? '');
     if (!request.url!.includes(this.takes)) return false;
-    socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+    opening.connection!.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     return true;
   }
 
