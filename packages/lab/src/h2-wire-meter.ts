@@ -139,6 +139,8 @@ class Connection {
   private readonly pending = new Map<number, StreamCounts>();
   /** Owners that have had a stream on this connection (each counts the connection once). */
   private readonly owners = new Set<string>();
+  /** Streams closed, oldest first, whose owners are still kept (see `open`). */
+  private readonly closed: number[] = [];
   /** The newest stream the session announced: older ones not owned have closed. */
   private announced = 0;
 
@@ -169,7 +171,12 @@ class Connection {
       this.owners.add(owner);
       counters.connections++;
     }
-    stream.once('close', () => this.owned.delete(id));
+    // A stream's last frames may reach the socket after its 'close' event: it is forgotten
+    // only once many newer streams have closed.
+    stream.once('close', () => {
+      this.closed.push(id);
+      if (this.closed.length > 256) this.owned.delete(this.closed.shift()!);
+    });
   }
 
   private countsOf(id: number, direction: 'up' | 'down'): FrameCounts {
