@@ -486,15 +486,33 @@ function parseConfig(body: unknown): { rate?: number; size?: number; interval?: 
 function pollAnatomy(request: IncomingMessage, response: ServerResponse, bodyBytes: number): PollAnatomy {
   const requestHeaders: Array<[string, number]> = [];
   // RFC 9112 §2.1: request-line CRLF, then each field line CRLF, then an empty line.
-  let requestBytes = Buffer.byteLength(`${request.method} ${request.url} HTTP/${request.httpVersion}\r\n`, 'latin1') + 2;
+  let requestBytes = Buffer.byteLength(`${request.method} ${request.url} HTTP/1.1\r\n`, 'latin1') + 2;
   const raw = request.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
+    // HTTP/2's pseudo-header fields (RFC 9113 §8.3) are HTTP/1.1's request line and Host.
+    if (raw[i]!.startsWith(':')) {
+      if (raw[i] === ':authority') {
+        const bytes = Buffer.byteLength(`host: ${raw[i + 1]}\r\n`, 'latin1');
+        requestHeaders.push(['host', bytes]);
+        requestBytes += bytes;
+      }
+      continue;
+    }
     const bytes = Buffer.byteLength(`${raw[i]}: ${raw[i + 1]}\r\n`, 'latin1');
     requestHeaders.push([raw[i]!.toLowerCase(), bytes]);
     requestBytes += bytes;
   }
   // Node keeps the head it wrote (status line and headers, its own Date, Connection and
-  // Keep-Alive included) as a string on the response.
+  // Keep-Alive included) as a string on the response. Over HTTP/2 there is none: the head
+  // is counted as HTTP/1.1 would write it (status line, each field, the empty line), so
+  // that the classic arithmetic compares like with like; the h2 wire cost is the frames'.
   const head = (response as unknown as { _header?: unknown })._header;
-  return { requestBytes, requestHeaders, responseHeadBytes: typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0, bodyBytes };
+  if (typeof head !== 'string') {
+    let headBytes = Buffer.byteLength(`HTTP/1.1 ${response.statusCode} ${response.statusMessage || 'OK'}\r\n`, 'latin1') + 2;
+    for (const [name, value] of Object.entries(response.getHeaders())) {
+      for (const one of Array.isArray(value) ? value : [value]) headBytes += Buffer.byteLength(`${name}: ${String(one)}\r\n`, 'latin1');
+    }
+    return { requestBytes, requestHeaders, responseHeadBytes: headBytes, bodyBytes };
+  }
+  return { requestBytes, requestHeaders, responseHeadBytes: Buffer.byteLength(head, 'latin1'), bodyBytes };
 }

@@ -58,6 +58,9 @@ test('serve --http2 serves the page and a poll over h2, and /stats counts the po
     assert.ok(f.up.headerBytes > 0 && f.down.headerBytes > 0 && f.down.dataBytes >= poll.body.length, JSON.stringify(f));
     assert.equal(polling.bytesIn + polling.bytesOut, f.up.headerBytes + f.up.dataBytes + f.up.framingBytes + f.down.headerBytes + f.down.dataBytes + f.down.framingBytes);
     assert.equal(stats.tls!.h2Connections, 1);
+    // The classic arithmetic's poll, its fields as HTTP/1.1 would write them (the pseudo-fields as request line and Host).
+    assert.ok(stats.poll !== null && stats.poll.requestHeaders.some(([name]) => name === 'host'), JSON.stringify(stats.poll));
+    assert.ok(stats.poll.requestHeaders.every(([name]) => !name.startsWith(':')) && stats.poll.responseHeadBytes > 40);
     assert.ok(stats.tls!.bytesIn > 0 && stats.tls!.bytesOut > page.body.length);
   } finally {
     session.destroy();

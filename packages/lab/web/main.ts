@@ -232,6 +232,7 @@ function renderTable(snapshot: StatsSnapshot): void {
     averagePollBytes: polling.requests > 0 ? (polling.bytesIn + polling.bytesOut) / polling.requests : null,
     emptyShare: polling.requests > 0 ? polling.emptyResponses / polling.requests : null,
     webSocketOverhead: snapshot.transports.websocket.perMessage.overheadBytes,
+    ...(snapshot.protocol === 'h2' ? { http2HeaderBytes: polling.http2?.headerBytesPerRequest ?? null } : {}),
   });
 }
 
