@@ -66,8 +66,6 @@ export type ErrorCode =
   // HTTP/2 (RFC 8441, RFC 9113)
   /** A CONNECT over HTTP/2 whose `:protocol` is missing or is not "websocket": 501 (405 without one). */
   | 'HL_ERR_CONNECT_PROTOCOL'
-  /** The HTTP/2 stream that carried a WebSocket was reset (RST_STREAM) or its connection went away: 1006. */
-  | 'HL_ERR_STREAM_RESET'
   // Connection life
   | 'HL_ERR_CLOSE_TIMEOUT'
   | 'HL_ERR_IDLE_TIMEOUT'

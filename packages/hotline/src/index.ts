@@ -13,6 +13,9 @@ export {
   type ServerTransport,
   type ShutdownOptions,
   type UpgradeHead,
+  type ListenOptions,
+  type Opening,
+  type AnyHttpServer,
 } from './server/server.js';
 export { type ServerOptions, DEFAULT_SERVER_OPTIONS } from './server/options.js';
 export { WebSocket, type WebSocketOptions, type BinaryType } from './client/websocket.js';

@@ -18,7 +18,10 @@ import type { StreamSocket } from '../websocket/stream-socket.js';
  *
  * `end()` sends END_STREAM: RFC 8441 §6 maps the TCP FIN of RFC 6455 to it. `destroy()`
  * resets the stream (RST_STREAM, CANCEL), the counterpart of a TCP RST; the connection
- * and its other streams go on.
+ * and its other streams go on. A reset by the other end reads as the end of the stream
+ * with no Close frame before it: the WebSocket closes with 1006 (RFC 6455 §7.1.5), as
+ * after a TCP reset; a reset with an error code other than CANCEL is also reported as the
+ * stream's 'error' (node:http2's `ERR_HTTP2_STREAM_ERROR`, naming the code).
  */
 export function streamSocketOf(stream: Http2Stream): StreamSocket {
   const lent = stream as Http2Stream & { setNoDelay?: unknown };

@@ -62,9 +62,12 @@ export function endToEndHeaders(headers: IncomingHttpHeaders): OutgoingHttpHeade
   }
   const out: OutgoingHttpHeaders = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name === FORWARDED_HEADER) continue;
+    // HTTP/2's pseudo-header fields (RFC 9113 §8.3) are the request line's parts, not fields:
+    // the request goes on over HTTP/1.1, its authority as Host (RFC 9113 §8.3.1).
+    if (value === undefined || HOP_BY_HOP.has(name) || named.has(name) || name === FORWARDED_HEADER || name.startsWith(':')) continue;
     out[name] = value;
   }
+  if (out.host === undefined && typeof headers[':authority'] === 'string') out.host = headers[':authority'];
   return out;
 }
 

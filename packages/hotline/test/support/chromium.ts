@@ -26,10 +26,13 @@ export class HeadlessTab {
     private readonly profile: string,
   ) {}
 
-  /** A new headless Chromium with one tab at `url`. */
-  static async open(url: string): Promise<HeadlessTab> {
+  /**
+   * A new headless Chromium with one tab at `url`. `args` adds flags to the usual ones
+   * (`--ignore-certificate-errors` for a test's self-signed certificate, say).
+   */
+  static async open(url: string, args: readonly string[] = []): Promise<HeadlessTab> {
     const profile = mkdtempSync(join(tmpdir(), 'hotline-chromium-'));
-    const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS] });
+    const context = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS, ...args] });
     const tab = context.pages()[0] ?? (await context.newPage());
     await tab.goto(url);
     return new HeadlessTab(context, tab, profile);
