@@ -61,6 +61,10 @@ export class Http2WireMeter {
         return;
       }
       this.tls.h2Connections++;
+      // Nagle off, as on every connection a server of the library accepts: the session
+      // cannot set it through the tap (a JavaScript stream has no socket options), and with
+      // it on a small write waits for the peer's delayed ACK, tens of milliseconds.
+      socket.setNoDelay(true);
       const connection = new Connection(this);
       const tapped = tapTlsSocket(socket, connection.up, connection.down);
       connections.set(tapped, connection);

@@ -246,8 +246,9 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   // Node's HTTP/1.1 server under allowHTTP1 reads the same timeouts from the server object.
   if (options.tls !== undefined) Object.assign(httpServer, { headersTimeout: http1Options.headersTimeout, requestTimeout: http1Options.requestTimeout, keepAliveTimeout: http1Options.keepAliveTimeout });
   const transportControl = enableLabTransports(server, { interval: config.interval, hold: config.hold, maxSessions: maxPeers * 2 + 100, transports });
-  // An http2 server is accepted by `attach` since HTTP/2 support (its requests through the compatibility API).
-  server.attach(httpServer as http.Server);
+  // Over HTTP/2, `attach` serves the transports' requests through node:http2's
+  // compatibility API and WebSocket as extended CONNECT streams (RFC 8441).
+  server.attach(httpServer);
   if (h2Meter !== null) {
     h2Meter.attach(httpServer as Http2SecureServer, options.tapHttp2 ?? true);
     meter.attach(httpServer as unknown as http.Server, 'secureConnection');

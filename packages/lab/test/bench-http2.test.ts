@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { benchTransports } from '../src/bench.js';
 import { formatTable } from '../src/report.js';
 
-const SHORT = { clients: 2, rate: 5, duration: 1, warmup: 0.5, interval: 200, size: 128 } as const;
+const SHORT = { clients: 2, rate: 8, duration: 0.8, warmup: 0.3, interval: 150, size: 128 } as const;
 
 test('over HTTP/2 polling, SSE and WebSocket report HPACK header bytes, frames, TLS bytes and connections', { timeout: 30_000 }, async () => {
   const [h2, h1] = await Promise.all([
@@ -19,7 +19,9 @@ test('over HTTP/2 polling, SSE and WebSocket report HPACK header bytes, frames, 
     const f = r.http2!;
     // One TLS connection per client, whatever the transport: every request a stream on it.
     assert.equal(f.connections, SHORT.clients, r.transport);
-    assert.ok(f.framesPerMessage! > 0 && f.framingBytesPerMessage! >= 9, `${r.transport}: ${JSON.stringify(f)}`);
+    // Not ≥ 1 frame per message: one DATA frame may carry several messages written together,
+    // and the window's last messages may arrive (and be counted) after its frames were.
+    assert.ok(f.framesPerMessage! > 0 && f.framingBytesPerMessage! > 0 && f.down.dataFrames > 0, `${r.transport}: ${JSON.stringify(f)}`);
     // Requests made in the window (SSE and WebSocket made theirs before it, at connect) have their header bytes.
     if (r.requests > 0) assert.ok(f.headerBytesPerRequest! > 0 && f.up.headerBytes > 0 && f.down.headerBytes > 0, `${r.transport}: ${JSON.stringify(f)}`);
     assert.ok(f.tlsBytes > r.bytesIn + r.bytesOut, `${r.transport}: TLS records cost more than the cleartext they carry`);
