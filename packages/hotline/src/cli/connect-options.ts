@@ -46,6 +46,8 @@ export function parseConnect(argv: string[]): ConnectCommand {
       deflate: { type: 'boolean' },
       ca: { type: 'string' },
       'no-check': { type: 'boolean' },
+      insecure: { type: 'boolean', short: 'k' },
+      http2: { type: 'boolean' },
       'no-color': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -66,11 +68,13 @@ export function parseConnect(argv: string[]): ConnectCommand {
     noColor: values['no-color'] === true,
     showPingPong: values['show-ping-pong'] === true,
     deflate: values.deflate === true,
+    http2: values.http2 === true,
   };
-  const tls = tlsOptions(values.ca, values['no-check'] === true);
+  const tls = tlsOptions(values.ca, values['no-check'] === true || values.insecure === true);
   if (tls !== undefined) options.tls = tls;
   if (!transport) return { help: false, transport: false, options };
   if (options.protocols.length > 0) throw new UsageError('--subprotocol applies to WebSocket without --transport', CONNECT_USAGE);
+  if (options.http2) throw new UsageError('--http2 applies to WebSocket without --transport (RFC 8441)', CONNECT_USAGE);
   const interval = values.interval === undefined ? undefined : integer(values.interval, 'interval', 0, CONNECT_USAGE);
   return {
     help: false,

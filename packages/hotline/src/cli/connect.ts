@@ -14,7 +14,9 @@ export interface ConnectOptions {
   noColor: boolean;
   showPingPong: boolean;
   deflate: boolean;
-  /** `--ca`, `--no-check`: for wss:// and https://. */
+  /** `--http2`: the WebSocket over HTTP/2 (RFC 8441). */
+  http2?: boolean;
+  /** `--ca`, `--no-check` (`--insecure`): for wss:// and https://. */
   tls?: AgentOptions;
 }
 
@@ -64,6 +66,7 @@ export function connect(options: ConnectOptions): Promise<number> {
       headers: options.headers,
       perMessageDeflate: options.deflate,
       ...(options.tls !== undefined ? { tls: options.tls } : {}),
+      ...(options.http2 === true ? { http2: true } : {}),
     });
     ws.binaryType = 'arraybuffer';
     const cycle = new PingCycle();

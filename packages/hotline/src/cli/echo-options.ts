@@ -1,6 +1,11 @@
 import { UsageError, integer, parseArgs, port } from './args.js';
 import { ECHO_USAGE } from './usage.js';
 
+/** TLS for `hotline echo`: a key and certificate from files, or a pair made at start. */
+export type EchoTls =
+  | { readonly selfSigned: false; readonly keyFile: string; readonly certFile: string }
+  | { readonly selfSigned: true };
+
 export type EchoCommand =
   | { readonly help: true }
   | {
@@ -14,6 +19,10 @@ export type EchoCommand =
       readonly redis: string | undefined;
       /** How the other nodes reach this one (an http(s) origin); undefined: `http://127.0.0.1:<port>`. */
       readonly advertise: string | undefined;
+      /** wss:// and https:// instead of ws:// and http://, or undefined for plain TCP. */
+      readonly tls: EchoTls | undefined;
+      /** With TLS: offer HTTP/2 by ALPN beside HTTP/1.1 (false: `--no-http2`, HTTPS over HTTP/1.1 only). */
+      readonly http2: boolean;
     };
 
 /** 16 MiB, the server's own default (protocol/limits.ts gives the reason). */
@@ -36,6 +45,10 @@ export function parseEcho(argv: string[]): EchoCommand {
       'drain-window': { type: 'string' },
       redis: { type: 'string' },
       advertise: { type: 'string' },
+      'tls-key': { type: 'string' },
+      'tls-cert': { type: 'string' },
+      'self-signed': { type: 'boolean' },
+      'no-http2': { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
     ECHO_USAGE,
@@ -55,7 +68,23 @@ export function parseEcho(argv: string[]): EchoCommand {
     if (redis === undefined) throw new UsageError('--advertise applies with --redis (it tells the other nodes how to reach this one)', ECHO_USAGE);
     checkOrigin(advertise);
   }
-  return { help: false, port: listenPort, host: values.host, maxPayload, deflate: values.deflate === true, drainWindow, redis, advertise };
+  const tls = tlsOf(values['tls-key'], values['tls-cert'], values['self-signed'] === true);
+  const http2 = values['no-http2'] !== true;
+  if (!http2 && tls === undefined) throw new UsageError('--no-http2 applies with TLS (--tls-key and --tls-cert, or --self-signed): without TLS, echo speaks HTTP/1.1 only', ECHO_USAGE);
+  return { help: false, port: listenPort, host: values.host, maxPayload, deflate: values.deflate === true, drainWindow, redis, advertise, tls, http2 };
+}
+
+/** The key and the certificate come as a pair, or are made at start; never both. */
+function tlsOf(keyFile: string | undefined, certFile: string | undefined, selfSigned: boolean): EchoTls | undefined {
+  if (selfSigned) {
+    if (keyFile !== undefined || certFile !== undefined) throw new UsageError('--self-signed makes its own key and certificate: give it without --tls-key and --tls-cert', ECHO_USAGE);
+    return { selfSigned: true };
+  }
+  if (keyFile === undefined && certFile === undefined) return undefined;
+  if (keyFile === undefined) throw new UsageError('--tls-cert needs --tls-key FILE (the private key of the certificate)', ECHO_USAGE);
+  if (certFile === undefined) throw new UsageError('--tls-key needs --tls-cert FILE (the certificate of the key)', ECHO_USAGE);
+  if (keyFile === '' || certFile === '') throw new UsageError('--tls-key and --tls-cert need a file name', ECHO_USAGE);
+  return { selfSigned: false, keyFile, certFile };
 }
 
 function checkRedisUrl(value: string): void {

@@ -6,6 +6,7 @@ import { parseConnect } from './connect-options.js';
 import { connectTransport } from './connect-transport.js';
 import { createEchoServer } from './echo.js';
 import { parseEcho } from './echo-options.js';
+import { echoTlsBanner, loadEchoTls } from './echo-tls.js';
 import { CONNECT_USAGE, ECHO_USAGE, LAB_MISSING, USAGE } from './usage.js';
 import type { RedisEngine } from '../redis/index.js';
 
@@ -52,14 +53,18 @@ async function echo(argv: string[]): Promise<number> {
     process.stdout.write(ECHO_USAGE);
     return 0;
   }
-  const { port, host, maxPayload, deflate, drainWindow, redis } = command;
+  const { port, host, maxPayload, deflate, drainWindow, redis, http2 } = command;
+  // Before the port is taken: a file that cannot serve TLS is a usage error, not a listener that fails every handshake.
+  const tls = command.tls === undefined ? undefined : await loadEchoTls(command.tls);
   const engine = redis === undefined ? undefined : await connectRedis(redis);
+  const scheme = tls === undefined ? 'http' : 'https';
   // Other nodes forward this node's HTTP sessions here; the port is known once listening,
   // so a port of 0 cannot be advertised by default.
-  const advertise = redis === undefined ? undefined : (command.advertise ?? (port === 0 ? undefined : `http://127.0.0.1:${port}`));
+  const advertise = redis === undefined ? undefined : (command.advertise ?? (port === 0 ? undefined : `${scheme}://127.0.0.1:${port}`));
   const server = createEchoServer({ maxPayload, perMessageDeflate: deflate, ...(engine && { engine }), ...(advertise && { advertise }) });
-  const address = await server.listen(port, host);
-  process.stdout.write(`hotline echo listening on ws://${host ?? 'localhost'}:${address.port}\n`);
+  const address = tls === undefined ? await server.listen(port, host) : await server.listen({ port, ...(host !== undefined && { host }), tls: tls.pair, http2 });
+  process.stdout.write(`hotline echo listening on ${tls === undefined ? 'ws' : 'wss'}://${host ?? 'localhost'}:${address.port}\n`);
+  if (tls !== undefined) process.stdout.write(echoTlsBanner(tls, http2));
   if (engine !== undefined) {
     process.stdout.write(`  pub/sub through Redis ${redactedUrl(redis!)}, node ${engine.instanceId}${advertise ? `, reached by the other nodes at ${advertise}` : ' (no --advertise: its HTTP sessions are not routed from other nodes)'}\n`);
   }

@@ -49,9 +49,13 @@ Options:
       --interval MS        ms between polls (polling, interval-polling; default the
                            server's)
       --deflate            offer permessage-deflate (WebSocket)
+      --http2              open the WebSocket over HTTP/2 (RFC 8441: wss:// with ALPN
+                           h2, ws:// as cleartext HTTP/2); fails if the server does
+                           not accept WebSockets over HTTP/2
       --ca FILE            trust the CA certificate(s) in FILE (PEM) for wss:// and
                            https://, e.g. a self-signed certificate
-      --no-check           do not verify the server's certificate (wss://, https://)
+  -k, --insecure, --no-check
+                           do not verify the server's certificate (wss://, https://)
       --no-color           no colours (also: the NO_COLOR environment variable)
   -h, --help               show this help
 
@@ -73,6 +77,7 @@ Examples:
   hotline connect -x hello -x '{"op":"ping"}' ws://127.0.0.1:9001/
   printf 'one\\ntwo\\n' | hotline connect --transport interval-polling http://127.0.0.1:9001/
   hotline connect --ca cert.pem wss://127.0.0.1:9443/
+  hotline connect --http2 --ca cert.pem wss://127.0.0.1:9443/
 `;
 
 export const ECHO_USAGE = `Usage: hotline echo --port N [options]
@@ -98,6 +103,12 @@ Options:
                            run several behind a load balancer, no sticky sessions
       --advertise ORIGIN   with --redis, how the other nodes reach this one for
                            its HTTP sessions (default http://127.0.0.1:PORT)
+      --tls-key FILE       serve wss:// and https:// with this private key (PEM)
+      --tls-cert FILE      ... and this certificate (PEM); both or neither
+      --self-signed        serve TLS with a certificate made at start for localhost,
+                           127.0.0.1 and ::1; its SHA-256 fingerprints are printed
+      --no-http2           with TLS, HTTP/1.1 only (default: HTTP/2 by ALPN too,
+                           WebSocket over HTTP/2 per RFC 8441)
   -h, --help               show this help
 
 Examples:
@@ -105,6 +116,8 @@ Examples:
   hotline echo --port 0 --host 127.0.0.1 --max-payload 65536
   hotline echo --port 9001      then, in another terminal: hotline connect localhost:9001
   hotline echo --port 9001 --redis redis://127.0.0.1:6379   (and 9002, 9003... on the same Redis)
+  hotline echo --port 9443 --self-signed     then: hotline connect --no-check wss://localhost:9443/
+  hotline echo --port 9443 --tls-key key.pem --tls-cert cert.pem
 `;
 
 export const LAB_MISSING = (command: string) => `Usage: hotline ${command} ...

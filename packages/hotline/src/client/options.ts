@@ -1,8 +1,21 @@
 import type { Agent } from 'node:http';
+import type { ClientHttp2Session } from 'node:http2';
 import type { RequestOptions } from 'node:https';
 import { checkOptions, invalidArgument, shown } from '../errors.js';
 import { DEFAULT_MAX_FRAGMENTS, DEFAULT_MAX_PAYLOAD } from '../protocol/limits.js';
 import { DEFLATE_DEFAULTS, type PerMessageDeflateOptions } from '../protocol/permessage-deflate.js';
+import { checkHttp2Headers } from './http2-connect.js';
+
+/** `http2` given as an object: the session to open the WebSocket's stream on. */
+export interface Http2Options {
+  /**
+   * An HTTP/2 session of the application's own (`http2.connect(...)`), to the WebSocket's
+   * origin: the WebSocket is one stream on it, and the session is never closed by the
+   * client. Without it, the client shares one session per origin and closes it after
+   * its last WebSocket.
+   */
+  session?: ClientHttp2Session;
+}
 
 /** The Node-only options of the client `WebSocket`: its constructor's third argument. */
 export interface WebSocketOptions {
@@ -33,6 +46,14 @@ export interface WebSocketOptions {
    * Default off for the Node client (browsers always offer it).
    */
   perMessageDeflate?: boolean | PerMessageDeflateOptions;
+  /**
+   * WebSocket over HTTP/2 (RFC 8441): the handshake is an extended CONNECT on an HTTP/2
+   * connection (TLS with ALPN "h2" for wss:, cleartext HTTP/2 with prior knowledge for
+   * ws:), shared with the other WebSockets to the same origin. A server that does not
+   * send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 fails the handshake
+   * (`HL_ERR_HANDSHAKE_UPGRADE`); there is no fallback to HTTP/1.1. Default off.
+   */
+  http2?: boolean | Http2Options;
 }
 
 /** The options with a default, resolved; the others stay as given. */
@@ -70,6 +91,7 @@ const KEYS: readonly (keyof WebSocketOptions)[] = [
   'agent',
   'tls',
   'perMessageDeflate',
+  'http2',
 ];
 
 /**
@@ -108,5 +130,22 @@ export function resolveClientOptions(options: WebSocketOptions = {}): ResolvedCl
     const value = resolved[key];
     if (value !== undefined && (typeof value !== 'object' || value === null)) throw invalidArgument(`${key} must be an object (got ${shown(value)})`);
   }
+  checkHttp2(resolved);
   return resolved;
+}
+
+function checkHttp2(options: ResolvedClientOptions): void {
+  const { http2 } = options;
+  if (http2 === undefined || http2 === false) return;
+  if (http2 !== true) {
+    if (typeof http2 !== 'object' || http2 === null || Array.isArray(http2)) throw invalidArgument(`http2 must be a boolean or { session } (got ${shown(http2)})`);
+    checkOptions(http2, ['session'], 'http2');
+    const { session } = http2;
+    if (session !== undefined && (typeof session !== 'object' || session === null || typeof (session as { request?: unknown }).request !== 'function')) {
+      throw invalidArgument(`http2.session must be a ClientHttp2Session from http2.connect (got ${shown(session)})`);
+    }
+  }
+  // An http(s).Agent makes HTTP/1.1 connections: it has no part in an HTTP/2 session.
+  if (options.agent !== undefined) throw invalidArgument('agent applies to HTTP/1.1; with http2, pass { session } instead');
+  checkHttp2Headers(options.headers);
 }

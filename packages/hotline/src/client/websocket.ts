@@ -1,8 +1,9 @@
 import http, { type ClientRequest, type IncomingMessage } from 'node:http';
 import https from 'node:https';
+import type { ClientHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
 import { CloseCode, HandshakeError, HotlineError } from '../errors.js';
-import { isToken, generateKey, requestHeaders, validateResponse } from '../protocol/handshake.js';
+import { type ValidatedResponse, isToken, generateKey, requestHeaders, validateResponse } from '../protocol/handshake.js';
 import { Side } from '../protocol/side.js';
 import { isApplicationCloseCode } from '../protocol/close-code.js';
 import { ReadyState } from '../protocol/ready-state.js';
@@ -20,8 +21,11 @@ import {
   resolveDeflateOptions,
 } from '../protocol/permessage-deflate.js';
 import { CloseEvent, ErrorEvent } from './events.js';
-import { type WebSocketOptions, resolveClientOptions } from './options.js';
+import { type ResolvedClientOptions, type WebSocketOptions, resolveClientOptions } from './options.js';
 import { toControlPayload } from '../websocket/payload.js';
+import type { StreamSocket } from '../websocket/stream-socket.js';
+import { streamSocketOf } from '../http2/stream-socket.js';
+import { ExtendedConnect, Http2StreamReset } from './http2-connect.js';
 import type { Payload } from '../types.js';
 
 export type { WebSocketOptions } from './options.js';
@@ -87,7 +91,15 @@ export class WebSocket extends EventTarget {
   private extensionsValue = '';
   private binaryTypeValue: BinaryType = 'blob';
   private connection: WebSocketShell<WebSocket> | null = null;
-  private request: ClientRequest | null = null;
+  /** The opening handshake in progress: an HTTP/1.1 request, or an extended CONNECT. */
+  private request: ClientRequest | ExtendedConnect | null = null;
+  /** Over HTTP/2 (RFC 8441): the stream that carries the connection. */
+  private stream: ClientHttp2Stream | null = null;
+  /** `terminate()` reset the stream: its RST_STREAM is ours, not the server's. */
+  private terminated = false;
+  /** The resolved options, kept from the constructor until the handshake's answer. */
+  private resolved: ResolvedClientOptions | null = null;
+  private negotiation: ClientExtensionNegotiation | undefined = undefined;
   private pending: PendingClientHandshake | null = null;
   /** Bytes sent after closing started: the spec still counts them in bufferedAmount. */
   private discarded = 0;
@@ -277,8 +289,9 @@ export class WebSocket extends EventTarget {
     this.connection!.ping(payload);
   }
 
-  /** Node-only: drops the TCP connection at once. */
+  /** Node-only: drops the TCP connection at once (over HTTP/2: resets the stream, CANCEL). */
   terminate(): void {
+    this.terminated = true;
     if (this.connection !== null) this.connection.terminate();
     else this.fail(new HotlineError('HL_ERR_INVALID_STATE', 'terminated'));
   }
@@ -287,9 +300,29 @@ export class WebSocket extends EventTarget {
 
   private connect(url: URL, protocols: string[], given: WebSocketOptions): void {
     const options = resolveClientOptions(given);
-    const key = generateKey();
     const deflate = options.perMessageDeflate;
     const negotiation = deflate === false ? undefined : deflateNegotiation(deflate);
+    this.resolved = options;
+    this.negotiation = negotiation;
+    if (options.http2 !== undefined && options.http2 !== false) {
+      this.pending = new PendingClientHandshake(this, Date.now() + options.handshakeTimeout);
+      clientSweep.add(this.pending);
+      this.request = new ExtendedConnect(
+        {
+          url,
+          protocols,
+          extensions: negotiation?.offer ?? '',
+          headers: options.headers,
+          tls: options.tls,
+          session: options.http2 === true ? undefined : options.http2.session,
+        },
+        // The WebSocket is the handshake's target (http2Opened, http2Failed: internal, so
+        // not declared as an `implements` that the published declarations would lack).
+        this,
+      );
+      return;
+    }
+    const key = generateKey();
     const secure = url.protocol === 'wss:';
     const headers = {
       ...options.headers,
@@ -305,7 +338,6 @@ export class WebSocket extends EventTarget {
       headers,
       agent: options.agent ?? false,
     };
-    const { maxPayload } = options;
     const request = (secure ? https : http).request(requestOptions);
     this.request = request;
     this.pending = new PendingClientHandshake(this, Date.now() + options.handshakeTimeout);
@@ -317,41 +349,15 @@ export class WebSocket extends EventTarget {
         socket.destroy();
         return;
       }
-      let codec: MessageCodec | null = null;
-      let extensions = '';
+      let validated: ValidatedResponse;
       try {
-        const validated = validateResponse({ status: response.statusCode ?? 0, headers: response.headers }, { key, protocols });
-        if (validated.extensions !== '' && negotiation === undefined) {
-          throw new HandshakeError('HL_ERR_HANDSHAKE_EXTENSIONS', 101, 'server accepted an extension that was not offered');
-        }
-        if (negotiation !== undefined) codec = negotiation.accept(validated.extensions, maxPayload);
-        extensions = codec === null ? '' : validated.extensions;
-        this.protocolValue = validated.protocol;
+        validated = validateResponse({ status: response.statusCode ?? 0, headers: response.headers }, { key, protocols });
       } catch (error) {
         socket.destroy();
         this.fail(error);
         return;
       }
-      this.extensionsValue = extensions;
-      // Nothing is read until `open` has been dispatched (see resumeAfterOpen).
-      socket.pause();
-      this.connection = new WebSocketShell(socket, clientOwner, this, clientSweep, {
-        side: Side.CLIENT,
-        maxPayload,
-        maxFragments: options.maxFragments,
-        closeTimeout: options.closeTimeout,
-        // The client keeps no idle deadline and sends no heartbeat: the server does.
-        idleTimeout: 0,
-        sendPings: false,
-        maxBufferedAmount: options.maxBufferedAmount,
-        dropsOverLimit: false,
-        codec,
-        protocol: this.protocolValue,
-        extensions,
-      });
-      this.state = ReadyState.OPEN;
-      this.dispatchEvent(new Event('open'));
-      setImmediate(resumeAfterOpen, this.connection, head);
+      this.open(socket, head, validated, 101);
     });
     request.on('response', (response: IncomingMessage) => {
       this.endHandshake();
@@ -375,6 +381,74 @@ export class WebSocket extends EventTarget {
     request.end();
   }
 
+  /**
+   * The server's answer has been validated (a 101, or a 2xx over HTTP/2): the extension it
+   * accepted is checked against the offer (RFC 6455 §9.1, the same over HTTP/2, RFC 8441
+   * §5), then `socket` becomes the shell's transport.
+   */
+  private open(socket: StreamSocket, head: Buffer, validated: ValidatedResponse, status: number): void {
+    const options = this.resolved;
+    // The connection already failed (a deadline, close() while connecting): too late.
+    if (options === null) {
+      socket.destroy();
+      return;
+    }
+    const negotiation = this.negotiation;
+    this.resolved = null;
+    this.negotiation = undefined;
+    let codec: MessageCodec | null = null;
+    let extensions = '';
+    try {
+      if (validated.extensions !== '' && negotiation === undefined) {
+        throw new HandshakeError('HL_ERR_HANDSHAKE_EXTENSIONS', status, 'server accepted an extension that was not offered');
+      }
+      if (negotiation !== undefined) codec = negotiation.accept(validated.extensions, options.maxPayload);
+      extensions = codec === null ? '' : validated.extensions;
+      this.protocolValue = validated.protocol;
+    } catch (error) {
+      socket.destroy();
+      this.fail(error);
+      return;
+    }
+    this.extensionsValue = extensions;
+    // Nothing is read until `open` has been dispatched (see resumeAfterOpen).
+    socket.pause();
+    this.connection = new WebSocketShell(socket, clientOwner, this, clientSweep, {
+      side: Side.CLIENT,
+      maxPayload: options.maxPayload,
+      maxFragments: options.maxFragments,
+      closeTimeout: options.closeTimeout,
+      // The client keeps no idle deadline and sends no heartbeat: the server does.
+      idleTimeout: 0,
+      sendPings: false,
+      maxBufferedAmount: options.maxBufferedAmount,
+      dropsOverLimit: false,
+      codec,
+      protocol: this.protocolValue,
+      extensions,
+    });
+    this.state = ReadyState.OPEN;
+    this.dispatchEvent(new Event('open'));
+    setImmediate(resumeAfterOpen, this.connection, head);
+  }
+
+  /** @internal RFC 8441 §5: the extended CONNECT was answered 2xx. */
+  http2Opened(stream: ClientHttp2Stream, validated: ValidatedResponse, status: number): void {
+    this.endHandshake();
+    if (this.state !== ReadyState.CONNECTING) {
+      stream.close();
+      return;
+    }
+    this.stream = stream;
+    // RFC 8441 §5: masking and every other rule of RFC 6455 apply as over TCP.
+    this.open(streamSocketOf(stream), EMPTY, validated, status);
+  }
+
+  /** @internal The extended CONNECT failed. */
+  http2Failed(error: Error): void {
+    this.fail(error);
+  }
+
   private endHandshake(): void {
     if (this.pending !== null) {
       clientSweep.delete(this.pending);
@@ -395,6 +469,8 @@ export class WebSocket extends EventTarget {
   private fail(error: unknown): void {
     if (this.failed || this.closedReported) return;
     this.failed = true;
+    this.resolved = null;
+    this.negotiation = undefined;
     const request = this.request;
     this.endHandshake();
     request?.destroy();
@@ -438,7 +514,18 @@ export class WebSocket extends EventTarget {
 
   /** @internal The TCP connection is closed. */
   connectionClosed(code: number, reason: string, wasClean: boolean): void {
-    const failure = this.pendingError ?? (wasClean ? null : this.connection!.failure);
+    let failure: unknown = this.pendingError ?? (wasClean ? null : this.connection!.failure);
+    const stream = this.stream;
+    // Over HTTP/2 the stream was reset, or its connection went: the error names the HTTP/2
+    // code (RFC 9113 §7) rather than Node's message. Failures of the shell's own (a
+    // timeout, a protocol error) keep theirs.
+    if (!wasClean && stream !== null && !this.terminated && (failure === null || (failure as HotlineError).code === 'HL_ERR_SOCKET')) {
+      const rstCode = stream.rstCode ?? 0;
+      if (rstCode !== 0 || failure !== null) {
+        const cause = failure === null ? null : (((failure as Error).cause as Error | undefined) ?? (failure as Error));
+        failure = new Http2StreamReset(rstCode, 'by the server or its connection', cause);
+      }
+    }
     this.reportClosed(code, reason, wasClean, failure);
   }
 
@@ -493,6 +580,8 @@ function clampUnsignedShort(value: unknown): number {
   const fraction = clamped - floor;
   return fraction > 0.5 || (fraction === 0.5 && floor % 2 === 1) ? floor + 1 : floor;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 function reportFailure(ws: WebSocket, error: unknown): void {
   ws.reportFailure(error);

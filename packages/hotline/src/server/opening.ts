@@ -12,35 +12,9 @@ import {
 } from '../protocol/handshake.js';
 import { streamSocketOf } from '../http2/stream-socket.js';
 import type { StreamSocket } from '../websocket/stream-socket.js';
-import type { UpgradeHead } from './transport-contract.js';
+import type { Opening, UpgradeHead } from './transport-contract.js';
 
-/**
- * Where an opening handshake arrived, and how it is answered: an HTTP/1.1 connection that
- * asks to upgrade (RFC 6455 §4), or an HTTP/2 stream opened by an extended CONNECT
- * (RFC 8441 §5). Routing, the `upgrade` hook and extension negotiation are the same for
- * both; only the request's checks, the answers and what carries the frames afterwards
- * differ, and they live here.
- */
-export interface Opening {
-  /** '1.1', or '2.0' for an HTTP/2 stream. */
-  readonly httpVersion: '1.1' | '2.0';
-  /** What carries the WebSocket once accepted: the TCP (or TLS) socket, or the HTTP/2 stream. */
-  readonly socket: StreamSocket;
-  /** The connection itself over HTTP/1.1 (a tunnel to another node takes its bytes); null over HTTP/2. */
-  readonly connection: Socket | null;
-  /** The client has gone, or the answer has been given. */
-  readonly gone: boolean;
-  /** The request's own checks (§4.2.1 over HTTP/1.1, RFC 8441 §5 over HTTP/2); throws a `HandshakeError`. */
-  validate(head: UpgradeHead): ValidatedRequest;
-  /** The success answer: 101 with Sec-WebSocket-Accept, or 200 on the stream. */
-  accept(answer: AcceptOptions): void;
-  /** Answers `error.status` with its message and headers, and lets the client go. */
-  refuse(error: HandshakeError): void;
-  /** While the handshake runs, a reset of the client's connection is quietly dropped. */
-  guard(): void;
-  /** The WebSocket takes over error handling. */
-  unguard(): void;
-}
+export type { Opening } from './transport-contract.js';
 
 /** ms a refused client is given to read its answer before its connection (or stream) is dropped. */
 export const REFUSAL_LINGER = 1000;
@@ -70,11 +44,17 @@ export class Http1Opening implements Opening {
     refuseConnection(this.socket, error);
   }
 
+  private guarded = false;
+
   guard(): void {
-    if (!this.socket.listeners('error').includes(destroyOnError)) this.socket.on('error', destroyOnError);
+    if (this.guarded) return;
+    this.guarded = true;
+    this.socket.on('error', destroyOnError);
   }
 
   unguard(): void {
+    if (!this.guarded) return;
+    this.guarded = false;
     this.socket.off('error', destroyOnError);
   }
 }

@@ -1,5 +1,8 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Opening } from './opening.js';
+import type { HandshakeError } from '../errors.js';
+import type { AcceptOptions, ValidatedRequest } from '../protocol/handshake.js';
+import type { StreamSocket } from '../websocket/stream-socket.js';
+import type { Socket } from 'node:net';
 import type { Handler, Peer, RouteParams } from '../types.js';
 
 /**
@@ -64,4 +67,32 @@ export interface UpgradeHead {
   readonly url?: string | undefined;
   readonly httpVersion: string;
   readonly headers: IncomingHttpHeaders;
+}
+
+/**
+ * Where an opening handshake arrived, and how it is answered: an HTTP/1.1 connection that
+ * asks to upgrade (RFC 6455 §4), or an HTTP/2 stream opened by an extended CONNECT
+ * (RFC 8441 §5). Routing, the `upgrade` hook and extension negotiation are the same for
+ * both; only the request's checks, the answers and what carries the frames afterwards
+ * differ, and they live here.
+ */
+export interface Opening {
+  /** '1.1', or '2.0' for an HTTP/2 stream. */
+  readonly httpVersion: '1.1' | '2.0';
+  /** What carries the WebSocket once accepted: the TCP (or TLS) socket, or the HTTP/2 stream. */
+  readonly socket: StreamSocket;
+  /** The connection itself over HTTP/1.1 (a tunnel to another node takes its bytes); null over HTTP/2. */
+  readonly connection: Socket | null;
+  /** The client has gone, or the answer has been given. */
+  readonly gone: boolean;
+  /** The request's own checks (§4.2.1 over HTTP/1.1, RFC 8441 §5 over HTTP/2); throws a `HandshakeError`. */
+  validate(head: UpgradeHead): ValidatedRequest;
+  /** The success answer: 101 with Sec-WebSocket-Accept, or 200 on the stream. */
+  accept(answer: AcceptOptions): void;
+  /** Answers `error.status` with its message and headers, and lets the client go. */
+  refuse(error: HandshakeError): void;
+  /** While the handshake runs, a reset of the client's connection is quietly dropped. */
+  guard(): void;
+  /** The WebSocket takes over error handling. */
+  unguard(): void;
 }

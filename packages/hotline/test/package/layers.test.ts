@@ -25,8 +25,10 @@ const ALLOWED: Readonly<Record<string, readonly string[]>> = {
   types: ['errors', 'protocol'],
   pubsub: ['errors', 'protocol', 'types'],
   websocket: ['errors', 'protocol', 'timers', 'resources', 'types', 'pubsub'],
-  client: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket'],
-  server: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket', 'pubsub'],
+  // An HTTP/2 stream as a shell's transport, and the HTTP/2 connections a server keeps.
+  http2: ['errors', 'types', 'websocket'],
+  client: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket', 'http2'],
+  server: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket', 'pubsub', 'http2'],
   transports: ['errors', 'protocol', 'timers', 'resources', 'types', 'websocket', 'pubsub', 'server'],
   // The error tree is plain JavaScript (no Node): the client throws the same HotlineError.
   browser: ['errors', 'protocol'],
