@@ -17,6 +17,8 @@ export interface BenchServerConfig {
   hold: number;
   maxPeers: number;
   seed: number;
+  /** HTTP/2 over TLS with this key and certificate (the bench's clients count the frames). */
+  tls?: { key: string; cert: string };
 }
 
 export interface BenchServerSnapshot {
@@ -32,6 +34,8 @@ export interface BenchServerSnapshot {
   bytesIn: number;
   bytesOut: number;
   sent: number;
+  /** The last short poll's head bytes (request + response head), HTTP/1.1 only; null otherwise. */
+  pollHeadBytes: number | null;
 }
 
 type Request = { id: number; op: 'clock' | 'start' | 'snapshot' | 'stop' | 'close' };
@@ -47,6 +51,7 @@ async function main(): Promise<void> {
     maxPeers: config.maxPeers,
     seed: config.seed,
     start: false,
+    ...(config.tls !== undefined ? { tls: config.tls, tapHttp2: false } : {}),
   });
   lab.stats.cpuAttribution = 'process';
   const { port } = await lab.listen(0, '127.0.0.1');
@@ -79,6 +84,7 @@ async function main(): Promise<void> {
           bytesIn: snapshot.bytesIn,
           bytesOut: snapshot.bytesOut,
           sent: snapshot.sent,
+          pollHeadBytes: lab.stats.poll === null || config.tls !== undefined ? null : lab.stats.poll.requestBytes + lab.stats.poll.responseHeadBytes,
         };
         send({ id: message.id, snapshot: answer });
         break;

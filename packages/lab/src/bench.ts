@@ -7,6 +7,9 @@ import type { TrafficCounts } from './snapshot.js';
 import { LAB_TRANSPORTS, type LabTransport } from './palette.js';
 import { type SimClient, connectSim } from './sim-client.js';
 import { parseMessage } from './stream-message.js';
+import { type FrameCounts, addFrameCounts, emptyFrameCounts } from './h2-frames.js';
+import { type Http2Figures, frameBytes, http2Figures } from './snapshot.js';
+import { selfSignedCertificate } from './cli/self-signed.js';
 
 /**
  * `hotline bench transports`: for each transport in turn, a fresh server process, N
@@ -37,6 +40,11 @@ export interface BenchOptions {
   hold?: number;
   /** Request headers of the simulated clients: a browser's (default) or Node's minimum. */
   clientHeaders?: 'browser' | 'minimal';
+  /**
+   * HTTP/2 over TLS: the server as `hotline serve --http2`, each simulated client on one h2
+   * connection of its own (a browser's one per origin), tapped to count its frames.
+   */
+  http2?: boolean;
   /** Seconds of warm-up before the window (default: 2 s or two poll intervals). */
   warmup?: number;
   onProgress?(progress: BenchProgress): void;
@@ -80,7 +88,26 @@ export interface TransportResult extends TrafficCounts {
   };
   /** Wire bytes per HTTP request (the classic "871 bytes per poll"); 0 for WebSocket. */
   bytesPerRequest: number;
+  protocol: 'http/1.1' | 'h2';
+  /**
+   * Header bytes per request: over HTTP/1.1 the request and response heads of one short
+   * poll (polling only, else null); over HTTP/2 the HPACK field blocks of both, per request.
+   */
+  headerBytesPerRequest: number | null;
+  /** Over HTTP/2: what the clients' connections carried in the window; null over HTTP/1.1. */
+  http2: Http2BenchFigures | null;
   errors: string[];
+}
+
+export interface Http2BenchFigures extends Http2Figures {
+  /** Frames of the connections themselves (stream 0, preface): SETTINGS, PING, WINDOW_UPDATE. */
+  connectionUp: FrameCounts;
+  connectionDown: FrameCounts;
+  /** Encrypted bytes at the clients' TCP sockets, both directions, and per delivered message. */
+  tlsBytes: number;
+  tlsBytesPerMessage: number;
+  /** TLS connections the clients opened in all (one each). */
+  connections: number;
 }
 
 export interface BenchResult {
@@ -118,8 +145,11 @@ export async function benchTransports(options: BenchOptions, command = ''): Prom
     },
     results: [],
   };
+  if (options.http2) result.options.http2 = true;
+  // One certificate for the run, as `serve --http2` makes one at start.
+  const tls = options.http2 ? await selfSignedCertificate() : undefined;
   for (let i = 0; i < options.transports.length; i++) {
-    result.results.push(await benchOne(options.transports[i]!, i, options));
+    result.results.push(await benchOne(options.transports[i]!, i, options, tls));
   }
   return result;
 }
@@ -231,7 +261,38 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-async function benchOne(transport: LabTransport, index: number, options: BenchOptions): Promise<TransportResult> {
+/** The clients' h2 connections added up (a moment's totals: the window is B − A). */
+interface WireTotals {
+  up: FrameCounts;
+  down: FrameCounts;
+  connectionUp: FrameCounts;
+  connectionDown: FrameCounts;
+  tls: number;
+  connections: number;
+}
+
+function wireTotals(clients: readonly SimClient[]): WireTotals {
+  const totals: WireTotals = { up: emptyFrameCounts(), down: emptyFrameCounts(), connectionUp: emptyFrameCounts(), connectionDown: emptyFrameCounts(), tls: 0, connections: 0 };
+  for (const client of clients) {
+    const wire = client.wire;
+    if (wire === null) continue;
+    addFrameCounts(totals.up, wire.up);
+    addFrameCounts(totals.down, wire.down);
+    addFrameCounts(totals.connectionUp, wire.connectionUp);
+    addFrameCounts(totals.connectionDown, wire.connectionDown);
+    totals.tls += wire.tlsIn() + wire.tlsOut();
+    totals.connections += wire.connections;
+  }
+  return totals;
+}
+
+function minus(b: FrameCounts, a: FrameCounts): FrameCounts {
+  const out = emptyFrameCounts();
+  for (const key of Object.keys(out) as Array<keyof FrameCounts>) out[key] = b[key] - a[key];
+  return out;
+}
+
+async function benchOne(transport: LabTransport, index: number, options: BenchOptions, tls?: { key: string; cert: string }): Promise<TransportResult> {
   const of = options.transports.length;
   const progress = (phase: BenchProgress['phase'], fraction: number, detail = '') =>
     options.onProgress?.({ transport, index, of, phase, fraction, detail });
@@ -245,13 +306,14 @@ async function benchOne(transport: LabTransport, index: number, options: BenchOp
     maxPeers: Math.max(options.clients + 10, 100),
     // Every transport meets the same sequence of events.
     seed: 0x4c4142,
+    ...(tls !== undefined ? { tls } : {}),
   });
   const clients: SimClient[] = [];
   const errors = new Set<string>();
   try {
     await server.whenReady();
     const offset = await server.clockOffset();
-    const url = `http://127.0.0.1:${server.port}${STREAM_PATH}`;
+    const url = `${tls !== undefined ? 'https' : 'http'}://127.0.0.1:${server.port}${STREAM_PATH}`;
     const log = new SampleLog();
     const lastSeq = new Int32Array(options.clients);
     let duplicates = 0;
@@ -268,6 +330,7 @@ async function benchOne(transport: LabTransport, index: number, options: BenchOp
           url,
           transport,
           headers: options.clientHeaders ?? 'browser',
+          http2: tls !== undefined,
           onMessage(text) {
             const message = parseMessage(text);
             if (message === null) return;
@@ -305,10 +368,12 @@ async function benchOne(transport: LabTransport, index: number, options: BenchOp
     await tick(warmup, (f) => progress('warming up', f));
 
     const a = await server.snapshot();
+    const wireA = wireTotals(clients);
     const cpuA = process.cpuUsage();
     const tA = performance.now();
     await tick(options.duration * 1000, (f, left) => progress('measuring', f, `${left.toFixed(0)} s left`));
     const b = await server.snapshot();
+    const wireB = wireTotals(clients);
     const cpuB = process.cpuUsage(cpuA);
     const windowMs = performance.now() - tA;
 
@@ -338,8 +403,15 @@ async function benchOne(transport: LabTransport, index: number, options: BenchOp
     const expected = published * connected;
     const requests = b.requests - a.requests;
     const emptyResponses = b.emptyResponses - a.emptyResponses;
-    const bytesIn = b.bytesIn - a.bytesIn;
-    const bytesOut = b.bytesOut - a.bytesOut;
+    // Over HTTP/2 the bytes are the clients' cleartext frames (comparable with HTTP/1.1's
+    // cleartext at the server's sockets); the encrypted ones are reported beside them.
+    const up = minus(wireB.up, wireA.up);
+    const down = minus(wireB.down, wireA.down);
+    const connectionUp = minus(wireB.connectionUp, wireA.connectionUp);
+    const connectionDown = minus(wireB.connectionDown, wireA.connectionDown);
+    const bytesIn = tls !== undefined ? frameBytes(up) + frameBytes(connectionUp) : b.bytesIn - a.bytesIn;
+    const bytesOut = tls !== undefined ? frameBytes(down) + frameBytes(connectionDown) : b.bytesOut - a.bytesOut;
+    const tlsBytes = wireB.tls - wireA.tls;
     const serverCpuMs = (b.cpuMicros - a.cpuMicros) / 1000;
     const perDelivered = (value: number) => (delivered === 0 ? 0 : value / delivered);
     const windowPayload = delivered * options.size;
@@ -377,6 +449,19 @@ async function benchOne(transport: LabTransport, index: number, options: BenchOp
         serverCpuMsPer1000: round(perDelivered(serverCpuMs) * 1000, 3),
       },
       bytesPerRequest: transport === 'websocket' || requests === 0 ? 0 : round((bytesIn + bytesOut) / requests, 1),
+      protocol: tls !== undefined ? 'h2' : 'http/1.1',
+      headerBytesPerRequest: tls !== undefined ? (requests === 0 ? null : round((up.headerBytes + down.headerBytes) / requests, 1)) : b.pollHeadBytes,
+      http2:
+        tls === undefined
+          ? null
+          : {
+              ...http2Figures(up, down, requests, delivered),
+              connectionUp,
+              connectionDown,
+              tlsBytes,
+              tlsBytesPerMessage: round(perDelivered(tlsBytes), 1),
+              connections: wireB.connections,
+            },
       errors: [...errors],
     };
   } finally {

@@ -21,6 +21,11 @@ export interface ClassicInput {
   emptyShare: number | null;
   /** WebSocket bytes beyond the payload, per delivered message. */
   webSocketOverhead: number | null;
+  /**
+   * Over HTTP/2 (`serve --http2`): the short polls' HPACK-coded header bytes per request,
+   * request and response (null before the first); undefined over HTTP/1.1.
+   */
+  http2HeaderBytes?: number | null;
 }
 
 function escapeHtml(text: string): string {
@@ -69,8 +74,18 @@ export function classicArithmetic(input: ClassicInput): string {
       ? ''
       : ` A WebSocket message costs ${bytes(input.webSocketOverhead)} beyond its payload here (its 2–4 B frame header, and the upgrade ` +
         'request spread over the window\'s messages), paid only when there is a message.';
+  const h2 =
+    input.http2HeaderBytes === undefined
+      ? ''
+      : `<p>This server speaks <strong>HTTP/2</strong>: the poll above is counted as HTTP/1.1 would write its fields. On the wire they went ` +
+        `HPACK-coded (RFC 7541), a field already sent on the connection as a one- or two-byte index: ` +
+        (input.http2HeaderBytes === null
+          ? 'the next short polls will show how many bytes that leaves.'
+          : `<strong>${bytes(input.http2HeaderBytes)} of headers per short poll</strong>, request and response, ${comparison(input.http2HeaderBytes, CLASSIC_POLL_HEADER_BYTES)} the estimate.`) +
+        '</p>';
   return (
     intro +
+    h2 +
     `<p>Measured here, on the last short poll: its headers are <strong>${bytes(headers)}</strong> ` +
     `(request line and headers ${bytes(poll.requestBytes)}, response status line and headers ${bytes(poll.responseHeadBytes)}), ` +
     `<strong>${comparison(headers, CLASSIC_POLL_HEADER_BYTES)} the ${bytes(CLASSIC_POLL_HEADER_BYTES)} estimate</strong>; ` +

@@ -1,6 +1,7 @@
 import { type StaticFile, sendJson, sendNotFound, sendStatic } from './http-answers.js';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import http2, { type Http2SecureServer } from 'node:http2';
+import type { AddressInfo, Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Server } from 'hotline';
 import { type Handler, type Peer, type PubSubEngine, type PublishedMessage, UpgradeRejection } from 'hotline';
@@ -14,6 +15,7 @@ import { LAB_TRANSPORTS, type LabTransport } from './palette.js';
 import { EventStream } from './stream.js';
 import { STREAM_LIMITS, serverNow } from './stream-message.js';
 import { WireMeter } from './wire-meter.js';
+import { Http2WireMeter, pathRequest } from './h2-wire-meter.js';
 import { enableLabTransports } from './http-transports.js';
 
 /**
@@ -71,6 +73,14 @@ export interface LabOptions {
    * Default: the server's in-memory engine.
    */
   engine?: PubSubEngine<PublishedMessage>;
+  /**
+   * Serve over TLS with this key and certificate (PEM), HTTP/2 and HTTP/1.1 on the same
+   * port by ALPN (RFC 7301), WebSocket over HTTP/2 by extended CONNECT (RFC 8441). Its
+   * h2 connections are metered by stream (h2-wire-meter.ts). Default: cleartext HTTP/1.1.
+   */
+  tls?: { key: string; cert: string };
+  /** With `tls`: tap the h2 connections to count their frames (default true; the bench's clients count them instead). */
+  tapHttp2?: boolean;
 }
 
 export interface LabConfig {
@@ -84,7 +94,9 @@ export interface LabConfig {
 
 export interface Lab {
   readonly server: Server;
-  readonly http: http.Server;
+  readonly http: http.Server | Http2SecureServer;
+  /** The HTTP/2 meter, with `tls`: encrypted bytes and connection-level frames. */
+  readonly h2: Http2WireMeter | null;
   readonly stats: LabStats;
   readonly stream: EventStream;
   readonly chat: Chat;
@@ -136,7 +148,8 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
 
   const server = new Server({ maxConnections: maxPeers * 2 + 100, ...(options.engine !== undefined ? { engine: options.engine } : {}) });
   const meter = new WireMeter(classify, inspect);
-  const stats = new LabStats(meter);
+  const h2Meter = options.tls === undefined ? null : new Http2WireMeter(meter, (path) => classify(pathRequest(path)));
+  const stats = new LabStats(meter, h2Meter);
   const peerCounts = new Map<LabTransport, number>(LAB_TRANSPORTS.map((t) => [t, 0]));
   // Each transport has its own topic, so that each publish can be timed on its own.
   const topic = (t: LabTransport) => `lab/stream/${t}`;
@@ -197,27 +210,53 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
     },
   });
 
-  const httpServer = http.createServer(
-    {
-      headersTimeout: server.options.handshakeTimeout,
-      requestTimeout: 300_000,
-      connectionsCheckingInterval: 1000,
-      keepAliveTimeout: 65_000,
-    },
-    (request, response) => {
-      handleLabRequest(request, response).catch((error: unknown) => {
-        if (response.headersSent) response.destroy();
-        else if (error instanceof LabRequestError) sendJson(response, error.status, { error: error.message }, error.headers);
-        else if (error instanceof ReportError) sendJson(response, 400, { error: error.message });
-        // Anything else is the lab's own fault: said without details (they stay here).
-        else sendJson(response, 500, { error: 'internal error' });
-      });
-    },
-  );
+  const onRequest = (request: IncomingMessage, response: ServerResponse) => {
+    handleLabRequest(request, response).catch((error: unknown) => {
+      if (response.headersSent) response.destroy();
+      else if (error instanceof LabRequestError) sendJson(response, error.status, { error: error.message }, error.headers);
+      else if (error instanceof ReportError) sendJson(response, 400, { error: error.message });
+      // Anything else is the lab's own fault: said without details (they stay here).
+      else sendJson(response, 500, { error: 'internal error' });
+    });
+  };
+  const http1Options = {
+    headersTimeout: server.options.handshakeTimeout,
+    requestTimeout: 300_000,
+    connectionsCheckingInterval: 1000,
+    keepAliveTimeout: 65_000,
+  };
+  const httpServer: http.Server | Http2SecureServer =
+    options.tls === undefined
+      ? http.createServer(http1Options, onRequest)
+      : http2.createSecureServer(
+          {
+            key: options.tls.key,
+            cert: options.tls.cert,
+            // ALPN h2 first, http/1.1 for clients that do not speak HTTP/2 (RFC 7301).
+            allowHTTP1: true,
+            // RFC 8441 §3: SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 lets a client open a
+            // WebSocket as an extended CONNECT stream.
+            settings: { enableConnectProtocol: true },
+            // Every transport of every viewer on one connection: Node's default of 100
+            // concurrent streams would hold back a busy page's polls.
+            peerMaxConcurrentStreams: 1000,
+          },
+          onRequest as unknown as (request: http2.Http2ServerRequest, response: http2.Http2ServerResponse) => void,
+        );
+  // Node's HTTP/1.1 server under allowHTTP1 reads the same timeouts from the server object.
+  if (options.tls !== undefined) Object.assign(httpServer, { headersTimeout: http1Options.headersTimeout, requestTimeout: http1Options.requestTimeout, keepAliveTimeout: http1Options.keepAliveTimeout });
   const transportControl = enableLabTransports(server, { interval: config.interval, hold: config.hold, maxSessions: maxPeers * 2 + 100, transports });
+  // Over HTTP/2, `attach` serves the transports' requests through node:http2's
+  // compatibility API and WebSocket as extended CONNECT streams (RFC 8441).
   server.attach(httpServer);
-  meter.attach(httpServer);
-  attributeHandlerCpu(httpServer, stats);
+  if (h2Meter !== null) {
+    h2Meter.attach(httpServer as Http2SecureServer, options.tapHttp2 ?? true);
+    meter.attach(httpServer as unknown as http.Server, 'secureConnection');
+  } else {
+    meter.attach(httpServer as http.Server);
+  }
+  attributeHandlerCpu(httpServer as http.Server, stats);
+  const tcpSockets = httpServer instanceof http.Server ? new Set<Socket>() : trackConnections(httpServer);
 
   function peers(t: LabTransport): number {
     return peerCounts.get(t) ?? 0;
@@ -329,6 +368,7 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
   return {
     server,
     http: httpServer,
+    h2: h2Meter,
     stats,
     stream,
     chat,
@@ -354,10 +394,21 @@ export async function createLab(options: LabOptions = {}): Promise<Lab> {
       const closed = listening ? new Promise<void>((resolve) => httpServer.close(() => resolve())) : Promise.resolve();
       await transportControl.close();
       await server.close({ timeout: 1000 });
-      httpServer.closeAllConnections();
+      if (httpServer instanceof http.Server) httpServer.closeAllConnections();
+      else for (const socket of tcpSockets) socket.destroy();
       await closed;
     },
   };
+}
+
+/** The TCP connections of an HTTP/2 server, to end them on close (it has no `closeAllConnections`). */
+function trackConnections(server: Http2SecureServer): Set<Socket> {
+  const sockets = new Set<Socket>();
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return sockets;
 }
 
 /**
@@ -436,15 +487,33 @@ function parseConfig(body: unknown): { rate?: number; size?: number; interval?: 
 function pollAnatomy(request: IncomingMessage, response: ServerResponse, bodyBytes: number): PollAnatomy {
   const requestHeaders: Array<[string, number]> = [];
   // RFC 9112 §2.1: request-line CRLF, then each field line CRLF, then an empty line.
-  let requestBytes = Buffer.byteLength(`${request.method} ${request.url} HTTP/${request.httpVersion}\r\n`, 'latin1') + 2;
+  let requestBytes = Buffer.byteLength(`${request.method} ${request.url} HTTP/1.1\r\n`, 'latin1') + 2;
   const raw = request.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
+    // HTTP/2's pseudo-header fields (RFC 9113 §8.3) are HTTP/1.1's request line and Host.
+    if (raw[i]!.startsWith(':')) {
+      if (raw[i] === ':authority') {
+        const bytes = Buffer.byteLength(`host: ${raw[i + 1]}\r\n`, 'latin1');
+        requestHeaders.push(['host', bytes]);
+        requestBytes += bytes;
+      }
+      continue;
+    }
     const bytes = Buffer.byteLength(`${raw[i]}: ${raw[i + 1]}\r\n`, 'latin1');
     requestHeaders.push([raw[i]!.toLowerCase(), bytes]);
     requestBytes += bytes;
   }
   // Node keeps the head it wrote (status line and headers, its own Date, Connection and
-  // Keep-Alive included) as a string on the response.
+  // Keep-Alive included) as a string on the response. Over HTTP/2 there is none: the head
+  // is counted as HTTP/1.1 would write it (status line, each field, the empty line), so
+  // that the classic arithmetic compares like with like; the h2 wire cost is the frames'.
   const head = (response as unknown as { _header?: unknown })._header;
-  return { requestBytes, requestHeaders, responseHeadBytes: typeof head === 'string' ? Buffer.byteLength(head, 'latin1') : 0, bodyBytes };
+  if (typeof head !== 'string') {
+    let headBytes = Buffer.byteLength(`HTTP/1.1 ${response.statusCode} ${response.statusMessage || 'OK'}\r\n`, 'latin1') + 2;
+    for (const [name, value] of Object.entries(response.getHeaders())) {
+      for (const one of Array.isArray(value) ? value : [value]) headBytes += Buffer.byteLength(`${name}: ${String(one)}\r\n`, 'latin1');
+    }
+    return { requestBytes, requestHeaders, responseHeadBytes: headBytes, bodyBytes };
+  }
+  return { requestBytes, requestHeaders, responseHeadBytes: Buffer.byteLength(head, 'latin1'), bodyBytes };
 }

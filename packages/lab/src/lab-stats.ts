@@ -1,8 +1,9 @@
 import { Histogram } from './histogram.js';
 import { LAB_TRANSPORTS, type LabTransport } from './palette.js';
 import type { WireMeter } from './wire-meter.js';
+import type { Http2WireMeter } from './h2-wire-meter.js';
 import type { ReceiverReport } from './receiver-report.js';
-import { type PollAnatomy, type StatsSnapshot, type TransportSnapshot, emptyCounters } from './snapshot.js';
+import { type PollAnatomy, type StatsSnapshot, type TransportSnapshot, emptyCounters, frameBytes, http2Figures } from './snapshot.js';
 
 /**
  * Everything the lab knows about each transport, from two sources:
@@ -46,8 +47,11 @@ export class LabStats {
   cpuAttribution: 'handlers' | 'process' = 'handlers';
   chatMessages = 0;
 
-  constructor(meter: WireMeter) {
+  readonly h2: Http2WireMeter | null;
+
+  constructor(meter: WireMeter, h2: Http2WireMeter | null = null) {
     this.meter = meter;
+    this.h2 = h2;
     for (const t of LAB_TRANSPORTS) this.tallies.set(t, emptyTally());
   }
 
@@ -99,6 +103,7 @@ export class LabStats {
     this.poll = null;
     for (const t of LAB_TRANSPORTS) this.tallies.set(t, emptyTally());
     this.meter.reset();
+    this.h2?.reset();
     this.chatMessages = 0;
     this.resetAt = Date.now();
     this.cpuAtReset = process.cpuUsage();
@@ -110,6 +115,7 @@ export class LabStats {
     stream: { rate: number; size: number; interval: number; lastSeq: number };
   }): StatsSnapshot {
     this.meter.flush();
+    this.h2?.flush();
     const now = Date.now();
     const elapsedSec = Math.max(0.001, (now - this.resetAt) / 1000);
     const cpu = process.cpuUsage(this.cpuAtReset);
@@ -122,7 +128,9 @@ export class LabStats {
       const tCpuMs = this.cpuAttribution === 'process' ? cpuMs : tally.cpuMicros / 1000;
       attributed += tally.cpuMicros / 1000;
       const d = tally.delivered;
-      const bytes = wire.bytesIn + wire.bytesOut;
+      const bytesIn = wire.bytesIn + frameBytes(wire.h2Up);
+      const bytesOut = wire.bytesOut + frameBytes(wire.h2Down);
+      const bytes = bytesIn + bytesOut;
       transports[t] = {
         peers: context.peers(t),
         sent: tally.sent,
@@ -133,8 +141,8 @@ export class LabStats {
         requests: wire.requests,
         emptyResponses: tally.emptyResponses,
         connections: wire.connections,
-        bytesIn: wire.bytesIn,
-        bytesOut: wire.bytesOut,
+        bytesIn,
+        bytesOut,
         payloadBytes: tally.payloadBytes,
         latencyMs: tally.latency.summary(),
         cpuMs: round3(tCpuMs),
@@ -144,6 +152,7 @@ export class LabStats {
           overheadBytes: d === 0 ? null : round3((bytes - tally.payloadBytes) / d),
           cpuMsPer1000: d === 0 ? null : round3((tCpuMs / d) * 1000),
         },
+        http2: this.h2 === null ? null : http2Figures(wire.h2Up, wire.h2Down, wire.requests, d),
       };
     }
     const chat = this.meter.counters.get('chat') ?? emptyCounters();
@@ -167,6 +176,8 @@ export class LabStats {
         attributedCpuMs: round3(this.cpuAttribution === 'process' ? cpuMs : attributed),
         rssBytes: process.memoryUsage.rss(),
       },
+      protocol: this.h2 === null ? 'http/1.1' : 'h2',
+      tls: this.h2 === null ? null : { ...this.h2.tls, connectionFrames: { up: { ...this.h2.connectionFrames.up }, down: { ...this.h2.connectionFrames.down } } },
       cpuAttribution: this.cpuAttribution,
       transports,
       chat: { ...chat, messages: this.chatMessages, peers: context.chatPeers },

@@ -50,20 +50,40 @@ const COLUMNS: Column[] = [
   { head: 'set-up p50', unit: 'ms', value: (r) => formatNumber(r.setupMs.p50) },
 ];
 
-/** The table printed at the end of a run. */
-export function formatTable(result: BenchResult): string {
-  const rows = [COLUMNS.map((c) => c.head), COLUMNS.map((c) => c.unit), ...result.results.map((r) => COLUMNS.map((c) => c.value(r)))];
-  const widths = COLUMNS.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
+const orDash = (value: number | null | undefined) => (value === null || value === undefined ? '–' : formatNumber(value));
+
+/** What HTTP/2 changes (`--http2`): the frames of the clients' connections, and their TLS bytes. */
+const HTTP2_COLUMNS: Column[] = [
+  { head: 'transport', unit: '', value: (r) => LOOK[r.transport].label },
+  { head: 'header bytes', unit: 'per request, HPACK', value: (r) => orDash(r.http2?.headerBytesPerRequest) },
+  { head: 'request headers', unit: 'bytes/request', value: (r) => orDash(r.http2?.requestHeaderBytesPerRequest) },
+  { head: 'response headers', unit: 'bytes/request', value: (r) => orDash(r.http2?.responseHeaderBytesPerRequest) },
+  { head: 'frames', unit: 'per message', value: (r) => orDash(r.http2?.framesPerMessage) },
+  { head: 'framing', unit: 'bytes/message', value: (r) => orDash(r.http2?.framingBytesPerMessage) },
+  { head: 'TLS bytes', unit: 'per message', value: (r) => orDash(r.http2?.tlsBytesPerMessage) },
+  { head: 'connections', unit: 'TLS, in all', value: (r) => orDash(r.http2?.connections) },
+];
+
+function textTable(columns: Column[], results: readonly TransportResult[]): string {
+  const rows = [columns.map((c) => c.head), columns.map((c) => c.unit), ...results.map((r) => columns.map((c) => c.value(r)))];
+  const widths = columns.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const line = (row: string[]) => row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
   const out = [line(rows[0]!), line(rows[1]!), widths.map((w) => '─'.repeat(w)).join('  ')];
   for (const row of rows.slice(2)) out.push(line(row));
   return out.join('\n') + '\n';
 }
 
-export function markdownTable(result: BenchResult): string {
-  const head = `| ${COLUMNS.map((c) => (c.unit === '' ? c.head : `${c.head}<br>(${c.unit})`)).join(' | ')} |`;
-  const align = `|${COLUMNS.map((_, i) => (i === 0 ? ' :-- ' : ' --: ')).join('|')}|`;
-  const body = result.results.map((r) => `| ${COLUMNS.map((c) => c.value(r)).join(' | ')} |`);
+/** The table printed at the end of a run (and HTTP/2's, with `--http2`). */
+export function formatTable(result: BenchResult): string {
+  const table = textTable(COLUMNS, result.results);
+  if (!result.options.http2) return table;
+  return `${table}\nHTTP/2 (bytes above: cleartext frames; TLS bytes: encrypted, at the clients' sockets)\n${textTable(HTTP2_COLUMNS, result.results)}`;
+}
+
+export function markdownTable(result: BenchResult, columns: Column[] = COLUMNS): string {
+  const head = `| ${columns.map((c) => (c.unit === '' ? c.head : `${c.head}<br>(${c.unit})`)).join(' | ')} |`;
+  const align = `|${columns.map((_, i) => (i === 0 ? ' :-- ' : ' --: ')).join('|')}|`;
+  const body = result.results.map((r) => `| ${columns.map((c) => c.value(r)).join(' | ')} |`);
   return [head, align, ...body].join('\n') + '\n';
 }
 
@@ -238,6 +258,16 @@ export function markdownReport(result: BenchResult, charts: ReportChart[]): stri
   lines.push('```', result.command || 'hotline bench transports', '```', '');
   lines.push(`Machine: ${m.cpu}, ${m.cpus} CPUs, ${m.memoryGiB} GiB, ${m.os}, Node ${m.node}. Started ${result.startedAt}.`, '');
   lines.push(markdownTable(result));
+  if (o.http2) {
+    lines.push(
+      '### What HTTP/2 changes\n\n' +
+        'Every client on one h2 connection over TLS; bytes above are its cleartext frames (h2-frames.ts), ' +
+        'the TLS bytes the encrypted ones at its TCP socket. *Header bytes*: HEADERS and CONTINUATION payloads ' +
+        '(HPACK-coded fields) per request, request and response together. *Frames*: every frame of its streams, ' +
+        'both directions, per delivered message; *framing*: their 9-byte headers and padding.\n',
+    );
+    lines.push(markdownTable(result, HTTP2_COLUMNS));
+  }
   lines.push(
     '*Requests*: HTTP requests the server received (for WebSocket, its one upgrade request per connection). ' +
       '*Empty responses*: answers to a poll that carried no message. ' +

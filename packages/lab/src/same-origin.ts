@@ -11,7 +11,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 export function isSameOrigin(headers: IncomingHttpHeaders): boolean {
   const origin = headers.origin;
   if (origin === undefined) return true;
-  const host = headers.host;
+  // HTTP/2 names the host in the :authority pseudo-header instead (RFC 9113 §8.3.1).
+  const host = headers.host ?? (headers[':authority'] as string | undefined);
   if (host === undefined) return false;
   // "null" (a sandboxed frame, a file: page) and anything unparsable are other origins.
   try {

@@ -1,5 +1,6 @@
 import http from 'node:http';
-import type { IncomingMessage } from 'node:http';
+import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import type { Readable } from 'node:stream';
 import {
   type ClientIo,
   type Driver,
@@ -14,6 +15,9 @@ import {
 } from 'hotline/client/drivers';
 import { WebSocket } from 'hotline';
 import type { LabTransport } from './palette.js';
+import { type FrameCounts, emptyFrameCounts } from './h2-frames.js';
+import { type ClientWire, tappedConnection } from './h2-tap.js';
+import { H2WebSocket, type H2WebSocketOptions } from './h2-websocket.js';
 
 /**
  * Simulated clients for `bench transports` and the tests: one per transport, each
@@ -25,6 +29,11 @@ import type { LabTransport } from './palette.js';
  * What a browser would add, the simulation's I/O adds: each client has its own keep-alive
  * agent, as each browser has its own connections (a shared pool would let one client's
  * poll ride on another's warm socket), and sends a desktop Chromium's request headers.
+ *
+ * Over HTTP/2 (`http2: true`, an https:// URL) each client has ONE h2 connection, as a
+ * browser has one per origin: every poll, POST and SSE stream is a stream on it, and the
+ * WebSocket an extended CONNECT stream (RFC 8441) on it too. The connection is tapped
+ * (h2-tap.ts): its encrypted bytes and its frames, decoded, are the client's `wire`.
  */
 
 export interface SimClientOptions {
@@ -38,6 +47,8 @@ export interface SimClientOptions {
    * No cookies either way: a real site's would add to every HTTP request.
    */
   headers?: 'browser' | 'minimal';
+  /** HTTP/2 over TLS, one connection per client (the URL is https://). Default false: HTTP/1.1. */
+  http2?: boolean;
   /** Receives each text message, once, in order. */
   onMessage(text: string): void;
   /** The session ended or failed. */
@@ -48,9 +59,26 @@ export interface SimClient {
   readonly transport: LabTransport;
   /** Resolves with the set-up time (ms) when the first answer of the server (open) arrives. */
   readonly opened: Promise<number>;
+  /** Over HTTP/2: what went over its connection so far; null over HTTP/1.1. */
+  readonly wire: H2SimWire | null;
   /** Sends a text message up (WebSocket: a frame; HTTP transports: a POST). */
   send(text: string): void;
   close(): void;
+}
+
+/** A simulated client's h2 connection, counted (see h2-frames.ts for what each count holds). */
+export interface H2SimWire {
+  /** Frames of its streams (requests, responses, the WebSocket's stream), each direction. */
+  readonly up: FrameCounts;
+  readonly down: FrameCounts;
+  /** Frames of the connection itself (stream 0: SETTINGS, PING, WINDOW_UPDATE) and the preface. */
+  readonly connectionUp: FrameCounts;
+  readonly connectionDown: FrameCounts;
+  /** Encrypted bytes at its TCP socket. */
+  tlsIn(): number;
+  tlsOut(): number;
+  /** TLS connections it opened (1, or 0 before it connects). */
+  connections: number;
 }
 
 export function connectSim(options: SimClientOptions): SimClient {
@@ -111,6 +139,8 @@ class Sim implements SimClient, DriverOwner {
   private readonly sim: SimClientOptions;
   private readonly driver: Driver;
   private readonly agent: http.Agent | null;
+  private readonly session: ClientHttp2Session | null;
+  readonly wire: H2SimWire | null;
   private readonly start = now();
   private settle!: Settle;
   private ended = false;
@@ -131,16 +161,53 @@ class Sim implements SimClient, DriverOwner {
     this.options = resolveClientOptions({ transports: [options.transport], reconnect: false });
     const origin = new URL(options.url).origin;
     const browser = options.headers !== 'minimal';
-    this.agent = options.transport === 'websocket' ? null : new http.Agent({ keepAlive: true, maxSockets: 6 });
-    this.io = {
-      fetch: this.agent === null ? refuseFetch : nodeFetch(this.agent, browser ? origin : null, this),
-      WebSocket: WebSocket as unknown as WebSocketConstructor,
-      webSocketOptions: browser ? { headers: browserHeaders(origin, 'upgrade') } : {},
-      setTimeout,
-      clearTimeout,
-      now,
-      random: Math.random,
-    };
+    if (options.http2) {
+      this.agent = null;
+      const wire = h2Wire();
+      this.wire = wire;
+      const target = new URL(options.url);
+      const session = http2.connect(target.origin, {
+        createConnection: tappedConnection(
+          Number(target.port || 443),
+          target.hostname,
+          (id) => (id === 0 ? wire.connectionUp : wire.up),
+          (id) => (id === 0 ? wire.connectionDown : wire.down),
+          (counted: ClientWire) => {
+            wire.connections++;
+            wire.tlsIn = counted.tlsIn;
+            wire.tlsOut = counted.tlsOut;
+          },
+          // The lab's certificate is self-signed, made at its start.
+          { rejectUnauthorized: false },
+        ),
+      });
+      session.on('error', (error) => this.end(`HTTP/2 connection failed: ${error.message}`));
+      session.on('goaway', () => this.end('HTTP/2 connection ended by the server (GOAWAY)'));
+      this.session = session;
+      const h2Options: H2WebSocketOptions = { session, headers: browser ? lowerCased(browserHeaders(origin, 'upgrade')) : {} };
+      this.io = {
+        fetch: options.transport === 'websocket' ? refuseFetch : h2Fetch(session, browser ? origin : null, this),
+        WebSocket: H2WebSocket as unknown as WebSocketConstructor,
+        webSocketOptions: h2Options,
+        setTimeout,
+        clearTimeout,
+        now,
+        random: Math.random,
+      };
+    } else {
+      this.wire = null;
+      this.session = null;
+      this.agent = options.transport === 'websocket' ? null : new http.Agent({ keepAlive: true, maxSockets: 6 });
+      this.io = {
+        fetch: this.agent === null ? refuseFetch : nodeFetch(this.agent, browser ? origin : null, this),
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
+        webSocketOptions: browser ? { headers: browserHeaders(origin, 'upgrade') } : {},
+        setTimeout,
+        clearTimeout,
+        now,
+        random: Math.random,
+      };
+    }
     this.opened = new Promise((resolve, reject) => (this.settle = { resolve, reject }));
     this.opened.catch(() => {});
     this.driver = createDriver(this, options.transport);
@@ -156,6 +223,7 @@ class Sim implements SimClient, DriverOwner {
     this.ended = true;
     this.driver.stop();
     this.agent?.destroy();
+    this.session?.destroy();
   }
 
   /** @internal The wait before a poll (see `phase`). */
@@ -228,6 +296,53 @@ function nodeFetch(agent: http.Agent, origin: string | null, sim: Sim): (url: st
   };
 }
 
+function h2Wire(): H2SimWire {
+  return {
+    up: emptyFrameCounts(),
+    down: emptyFrameCounts(),
+    connectionUp: emptyFrameCounts(),
+    connectionDown: emptyFrameCounts(),
+    tlsIn: () => 0,
+    tlsOut: () => 0,
+    connections: 0,
+  };
+}
+
+/** RFC 9113 §8.2: field names are lower case in HTTP/2. */
+function lowerCased(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [name, value] of Object.entries(headers)) out[name.toLowerCase()] = value;
+  return out;
+}
+
+/** The fetch of `nodeFetch`, as streams of the client's one h2 connection. */
+function h2Fetch(session: ClientHttp2Session, origin: string | null, sim: Sim): (url: string, init: RequestLike) => Promise<ResponseLike> {
+  const get = origin === null ? {} : lowerCased(browserHeaders(origin, 'get'));
+  const post = origin === null ? {} : lowerCased(browserHeaders(origin, 'post'));
+  return async (url, init) => {
+    if (init.method === 'GET') {
+      const wait = sim.pollWait();
+      if (wait > 0) await delay(wait, init.signal);
+    }
+    const target = new URL(url);
+    const headers: Record<string, string> = { ...(init.method === 'GET' ? get : post), ...lowerCased(init.headers) };
+    if (init.body !== undefined) headers['content-length'] = String(init.body.length);
+    return new Promise((resolve, reject) => {
+      if (init.signal?.aborted) return reject(abortError());
+      let stream: ClientHttp2Stream;
+      try {
+        stream = session.request({ ':method': init.method, ':path': target.pathname + target.search, ...headers }, { endStream: init.body === undefined });
+      } catch (error) {
+        return reject(error as Error);
+      }
+      init.signal?.addEventListener('abort', () => stream.close(http2.constants.NGHTTP2_CANCEL));
+      stream.on('response', (fields) => resolve(new NodeResponse(stream, Number(fields[':status'] ?? 0), () => stream.readableEnded)));
+      stream.on('error', reject);
+      if (init.body !== undefined) stream.end(init.body);
+    });
+  };
+}
+
 function abortError(): Error {
   const error = new Error('aborted');
   error.name = 'AbortError';
@@ -258,33 +373,37 @@ function request(
     if (signal?.aborted) return reject(abortError());
     const req = http.request(url, { method, agent, headers });
     signal?.addEventListener('abort', () => req.destroy(abortError()));
-    req.on('response', (res) => resolve(new NodeResponse(res)));
+    req.on('response', (res) => resolve(new NodeResponse(res, res.statusCode ?? 0, () => res.complete)));
     req.on('error', reject);
     req.end(body);
   });
 }
 
-/** The parts of a fetch `Response` the drivers read, over a Node response. */
+/** The parts of a fetch `Response` the drivers read, over a Node response (HTTP/1.1) or stream (HTTP/2). */
 class NodeResponse implements ResponseLike {
   readonly ok: boolean;
   readonly status: number;
-  private readonly res: IncomingMessage;
+  private readonly res: Readable;
+  /** Whether the whole body arrived (a 'close' before it is an abort). */
+  private readonly complete: () => boolean;
 
-  constructor(res: IncomingMessage) {
+  constructor(res: Readable, status: number, complete: () => boolean) {
     this.res = res;
-    this.status = res.statusCode ?? 0;
+    this.complete = complete;
+    this.status = status;
     this.ok = this.status >= 200 && this.status < 300;
   }
 
   get body(): ReadableStream<Uint8Array> {
     const res = this.res;
+    const complete = this.complete;
     return new ReadableStream<Uint8Array>({
       start(controller) {
         res.on('data', (chunk: Buffer) => controller.enqueue(chunk));
         res.on('end', () => controller.close());
         res.on('error', (error) => controller.error(error));
         res.on('close', () => {
-          if (!res.complete) controller.error(abortError());
+          if (!complete()) controller.error(abortError());
         });
       },
       cancel() {
@@ -313,7 +432,7 @@ class NodeResponse implements ResponseLike {
       });
       this.res.on('error', reject);
       this.res.on('close', () => {
-        if (!this.res.complete) reject(abortError());
+        if (!this.complete()) reject(abortError());
       });
     });
   }

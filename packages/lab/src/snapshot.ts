@@ -2,6 +2,7 @@
  * The shapes of what the lab measures, shared by the server (`lab-stats.ts`,
  * `wire-meter.ts`), the bench and the page: types and plain values only, no Node.
  */
+import { type FrameCounts, emptyFrameCounts } from './h2-frames.js';
 import type { LatencySummary } from './histogram.js';
 import type { LabTransport } from './palette.js';
 
@@ -14,12 +15,58 @@ export interface WireCounters {
   requests: number;
   /** Of which WebSocket upgrade requests. */
   upgrades: number;
-  /** Sockets accepted whose first request belonged here (TCP connections opened). */
+  /**
+   * Sockets accepted whose first request belonged here (TCP connections opened); over
+   * HTTP/2, connections that carried at least one of its streams.
+   */
   connections: number;
+  /**
+   * Over HTTP/2 (h2-wire-meter.ts): the frames of its streams, client to server (`up`)
+   * and back (`down`), decoded from the cleartext. `bytesIn`/`bytesOut` do not include
+   * them: a reader adds `frameBytes(up)`/`frameBytes(down)`.
+   */
+  h2Up: FrameCounts;
+  h2Down: FrameCounts;
 }
 
 export function emptyCounters(): WireCounters {
-  return { bytesIn: 0, bytesOut: 0, requests: 0, upgrades: 0, connections: 0 };
+  return { bytesIn: 0, bytesOut: 0, requests: 0, upgrades: 0, connections: 0, h2Up: emptyFrameCounts(), h2Down: emptyFrameCounts() };
+}
+
+/** Every byte of a direction's frames: field blocks, payload and framing. */
+export function frameBytes(counts: FrameCounts): number {
+  return counts.headerBytes + counts.dataBytes + counts.framingBytes;
+}
+
+/**
+ * What HTTP/2 changes, per transport, from its frames (h2-frames.ts): the HPACK-coded
+ * field bytes per request, and what framing each message costs.
+ */
+export interface Http2Figures {
+  /** Frames of its streams, client to server and back. */
+  up: FrameCounts;
+  down: FrameCounts;
+  /** Field block bytes per request, request and response together (HPACK: repeated fields cost an index). */
+  headerBytesPerRequest: number | null;
+  requestHeaderBytesPerRequest: number | null;
+  responseHeaderBytesPerRequest: number | null;
+  /** Frames (HEADERS, CONTINUATION, DATA, control frames of its streams) per delivered message, both directions. */
+  framesPerMessage: number | null;
+  /** Their framing bytes (9 per frame header, padding, RST_STREAM, stream WINDOW_UPDATEs) per delivered message. */
+  framingBytesPerMessage: number | null;
+}
+
+export function http2Figures(up: FrameCounts, down: FrameCounts, requests: number, delivered: number): Http2Figures {
+  const per = (value: number, n: number) => (n === 0 ? null : Math.round((value / n) * 10) / 10);
+  return {
+    up: { ...up },
+    down: { ...down },
+    headerBytesPerRequest: per(up.headerBytes + down.headerBytes, requests),
+    requestHeaderBytesPerRequest: per(up.headerBytes, requests),
+    responseHeaderBytesPerRequest: per(down.headerBytes, requests),
+    framesPerMessage: per(up.frames + down.frames, delivered),
+    framingBytesPerMessage: per(up.framingBytes + down.framingBytes, delivered),
+  };
 }
 
 /** What the lab measures of one transport's traffic, live (`/stats`) and in the bench. */
@@ -68,6 +115,8 @@ export interface TransportSnapshot extends TrafficCounts {
     overheadBytes: number | null;
     cpuMsPer1000: number | null;
   };
+  /** Over HTTP/2 (`hotline serve --http2`): its frames; null over HTTP/1.1. */
+  http2: Http2Figures | null;
 }
 
 /**
@@ -110,6 +159,14 @@ export interface StatsSnapshot {
     attributedCpuMs: number;
     rssBytes: number;
   };
+  /** 'h2' when the lab is served over TLS with HTTP/2 (`--http2`); HTTP/1.1 clients may still connect. */
+  protocol: 'http/1.1' | 'h2';
+  /**
+   * Over TLS: the encrypted bytes of every connection (TLS records, handshakes included),
+   * which cannot be split by transport on a shared h2 connection, and the frames of the h2
+   * connections themselves (stream 0, preface), shared by every transport on them.
+   */
+  tls: { bytesIn: number; bytesOut: number; connections: number; h2Connections: number; connectionFrames: { up: FrameCounts; down: FrameCounts } } | null;
   /** How the CPU figure per transport was obtained. */
   cpuAttribution: 'handlers' | 'process';
   transports: Record<LabTransport, TransportSnapshot>;

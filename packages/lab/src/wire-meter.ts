@@ -54,8 +54,9 @@ export class WireMeter {
    * Listens to a server's sockets. Call before anything else handles its `upgrade`
    * events (the listener is prepended, but the socket must not have been read further).
    */
-  attach(server: http.Server): void {
-    server.on('connection', (socket: Socket) => this.track(socket));
+  attach(server: http.Server, connectionEvent: 'connection' | 'secureConnection' = 'connection'): void {
+    // Over TLS the socket whose bytes are HTTP's is the TLS one ('secureConnection').
+    server.on(connectionEvent, (socket: Socket) => this.track(socket));
     server.prependListener('request', (request: IncomingMessage, response: ServerResponse) => this.onRequest(request, response));
     server.prependListener('upgrade', (request: IncomingMessage, socket: Socket) => this.onUpgrade(request, socket));
   }
@@ -92,6 +93,9 @@ export class WireMeter {
   }
 
   private onRequest(request: IncomingMessage, response: ServerResponse): void {
+    // An HTTP/2 request's `socket` is a proxy to the connection its stream shares with
+    // others: h2-wire-meter.ts counts it, by stream.
+    if (request.httpVersion === '2.0') return;
     const socket = request.socket as MeteredSocket;
     const state = socket[kState];
     if (state === undefined) return; // not accepted by this server (an injected socket)
@@ -145,7 +149,8 @@ function onResponseDone(this: MeteredResponse): void {
   const socket = this[kSocket];
   if (socket === undefined) return;
   this[kSocket] = undefined;
-  const state = socket[kState]!;
+  const state = socket[kState];
+  if (state === undefined) return;
   settle(socket, state.owner, state.owner);
   if (state.owner !== null && state.meter.inspect !== null) state.meter.inspect(state.owner, this);
 }

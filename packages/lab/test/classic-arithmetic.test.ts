@@ -45,3 +45,11 @@ test('before the first poll it waits; header names from a client are escaped', (
   assert.match(html, /x-&#60;img src=x&#62;/);
   assert.equal(CLASSIC_POLL_HEADER_BYTES, 871);
 });
+
+test('over HTTP/2 it says what HPACK left of the headers, against the estimate', () => {
+  const html = classicArithmetic({ poll: poll(600, 200), averagePollBytes: null, emptyShare: null, webSocketOverhead: null, http2HeaderBytes: 108 });
+  assert.match(html, /speaks <strong>HTTP\/2<\/strong>/);
+  assert.match(html, /<strong>108 B of headers per short poll<\/strong>, request and response, 763 B lighter than the estimate/);
+  assert.match(classicArithmetic({ poll: poll(600, 200), averagePollBytes: null, emptyShare: null, webSocketOverhead: null, http2HeaderBytes: null }), /the next short polls will show/);
+  assert.doesNotMatch(classicArithmetic({ poll: poll(600, 200), averagePollBytes: null, emptyShare: null, webSocketOverhead: null }), /HTTP\/2/);
+});

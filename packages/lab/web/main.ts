@@ -232,7 +232,58 @@ function renderTable(snapshot: StatsSnapshot): void {
     averagePollBytes: polling.requests > 0 ? (polling.bytesIn + polling.bytesOut) / polling.requests : null,
     emptyShare: polling.requests > 0 ? polling.emptyResponses / polling.requests : null,
     webSocketOverhead: snapshot.transports.websocket.perMessage.overheadBytes,
+    ...(snapshot.protocol === 'h2' ? { http2HeaderBytes: polling.http2?.headerBytesPerRequest ?? null } : {}),
   });
+}
+
+// ---- HTTP/1.1 against HTTP/2 ------------------------------------------------------------
+
+/** The protocol this page itself was loaded over ('h2', 'http/1.1'), as the browser says. */
+function pageProtocol(): string {
+  const entry = performance.getEntriesByType('navigation')[0] as (PerformanceEntry & { nextHopProtocol?: string }) | undefined;
+  return entry?.nextHopProtocol || 'unknown';
+}
+
+function renderHttp2(snapshot: StatsSnapshot): void {
+  const page = pageProtocol();
+  const h2 = snapshot.protocol === 'h2';
+  const section = $('http2-section');
+  section.dataset.protocol = snapshot.protocol;
+  $('protocol').innerHTML = h2
+    ? `<strong>HTTP/2</strong> over TLS: this page came over <code>${page}</code>; every transport's requests are streams on one connection per viewer, WebSocket an extended CONNECT stream (RFC 8441).`
+    : `<strong>HTTP/1.1</strong>, cleartext: this page came over <code>${page}</code>. <code>hotline serve --http2</code> serves the same lab over HTTP/2.`;
+  const n = (v: number | null | undefined) => (v === null || v === undefined ? '–' : fmtNumber(v));
+  const poll = snapshot.poll;
+  const h1Head = poll === null ? null : poll.requestBytes + poll.responseHeadBytes;
+  if (!h2) {
+    $('http2-note').textContent =
+      `This server speaks HTTP/1.1: every request repeats its headers in full, ` +
+      (h1Head === null ? 'as the next short poll will show' : `${fmtBytes(h1Head)} of request and response head for the last short poll`) +
+      `, and each transport holds its own TCP connections (${LAB_TRANSPORTS.map((t) => `${LOOK[t].label} ${fmtCount(snapshot.transports[t].connections)}`).join(', ')} in this window). ` +
+      `Over HTTP/2 (hotline serve --http2) the table here shows, per transport, the header bytes after HPACK, the frames per message and the connections.`;
+    $('http2-table').innerHTML = `<thead><tr><th>transport</th><th>TCP connections<small>opened in the window</small></th><th>HTTP requests</th><th>wire bytes<small>per request</small></th></tr></thead><tbody>${LAB_TRANSPORTS.map((t) => {
+      const s = snapshot.transports[t];
+      return `<tr data-transport="${t}"><td>${LOOK[t].label}</td><td>${fmtCount(s.connections)}</td><td>${fmtCount(s.requests)}</td><td>${s.requests === 0 ? '–' : fmtNumber((s.bytesIn + s.bytesOut) / s.requests)}</td></tr>`;
+    }).join('')}</tbody>`;
+    return;
+  }
+  const tls = snapshot.tls!;
+  $('http2-note').textContent =
+    `Counted from the frames of each transport's streams, decoded at the server (HEADERS and CONTINUATION payloads are header bytes, DATA payloads the payload, the rest framing: 9 bytes a frame). ` +
+    `HPACK sends a repeated header as an index into a table both ends keep, so a poll's headers shrink after the first` +
+    (h1Head === null ? '' : ` (HTTP/1.1 sends ${fmtBytes(h1Head)} each time)`) +
+    `. TLS, every connection together: ${fmtCount(tls.connections)} connections (${fmtCount(tls.h2Connections)} h2), ${fmtBytes(tls.bytesIn)} in, ${fmtBytes(tls.bytesOut)} out, encrypted; ` +
+    `the connections' own frames (SETTINGS, PING, WINDOW_UPDATE) ${fmtBytes(tls.connectionFrames.up.framingBytes + tls.connectionFrames.down.framingBytes)}.`;
+  const head = `<thead><tr><th>transport</th><th>header bytes<small>per request, HPACK</small></th><th>request headers<small>bytes / request</small></th><th>response headers<small>bytes / request</small></th>
+    <th>frames<small>per message</small></th><th>framing<small>bytes / message</small></th><th>connections<small>carrying its streams</small></th><th>streams<small>requests</small></th></tr></thead>`;
+  const rows = LAB_TRANSPORTS.map((t) => {
+    const s = snapshot.transports[t];
+    const f = s.http2;
+    return `<tr data-transport="${t}"><td><span class="swatch" style="--colour:${LOOK[t].colour}"></span>${LOOK[t].label}</td>
+      <td>${n(f?.headerBytesPerRequest)}</td><td>${n(f?.requestHeaderBytesPerRequest)}</td><td>${n(f?.responseHeaderBytesPerRequest)}</td>
+      <td>${n(f?.framesPerMessage)}</td><td>${n(f?.framingBytesPerMessage)}</td><td>${fmtCount(s.connections)}</td><td>${fmtCount(s.requests)}</td></tr>`;
+  }).join('');
+  $('http2-table').innerHTML = head + `<tbody>${rows}</tbody>`;
 }
 
 // ---- Reports and snapshots ---------------------------------------------------------------
@@ -264,6 +315,7 @@ function render(snapshot: StatsSnapshot): void {
   if (previous !== null && snapshot.since !== previous.since) clearCharts();
   for (const pane of panes.values()) renderPane(pane, snapshot.transports[pane.transport]);
   renderTable(snapshot);
+  renderHttp2(snapshot);
   syncControls(snapshot);
   // The page's clock, like the latency dots, so that every chart shares one time axis.
   const at = Date.now() / 1000;

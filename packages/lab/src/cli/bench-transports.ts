@@ -24,6 +24,9 @@ Options:
   --client-headers browser|minimal
                      request headers of the clients: a desktop Chromium's (default)
                      or only what Node adds
+  --http2            HTTP/2 over TLS (self-signed certificate): each client on one h2
+                     connection, every poll a stream on it, WebSocket by RFC 8441;
+                     adds header bytes after HPACK, frames per message, TLS bytes
   --out DIR          report directory (default bench-results/transports-<date>)
   --quiet            no progress bar
 `;
@@ -47,6 +50,7 @@ export async function benchTransportsCommand(argv: string[]): Promise<number> {
     transports: { type: 'string' },
     out: { type: 'string' },
     quiet: { type: 'boolean' },
+    http2: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -90,6 +94,7 @@ export async function benchTransportsCommand(argv: string[]): Promise<number> {
       transports: transports as LabTransport[],
       ...(warmup !== undefined ? { warmup } : {}),
       clientHeaders,
+      ...(values.http2 ? { http2: true } : {}),
       ...(bar !== null ? { onProgress: (p: BenchProgress) => bar.update(p) } : {}),
     },
     command,

@@ -9,13 +9,13 @@ import { SERVE_USAGE, serveCommand } from './serve.js';
 export const LAB_USAGE = `Usage: hotline-lab <command> [options]   (or: hotline <command>)
 
 Commands:
-  serve   [--port N] [--host H] [--rate R] [--size BYTES] [--interval MS]
+  serve   [--port N] [--host H] [--rate R] [--size BYTES] [--interval MS] [--http2]
           [--redis URL [--nodes N]]       the lab: WebSocket against polling, long polling
                                           and SSE, measured live (default 127.0.0.1:8080);
                                           --redis: its topics through Redis; --nodes 2-8:
                                           as N nodes behind a round-robin balancer, a node
                                           killed from the page and its clients recovering
-  bench transports [--clients N] [--rate R] [--duration S] [--interval MS]
+  bench transports [--clients N] [--rate R] [--duration S] [--interval MS] [--http2]
                                           every transport under N simulated clients:
                                           a table and a Markdown report with charts
 `;

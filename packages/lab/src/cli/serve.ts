@@ -4,6 +4,7 @@ import { STREAM_LIMITS } from '../stream-message.js';
 import { NODE_LIMITS } from '../cluster/cluster-protocol.js';
 import { UsageError, integer, parseArgs } from './args.js';
 import { RedisUnusable, unusable, withRedisPackage } from './redis-reach.js';
+import { selfSignedCertificate } from './self-signed.js';
 
 export const SERVE_USAGE = `Usage: hotline serve [options]
 
@@ -19,6 +20,9 @@ Options:
   --rate R         events per second at start, 0.1-200 (default 2; the page can change it)
   --size BYTES     bytes per event at start, 48-16384 (default 128)
   --interval MS    poll interval told to polling clients, 100-10000 (default 1000)
+  --http2          over TLS (a self-signed certificate made at start, for localhost
+                   and 127.0.0.1): HTTP/2 and HTTP/1.1 on one port (ALPN), WebSocket
+                   over HTTP/2 (RFC 8441); the page shows what HTTP/2 changes
   --redis URL      the lab's topics go through this Redis 7 (redis://host:port,
                    rediss:// for TLS) instead of the process's memory
   --nodes N        with --redis: the lab as N node processes, 2-8, behind a
@@ -38,6 +42,7 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
     interval: { type: 'string' },
     redis: { type: 'string' },
     nodes: { type: 'string' },
+    http2: { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -65,18 +70,25 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
   // A demo that anyone on the network could steer is opt-in.
   const host = values.host ?? '127.0.0.1';
 
+  if (values.http2 && nodes !== undefined) throw new UsageError('--http2 serves one node: it does not go with --nodes');
   if (nodes !== undefined) return serveCluster({ redisUrl: redis!, nodes, rate, port, host }, untilSignal);
   const engine = redis === undefined ? undefined : await connectRedis(redis);
   if (engine === null) return 1;
-  const lab = await createLab({ rate, size, interval, ...(engine !== undefined ? { engine } : {}) });
+  const tls = values.http2 ? await selfSignedCertificate() : undefined;
+  const lab = await createLab({ rate, size, interval, ...(engine !== undefined ? { engine } : {}), ...(tls !== undefined ? { tls } : {}) });
   const address = await listenOrClose(lab, port, host);
   const { shown, reach } = where(host);
+  const scheme = tls !== undefined ? 'https' : 'http';
   process.stdout.write(
-    `Hotline lab: http://${shown}:${address.port}/\n` +
+    `Hotline lab: ${scheme}://${shown}:${address.port}/\n` +
       reach +
+      (tls !== undefined
+        ? `  HTTP/2 over TLS (HTTP/1.1 too, by ALPN). The certificate is self-signed, made at start for\n` +
+          `  localhost and 127.0.0.1: the browser warns once (or run it with --ignore-certificate-errors).\n`
+        : '') +
       (redis !== undefined ? `  Topics through Redis at ${redis}.\n` : '') +
       `  WebSocket, SSE, long polling, short polling and interval polling, measured live.\n` +
-      `  Numbers as JSON: http://${shown}:${address.port}/stats — Ctrl-C to stop.\n`,
+      `  Numbers as JSON: ${scheme}://${shown}:${address.port}/stats — Ctrl-C to stop.\n`,
   );
   await untilSignal();
   await lab.close();

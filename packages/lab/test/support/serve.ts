@@ -9,7 +9,7 @@ const MAIN = path.join(LAB_ROOT, 'bin', 'hotline-lab.js');
 
 export interface Serving {
   readonly child: ChildProcess;
-  /** http://127.0.0.1:port */
+  /** http://127.0.0.1:port (https:// with --http2) */
   readonly origin: string;
   /** Everything it printed so far. */
   output(): string;
@@ -27,7 +27,7 @@ export async function startServe(args: readonly string[], timeout = 20_000): Pro
   const origin = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no banner within ${timeout} ms:\n${out}`)), timeout);
     const look = () => {
-      const match = /Hotline lab: (http:\/\/127\.0\.0\.1:\d+)\//.exec(out);
+      const match = /Hotline lab: (https?:\/\/127\.0\.0\.1:\d+)\//.exec(out);
       if (match && out.includes('Ctrl-C to stop')) {
         clearTimeout(timer);
         child.stdout!.off('data', look);
