@@ -78,7 +78,7 @@ export interface LabOptions {
    * port by ALPN (RFC 7301), WebSocket over HTTP/2 by extended CONNECT (RFC 8441). Its
    * h2 connections are metered by stream (h2-wire-meter.ts). Default: cleartext HTTP/1.1.
    */
-  tls?: { key: string; cert: string };
+  tls?: { key: string | Buffer; cert: string | Buffer };
   /** With `tls`: tap the h2 connections to count their frames (default true; the bench's clients count them instead). */
   tapHttp2?: boolean;
 }

@@ -6,7 +6,9 @@ import http2 from 'node:http2';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
-import { startServe } from './support/serve.js';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { LAB_ROOT, startServe } from './support/serve.js';
 import type { StatsSnapshot } from '../src/snapshot.js';
 import { LAB_TRANSPORTS } from '../src/palette.js';
 
@@ -108,4 +110,36 @@ test('in Chromium over h2 the page works unchanged: every transport delivers, We
     rmSync(profile, { recursive: true, force: true });
     await serving.stop();
   }
+});
+
+// The library's test certificate for localhost and 127.0.0.1 (packages/hotline/test/support/tls).
+const FIXTURE = path.join(LAB_ROOT, '..', 'hotline', 'test', 'support', 'tls');
+
+test('serve --tls-key --tls-cert serves over h2 with that certificate, which a client can verify', { timeout: 20_000 }, async () => {
+  const serving = await startServe(['--tls-key', path.join(FIXTURE, 'localhost.key'), '--tls-cert', path.join(FIXTURE, 'localhost.crt')]);
+  const session = http2.connect(serving.origin, { ca: readFileSync(path.join(FIXTURE, 'localhost.crt')) });
+  try {
+    assert.doesNotMatch(serving.output(), /self-signed/);
+    assert.match(serving.output(), /localhost\.crt/);
+    const page = await get(session, '/');
+    assert.equal(session.alpnProtocol, 'h2');
+    assert.equal(page.status, 200);
+  } finally {
+    session.close();
+    assert.equal(await serving.stop(), 0);
+  }
+});
+
+test('serve refuses half a certificate pair, an unreadable file and a key that is not the certificate\'s, exit 2', () => {
+  const main = path.join(LAB_ROOT, 'bin', 'hotline-lab.js');
+  const run = (...args: string[]) => spawnSync(process.execPath, [main, 'serve', '--port', '0', ...args], { encoding: 'utf8', timeout: 10_000 });
+  const half = run('--tls-key', path.join(FIXTURE, 'localhost.key'));
+  assert.equal(half.status, 2, half.stderr);
+  assert.match(half.stderr, /--tls-key and --tls-cert go together/);
+  const missing = run('--tls-key', '/nonexistent/key.pem', '--tls-cert', path.join(FIXTURE, 'localhost.crt'));
+  assert.equal(missing.status, 2, missing.stderr);
+  assert.match(missing.stderr, /--tls-key: cannot read \/nonexistent\/key\.pem \(ENOENT\)/);
+  const swapped = run('--tls-key', path.join(FIXTURE, 'localhost.crt'), '--tls-cert', path.join(FIXTURE, 'localhost.key'));
+  assert.equal(swapped.status, 2, swapped.stderr);
+  assert.match(swapped.stderr, /are not a key and its certificate/);
 });

@@ -5,6 +5,8 @@ import { NODE_LIMITS } from '../cluster/cluster-protocol.js';
 import { UsageError, integer, parseArgs } from './args.js';
 import { RedisUnusable, unusable, withRedisPackage } from './redis-reach.js';
 import { selfSignedCertificate } from './self-signed.js';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 
 export const SERVE_USAGE = `Usage: hotline serve [options]
 
@@ -23,6 +25,8 @@ Options:
   --http2          over TLS (a self-signed certificate made at start, for localhost
                    and 127.0.0.1): HTTP/2 and HTTP/1.1 on one port (ALPN), WebSocket
                    over HTTP/2 (RFC 8441); the page shows what HTTP/2 changes
+  --tls-key FILE   with --tls-cert FILE: --http2 with this certificate (PEM) instead
+  --tls-cert FILE  of a self-signed one
   --redis URL      the lab's topics go through this Redis 7 (redis://host:port,
                    rediss:// for TLS) instead of the process's memory
   --nodes N        with --redis: the lab as N node processes, 2-8, behind a
@@ -43,6 +47,8 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
     redis: { type: 'string' },
     nodes: { type: 'string' },
     http2: { type: 'boolean' },
+    'tls-key': { type: 'string' },
+    'tls-cert': { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
   if (values.help) {
@@ -70,11 +76,13 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
   // A demo that anyone on the network could steer is opt-in.
   const host = values.host ?? '127.0.0.1';
 
-  if (values.http2 && nodes !== undefined) throw new UsageError('--http2 serves one node: it does not go with --nodes');
+  const given = givenCertificate(values['tls-key'], values['tls-cert']);
+  const http2 = values.http2 === true || given !== undefined;
+  if (http2 && nodes !== undefined) throw new UsageError('--http2 serves one node: it does not go with --nodes');
   if (nodes !== undefined) return serveCluster({ redisUrl: redis!, nodes, rate, port, host }, untilSignal);
   const engine = redis === undefined ? undefined : await connectRedis(redis);
   if (engine === null) return 1;
-  const tls = values.http2 ? await selfSignedCertificate() : undefined;
+  const tls = given ?? (http2 ? await selfSignedCertificate() : undefined);
   const lab = await createLab({ rate, size, interval, ...(engine !== undefined ? { engine } : {}), ...(tls !== undefined ? { tls } : {}) });
   const address = await listenOrClose(lab, port, host);
   const { shown, reach } = where(host);
@@ -83,8 +91,10 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
     `Hotline lab: ${scheme}://${shown}:${address.port}/\n` +
       reach +
       (tls !== undefined
-        ? `  HTTP/2 over TLS (HTTP/1.1 too, by ALPN). The certificate is self-signed, made at start for\n` +
-          `  localhost and 127.0.0.1: the browser warns once (or run it with --ignore-certificate-errors).\n`
+        ? given !== undefined
+          ? `  HTTP/2 over TLS (HTTP/1.1 too, by ALPN), with the certificate ${values['tls-cert']}.\n`
+          : `  HTTP/2 over TLS (HTTP/1.1 too, by ALPN). The certificate is self-signed, made at start for\n` +
+            `  localhost and 127.0.0.1: the browser warns once (or run it with --ignore-certificate-errors).\n`
         : '') +
       (redis !== undefined ? `  Topics through Redis at ${redis}.\n` : '') +
       `  WebSocket, SSE, long polling, short polling and interval polling, measured live.\n` +
@@ -93,6 +103,28 @@ export async function serveCommand(argv: string[], untilSignal: () => Promise<vo
   await untilSignal();
   await lab.close();
   return 0;
+}
+
+/** `--tls-key` and `--tls-cert`, read and checked as a pair (PEM, the key matching the certificate). */
+function givenCertificate(keyFile: string | undefined, certFile: string | undefined): { key: Buffer; cert: Buffer } | undefined {
+  if (keyFile === undefined && certFile === undefined) return undefined;
+  if (keyFile === undefined || certFile === undefined) throw new UsageError('--tls-key and --tls-cert go together: the private key and its certificate, both PEM');
+  const key = readPem(keyFile, '--tls-key');
+  const cert = readPem(certFile, '--tls-cert');
+  try {
+    createSecureContext({ key, cert });
+  } catch (error) {
+    throw new UsageError(`--tls-key ${keyFile} and --tls-cert ${certFile} are not a key and its certificate (${(error as Error).message})`);
+  }
+  return { key, cert };
+}
+
+function readPem(file: string, flag: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`);
+  }
 }
 
 /** `--redis URL`, checked: a redis:// or rediss:// URL with a host. */
