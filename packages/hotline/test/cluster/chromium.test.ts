@@ -16,11 +16,12 @@ import { redisMissing } from '../support/redis-server.js';
 import { delay } from '../support/timing.js';
 import { BrowserClients, chromiumMissing } from './browser-clients.js';
 import { Cluster, RECONNECT, TRANSPORTS } from './harness.js';
+import { FAULT_SEEDS } from './seeds.js';
 
 const skip = redisMissing() ?? nginxMissing() ?? chromiumMissing();
 const BUNDLE = fileURLToPath(new URL('../../browser/hotline.js', import.meta.url));
 
-for (const seed of [1, 7]) {
+for (const seed of FAULT_SEEDS) {
   describe(`browser clients in a cluster of three nodes, fault schedule of seed ${seed}`, { skip, timeout: 120_000 }, () => {
     const cluster = new Cluster();
     const draw = prng(seed);

@@ -14,10 +14,11 @@ import { nginxMissing } from '../support/nginx.js';
 import { redisMissing } from '../support/redis-server.js';
 import { delay } from '../support/timing.js';
 import { Cluster } from './harness.js';
+import { FAULT_SEEDS } from './seeds.js';
 
 const skip = redisMissing() ?? nginxMissing();
 
-for (const seed of [1, 7]) {
+for (const seed of FAULT_SEEDS) {
   describe(`a cluster on a Redis with appendfsync always, fault schedule of seed ${seed}`, { skip, timeout: 120_000 }, () => {
     const cluster = new Cluster();
     const draw = prng(seed);
