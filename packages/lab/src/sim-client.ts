@@ -17,7 +17,6 @@ import { WebSocket } from 'hotline';
 import type { LabTransport } from './palette.js';
 import { type FrameCounts, emptyFrameCounts } from './h2-frames.js';
 import { type ClientWire, tappedConnection } from './h2-tap.js';
-import { H2WebSocket, type H2WebSocketOptions } from './h2-websocket.js';
 
 /**
  * Simulated clients for `bench transports` and the tests: one per transport, each
@@ -184,11 +183,12 @@ class Sim implements SimClient, DriverOwner {
       session.on('error', (error) => this.end(`HTTP/2 connection failed: ${error.message}`));
       session.on('goaway', () => this.end('HTTP/2 connection ended by the server (GOAWAY)'));
       this.session = session;
-      const h2Options: H2WebSocketOptions = { session, headers: browser ? lowerCased(browserHeaders(origin, 'upgrade')) : {} };
       this.io = {
         fetch: options.transport === 'websocket' ? refuseFetch : h2Fetch(session, browser ? origin : null, this),
-        WebSocket: H2WebSocket as unknown as WebSocketConstructor,
-        webSocketOptions: h2Options,
+        // Hotline's WebSocket on a stream of this client's one session (RFC 8441), as a
+        // browser opens it on the connection it already has to the origin.
+        WebSocket: WebSocket as unknown as WebSocketConstructor,
+        webSocketOptions: { http2: { session }, ...(browser ? { headers: browserHeaders(origin, 'upgrade') } : {}) },
         setTimeout,
         clearTimeout,
         now,

@@ -2,6 +2,7 @@ import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHt
 import type { RequestOptions } from 'node:https';
 import { HandshakeError, HotlineError, invalidArgument } from '../errors.js';
 import { WEBSOCKET_VERSION, type ValidatedResponse, headerList } from '../protocol/handshake.js';
+import { CONNECTION_SPECIFIC_FIELDS } from '../http2/fields.js';
 import { acquireSession, http2ErrorName, type SessionLease, waitForSettings } from './http2-sessions.js';
 
 /**
@@ -35,7 +36,7 @@ export interface ExtendedConnectTarget {
  * Header fields HTTP/2 forbids (RFC 9113 §8.2.2: connection-specific fields are
  * malformed) or that RFC 8441 §5 drops (the key, whose proof the stream itself gives).
  */
-const FORBIDDEN_OVER_HTTP2 = new Set(['connection', 'upgrade', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'sec-websocket-key']);
+const FORBIDDEN_OVER_HTTP2: ReadonlySet<string> = new Set([...CONNECTION_SPECIFIC_FIELDS, 'te', 'sec-websocket-key']);
 
 /**
  * The application's headers, checked for HTTP/2 when the WebSocket is made: a field HTTP/2

@@ -11,6 +11,7 @@ import {
   validateRequest,
 } from '../protocol/handshake.js';
 import { streamSocketOf } from '../http2/stream-socket.js';
+import { CONNECTION_SPECIFIC_FIELDS } from '../http2/fields.js';
 import type { StreamSocket } from '../websocket/stream-socket.js';
 import type { Opening, UpgradeHead } from './transport-contract.js';
 
@@ -161,7 +162,7 @@ function http2Fields(headers: Readonly<Record<string, string>>): Record<string, 
   const fields: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     const lower = name.toLowerCase();
-    if (CONNECTION_SPECIFIC.has(lower)) continue;
+    if (CONNECTION_SPECIFIC_FIELDS.has(lower)) continue;
     if (/[\r\n\0]/.test(value) || lower.startsWith(':')) {
       throw new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, `invalid response header ${JSON.stringify(name)}`);
     }
@@ -169,8 +170,6 @@ function http2Fields(headers: Readonly<Record<string, string>>): Record<string, 
   }
   return fields;
 }
-
-const CONNECTION_SPECIFIC = new Set(['connection', 'upgrade', 'keep-alive', 'proxy-connection', 'transfer-encoding']);
 
 function discard(): void {}
 

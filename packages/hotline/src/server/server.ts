@@ -260,7 +260,7 @@ export class Server {
       const handled = this.handleUpgrade(request, socket, head);
       // Another library may own other paths on the same server.
       if (!handled && server.listenerCount('upgrade') === 1) {
-        abort(socket, new HandshakeError('HL_ERR_NOT_FOUND', 404, 'no WebSocket route here'));
+        refuseConnection(socket, new HandshakeError('HL_ERR_NOT_FOUND', 404, 'no WebSocket route here'));
       }
     });
     if (isHttp2Server(server)) this.attachHttp2(server);
@@ -308,11 +308,14 @@ export class Server {
     if (typeof portOrOptions === 'object' && portOrOptions !== null) {
       const options = resolveListenOptions(portOrOptions);
       checkListenArguments(options.port, options.host, options.fallback);
-      if (options.tls !== null) return this.listenSecure(options);
-      return this.listen(options.port, options.host, options.fallback);
+      return options.tls !== null ? this.listenSecure(options) : this.listenPlain(options.port, options.host, options.fallback);
     }
-    const port = portOrOptions;
-    checkListenArguments(port, host, fallback);
+    checkListenArguments(portOrOptions, host, fallback);
+    return this.listenPlain(portOrOptions, host, fallback);
+  }
+
+  /** `listen` without TLS: its own listener reads each connection's first bytes (see above). */
+  private async listenPlain(port: number, host: string | undefined, fallback: ((request: IncomingMessage, response: ServerResponse) => void) | undefined): Promise<AddressInfo> {
     const server = http.createServer(
       {
         headersTimeout: this.options.handshakeTimeout,
@@ -976,11 +979,6 @@ function upgradeError(error: unknown): HandshakeError {
   if (error instanceof HandshakeError) return error;
   // Anything else is a bug in the hook: answer 500 without details.
   return new HandshakeError('HL_ERR_HANDSHAKE_REJECTED', 500, '');
-}
-
-/** Writes the refusal and closes the socket (the socket never became a WebSocket). */
-function abort(socket: Socket, error: HandshakeError): void {
-  refuseConnection(socket, error);
 }
 
 function drainingRefusal(): HandshakeError {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Page } from 'playwright-core';
 import { HeadlessTab, chromiumMissing } from '../support/chromium.js';
-import { TRANSPORTS, bundlePage as page, checkConformance, checkSessionUpgrade } from '../support/page-checks.js';
+import { TRANSPORTS, answerChecks, bundlePage as page, checkConformance, checkSessionUpgrade } from '../support/page-checks.js';
 
 import { Server } from '../../src/server/server.js';
 import { enableHttpTransports, type HttpTransports } from '../../src/transports/http-transports.js';
@@ -33,16 +33,7 @@ describe('every transport from headless Chromium', { skip: chromiumMissing() }, 
       open(peer: Peer) {
         seen.push({ transport: peer.transport, ua: '' });
       },
-      message(peer: Peer, data: Buffer, isBinary: boolean) {
-        const text = isBinary ? '' : data.toString();
-        if (text.startsWith('push:')) {
-          setTimeout(() => peer.send(`pushed over ${peer.transport}`), Number(text.slice(5)));
-        } else if (text === 'close-me') {
-          peer.close(4000, 'server says bye');
-        } else {
-          peer.send(data, isBinary);
-        }
-      },
+      message: answerChecks,
     };
     server.route('/e', echo);
     server.route('/no-ws', {

@@ -4,7 +4,7 @@ import type { Http2SecureServer } from 'node:http2';
 import type { Page } from 'playwright-core';
 import { HeadlessTab, chromiumMissing } from '../support/chromium.js';
 import { cert, key } from '../support/tls.js';
-import { TRANSPORTS, bundlePage as page, checkConformance, checkSessionUpgrade } from '../support/page-checks.js';
+import { TRANSPORTS, answerChecks, bundlePage as page, checkConformance, checkSessionUpgrade } from '../support/page-checks.js';
 
 import { Server } from '../../src/server/server.js';
 import { enableHttpTransports, type HttpTransports } from '../../src/transports/http-transports.js';
@@ -39,12 +39,7 @@ describe('every transport over HTTP/2 from headless Chromium', { skip: chromiumM
       upgrade(request: { transport: string; httpVersion?: string }) {
         versions.push(`${request.transport} ${request.httpVersion}`);
       },
-      message(peer: Peer, data: Buffer, isBinary: boolean) {
-        const text = isBinary ? '' : data.toString();
-        if (text.startsWith('push:')) setTimeout(() => peer.send(`pushed over ${peer.transport}`), Number(text.slice(5)));
-        else if (text === 'close-me') peer.close(4000, 'server says bye');
-        else peer.send(data, isBinary);
-      },
+      message: answerChecks,
     };
     server.route('/e', echo);
     transports = enableHttpTransports(server, { interval: 50, hold: 2000, heartbeat: 1000, ackDelay: 100 });

@@ -1,11 +1,12 @@
 /**
  * The checks the browser tests run in a page that imported the client bundle as
  * `window.hotline`, and what they assert of the answers: the same over HTTP/1.1 and HTTP/2.
- * The server's route must echo, push on `push:MS` and close with 4000 on `close-me`.
+ * The server's route answers with `answerChecks`.
  */
 import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Page } from 'playwright-core';
+import type { Peer } from '../../src/types.js';
 
 export const TRANSPORTS = ['websocket', 'sse', 'long-polling', 'polling', 'interval-polling'] as const;
 
@@ -25,6 +26,14 @@ export function bundlePage(request: IncomingMessage, response: ServerResponse): 
     response.writeHead(404);
     response.end();
   }
+}
+
+/** What the checks expect of the route's `message`: echo; `push:MS` pushes later; `close-me` closes 4000. */
+export function answerChecks(peer: Peer, data: Buffer, isBinary: boolean): void {
+  const text = isBinary ? '' : data.toString();
+  if (text.startsWith('push:')) setTimeout(() => peer.send(`pushed over ${peer.transport}`), Number(text.slice(5)));
+  else if (text === 'close-me') peer.close(4000, 'server says bye');
+  else peer.send(data, isBinary);
 }
 
 /**
