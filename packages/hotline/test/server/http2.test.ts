@@ -2,6 +2,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import http2, { type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders } from 'node:http2';
 import { once } from 'node:events';
+import { type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import { Server } from '../../src/server/server.js';
 import { UpgradeRejection, type Peer } from '../../src/types.js';
@@ -125,6 +126,8 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
   let session: ClientHttp2Session;
   const closes: Array<{ code: number; transport: string }> = [];
   const versions: string[] = [];
+  /** "tag code" for each closed peer that connected with `?tag=`. */
+  const tagged: string[] = [];
 
   before(async () => {
     server = new Server({ closeTimeout: 300, perMessageDeflate: true });
@@ -133,15 +136,16 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
         versions.push(request.httpVersion ?? '?');
         if (request.query.get('deny') !== null) throw new UpgradeRejection(403, 'not you', { 'X-Why': 'test' });
         if (request.protocols.includes('chat.v2')) return { protocol: 'chat.v2' };
-        return undefined;
+        return { data: request.query.get('tag') ?? '' };
       },
       message(peer: Peer, data: Buffer, isBinary: boolean) {
         const text = isBinary ? '' : data.toString();
         if (text === 'bye') peer.close(4001, 'server bye');
         else peer.send(data, isBinary);
       },
-      close(_peer: Peer, code: number) {
+      close(peer: Peer, code: number) {
         closes.push({ code, transport: 'websocket' });
+        if (peer.data !== '' && peer.data !== undefined) tagged.push(`${String(peer.data)} ${code}`);
       },
     });
     const address = await server.listen({
@@ -272,6 +276,28 @@ describe('WebSocket over HTTP/2 (RFC 8441)', () => {
     neighbour.send(0x1, 'ok');
     assert.equal((await neighbour.frame(0)).payload.toString(), 'ok');
     neighbour.stream.close(NGHTTP2_CANCEL);
+  });
+
+  it('a client killed mid-stream (its TCP connection gone) closes each of its WebSockets with 1006; another connection goes on', async () => {
+    // The TLS socket under the session, to cut it as a killed process would (no GOAWAY, no FIN first).
+    let socket: TLSSocket | null = null;
+    const doomed = http2.connect(`https://localhost:${port}`, {
+      createConnection: () => (socket = tlsConnect({ port, host: '127.0.0.1', servername: 'localhost', ca: cert, ALPNProtocols: ['h2'] })),
+    });
+    doomed.on('error', () => {});
+    await once(doomed, 'remoteSettings');
+    const [a, b] = await Promise.all([openStream(doomed, '/echo?tag=killed'), openStream(doomed, '/echo?tag=killed')]);
+    for (const peer of [a, b]) peer.stream.on('error', () => {});
+    a.stream.write(clientFrame({ opcode: 0x1, payload: 'y'.repeat(200) }).subarray(0, 50));
+    b.send(0x1, 'b');
+    await b.frame(0);
+    socket!.destroy();
+    await a.until(() => tagged.length >= 2, 'both close hooks');
+    assert.deepEqual(tagged, ['killed 1006', 'killed 1006']);
+    const peer = await openStream(session, '/echo');
+    peer.send(0x1, 'unaffected');
+    assert.equal((await peer.frame(0)).payload.toString(), 'unaffected');
+    peer.stream.close(NGHTTP2_CANCEL);
   });
 
   it('applies backpressure through HTTP/2 flow control: a stream that does not read gets `dropped`, then catches up', async () => {
@@ -422,6 +448,23 @@ describe('HTTP/2 options', () => {
       ownerTransports.close();
       frontTransports.close();
       await Promise.all([owner.close({ timeout: 100 }), front.close({ timeout: 100 })]);
+    }
+  });
+
+  it('refuses an HTTP/2 session upgrade that names a session nobody has, 400, and the connection goes on', async () => {
+    const server = new Server();
+    server.route('/r', {});
+    const transports = enableHttpTransports(server);
+    const address = await server.listen({ port: 0, host: '127.0.0.1', tls: { key, cert } });
+    const session = await connectSession(address.port);
+    try {
+      const lying = await openStream(session, '/r?transport=websocket&sid=nobody.abcdefghijklmnopqrstuvwx');
+      assert.equal(lying.status, 400);
+      assert.deepEqual(await get(session, '/nowhere'), { status: 404, body: 'Not found\n' });
+    } finally {
+      session.close();
+      transports.close();
+      await server.close({ timeout: 100 });
     }
   });
 
